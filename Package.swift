@@ -1,0 +1,55 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "UnionMount",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "UnionMount", targets: ["UnionMount"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Thin C shim: raw syscall() entry points and constants Swift's Glibc module hides.
+        .target(
+            name: "CUnionMountShim",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        // util-linux libmount, used as the reference parser in tests and benchmarks.
+        .systemLibrary(
+            name: "CLibMount",
+            pkgConfig: "mount",
+            providers: [.apt(["libmount-dev"])]
+        ),
+        .target(
+            name: "UnionMount",
+            dependencies: [
+                "CUnionMountShim",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: [.define("ENABLE_MOCKING", .when(configuration: .debug))]
+        ),
+        .executableTarget(
+            name: "unionmount",
+            dependencies: [
+                "UnionMount",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Examples/unionmount"
+        ),
+        .testTarget(
+            name: "UnionMountTests",
+            dependencies: [
+                "UnionMount",
+                "CLibMount",
+                "CUnionMountShim",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            resources: [.copy("Fixtures")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

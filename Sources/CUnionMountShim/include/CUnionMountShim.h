@@ -1,0 +1,98 @@
+//===----------------------------------------------------------------------===//
+// CUnionMountShim: the few things Swift cannot call directly.
+//
+// - raw syscall() entry points for the new mount API, statmount/listmount and
+//   statx (so UnionMount works with any libc, wrapper or not);
+// - unshare(2), which Swift's Glibc module hides (it needs _GNU_SOURCE);
+// - a mount(2) performed from another working directory, on a thread of its
+//   own that first unshares its fs struct, so the process cwd never moves;
+// - constants from kernel uapi headers. Those headers stay out of this file:
+//   they clash with Glibc's (ambiguous MS_BIND), so values are exported as
+//   `extern const` and defined in shim.c.
+//
+// Every function is one system call: it returns what the kernel returned and
+// leaves errno set on failure. Policy lives in Swift.
+//===----------------------------------------------------------------------===//
+#ifndef C_UNION_MOUNT_SHIM_H
+#define C_UNION_MOUNT_SHIM_H
+
+#ifdef __linux__
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// fsopen(2).
+int CUnionMount_fsopen(const char *_Nonnull fsname, unsigned int flags);
+/// fsconfig(2); `key` and `value` may be NULL as the command requires.
+int CUnionMount_fsconfig(int fd, unsigned int cmd, const char *_Nullable key, const void *_Nullable value, int aux);
+/// fsmount(2).
+int CUnionMount_fsmount(int fd, unsigned int flags, unsigned int attr_flags);
+/// move_mount(2).
+int CUnionMount_move_mount(int from_dfd, const char *_Nonnull from_path, int to_dfd, const char *_Nonnull to_path,
+                           unsigned int flags);
+/// unshare(2).
+int CUnionMount_unshare(int flags);
+
+/// statmount(2) (Linux 6.8+): fills `buf` with a `struct statmount` for the mount whose unique id is `mnt_id`.
+/// `mnt_ns_id` 0 means the caller's namespace.
+int CUnionMount_statmount(uint64_t mnt_id, uint64_t mnt_ns_id, uint64_t param, void *_Nonnull buf, size_t bufsize,
+                          unsigned int flags);
+/// listmount(2) (Linux 6.8+): writes up to `count` unique mount ids of the children of `mnt_id` after `last_id`.
+long CUnionMount_listmount(uint64_t mnt_id, uint64_t mnt_ns_id, uint64_t last_id, uint64_t *_Nonnull buf,
+                           size_t count, unsigned int flags);
+
+/// The mount facts statx(2) gives for one path.
+typedef struct {
+    uint64_t mount_id;        ///< STATX_MNT_ID (or STATX_MNT_ID_UNIQUE when asked and known)
+    uint64_t attributes;      ///< stx_attributes
+    uint64_t attributes_mask; ///< stx_attributes_mask
+    uint32_t mask;            ///< stx_mask: what the kernel filled
+    uint32_t dev_major, dev_minor;
+    uint64_t ino;
+    uint16_t mode;
+} CUnionMount_statx_result;
+
+/// statx(2) asking for the mount id (unique id when `unique` is non-zero and the kernel has it).
+int CUnionMount_statx_mount(int dirfd, const char *_Nonnull path, int flags, int unique,
+                            CUnionMount_statx_result *_Nonnull out);
+
+/// Performs mount(2) on a new thread that first calls unshare(CLONE_FS) and fchdir(dirfd), so relative
+/// paths in `data` resolve against that directory while the process working directory never changes.
+/// Returns 0, or -1 with the failing call's errno in `*err` and its name in `*failed_call`
+/// ("pthread_create", "unshare", "fchdir" or "mount").
+int CUnionMount_mount_in_directory(int dirfd, const char *_Nonnull source, const char *_Nonnull target,
+                                   const char *_Nonnull fstype, unsigned long flags, const void *_Nullable data,
+                                   int *_Nonnull err, const char *_Nullable *_Nonnull failed_call);
+
+extern const int CUnionMount_CLONE_NEWNS;
+extern const int CUnionMount_CLONE_NEWUSER;
+extern const int CUnionMount_CLONE_FS;
+
+extern const unsigned int CUnionMount_FSOPEN_CLOEXEC;
+extern const unsigned int CUnionMount_FSMOUNT_CLOEXEC;
+extern const unsigned int CUnionMount_FSCONFIG_SET_FLAG;
+extern const unsigned int CUnionMount_FSCONFIG_SET_STRING;
+extern const unsigned int CUnionMount_FSCONFIG_SET_BINARY;
+extern const unsigned int CUnionMount_FSCONFIG_SET_PATH;
+extern const unsigned int CUnionMount_FSCONFIG_SET_PATH_EMPTY;
+extern const unsigned int CUnionMount_FSCONFIG_SET_FD;
+extern const unsigned int CUnionMount_FSCONFIG_CMD_CREATE;
+extern const unsigned int CUnionMount_FSCONFIG_CMD_RECONFIGURE;
+extern const unsigned int CUnionMount_MOVE_MOUNT_F_EMPTY_PATH;
+
+extern const unsigned int CUnionMount_MOUNT_ATTR_RDONLY;
+extern const unsigned int CUnionMount_MOUNT_ATTR_NOSUID;
+extern const unsigned int CUnionMount_MOUNT_ATTR_NODEV;
+extern const unsigned int CUnionMount_MOUNT_ATTR_NOEXEC;
+extern const unsigned int CUnionMount_MOUNT_ATTR_RELATIME;
+extern const unsigned int CUnionMount_MOUNT_ATTR_NOATIME;
+extern const unsigned int CUnionMount_MOUNT_ATTR_STRICTATIME;
+extern const unsigned int CUnionMount_MOUNT_ATTR_NODIRATIME;
+extern const unsigned int CUnionMount_MOUNT_ATTR_NOSYMFOLLOW;
+
+extern const uint64_t CUnionMount_STATX_ATTR_MOUNT_ROOT;
+extern const uint64_t CUnionMount_STATX_MNT_ID;
+extern const uint64_t CUnionMount_STATX_MNT_ID_UNIQUE;
+
+#endif // __linux__
+#endif // C_UNION_MOUNT_SHIM_H

@@ -1,0 +1,186 @@
+#ifndef _GNU_SOURCE
+#error "CUnionMountShim must be built with _GNU_SOURCE (set in Package.swift cSettings)"
+#endif
+
+#ifdef __linux__
+
+#include "CUnionMountShim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+// System call numbers are the same on every architecture for these (asm-generic numbering since 5.x).
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_fsopen
+#define SYS_fsopen 430
+#endif
+#ifndef SYS_fsconfig
+#define SYS_fsconfig 431
+#endif
+#ifndef SYS_fsmount
+#define SYS_fsmount 432
+#endif
+#ifndef SYS_statmount
+#define SYS_statmount 457
+#endif
+#ifndef SYS_listmount
+#define SYS_listmount 458
+#endif
+#ifndef SYS_statx
+#error "statx is needed (Linux 4.11+ headers)"
+#endif
+
+// uapi values, stable ABI (include/uapi/linux/mount.h, stat.h).
+const int CUnionMount_CLONE_NEWNS = CLONE_NEWNS;
+const int CUnionMount_CLONE_NEWUSER = CLONE_NEWUSER;
+const int CUnionMount_CLONE_FS = CLONE_FS;
+
+const unsigned int CUnionMount_FSOPEN_CLOEXEC = 0x00000001;
+const unsigned int CUnionMount_FSMOUNT_CLOEXEC = 0x00000001;
+const unsigned int CUnionMount_FSCONFIG_SET_FLAG = 0;
+const unsigned int CUnionMount_FSCONFIG_SET_STRING = 1;
+const unsigned int CUnionMount_FSCONFIG_SET_BINARY = 2;
+const unsigned int CUnionMount_FSCONFIG_SET_PATH = 3;
+const unsigned int CUnionMount_FSCONFIG_SET_PATH_EMPTY = 4;
+const unsigned int CUnionMount_FSCONFIG_SET_FD = 5;
+const unsigned int CUnionMount_FSCONFIG_CMD_CREATE = 6;
+const unsigned int CUnionMount_FSCONFIG_CMD_RECONFIGURE = 7;
+const unsigned int CUnionMount_MOVE_MOUNT_F_EMPTY_PATH = 0x00000004;
+
+const unsigned int CUnionMount_MOUNT_ATTR_RDONLY = 0x00000001;
+const unsigned int CUnionMount_MOUNT_ATTR_NOSUID = 0x00000002;
+const unsigned int CUnionMount_MOUNT_ATTR_NODEV = 0x00000004;
+const unsigned int CUnionMount_MOUNT_ATTR_NOEXEC = 0x00000008;
+const unsigned int CUnionMount_MOUNT_ATTR_RELATIME = 0x00000000;
+const unsigned int CUnionMount_MOUNT_ATTR_NOATIME = 0x00000010;
+const unsigned int CUnionMount_MOUNT_ATTR_STRICTATIME = 0x00000020;
+const unsigned int CUnionMount_MOUNT_ATTR_NODIRATIME = 0x00000080;
+const unsigned int CUnionMount_MOUNT_ATTR_NOSYMFOLLOW = 0x00200000;
+
+const uint64_t CUnionMount_STATX_ATTR_MOUNT_ROOT = 0x00002000;
+const uint64_t CUnionMount_STATX_MNT_ID = 0x00001000;
+const uint64_t CUnionMount_STATX_MNT_ID_UNIQUE = 0x00004000;
+
+int CUnionMount_fsopen(const char *fsname, unsigned int flags) {
+    return (int)syscall(SYS_fsopen, fsname, flags);
+}
+
+int CUnionMount_fsconfig(int fd, unsigned int cmd, const char *key, const void *value, int aux) {
+    return (int)syscall(SYS_fsconfig, fd, cmd, key, value, aux);
+}
+
+int CUnionMount_fsmount(int fd, unsigned int flags, unsigned int attr_flags) {
+    return (int)syscall(SYS_fsmount, fd, flags, attr_flags);
+}
+
+int CUnionMount_move_mount(int from_dfd, const char *from_path, int to_dfd, const char *to_path, unsigned int flags) {
+    return (int)syscall(SYS_move_mount, from_dfd, from_path, to_dfd, to_path, flags);
+}
+
+int CUnionMount_unshare(int flags) {
+    return unshare(flags);
+}
+
+// struct mnt_id_req (uapi, versioned by size: 24 bytes v0, 32 bytes v1 with mnt_ns_id).
+struct cunionmount_mnt_id_req {
+    uint32_t size;
+    uint32_t spare;
+    uint64_t mnt_id;
+    uint64_t param;
+    uint64_t mnt_ns_id;
+};
+_Static_assert(sizeof(struct cunionmount_mnt_id_req) == 32, "mnt_id_req v1 is 32 bytes");
+
+int CUnionMount_statmount(uint64_t mnt_id, uint64_t mnt_ns_id, uint64_t param, void *buf, size_t bufsize,
+                          unsigned int flags) {
+    struct cunionmount_mnt_id_req req = {
+        .size = mnt_ns_id ? 32 : 24, .spare = 0, .mnt_id = mnt_id, .param = param, .mnt_ns_id = mnt_ns_id};
+    return (int)syscall(SYS_statmount, &req, buf, bufsize, flags);
+}
+
+long CUnionMount_listmount(uint64_t mnt_id, uint64_t mnt_ns_id, uint64_t last_id, uint64_t *buf, size_t count,
+                           unsigned int flags) {
+    struct cunionmount_mnt_id_req req = {
+        .size = mnt_ns_id ? 32 : 24, .spare = 0, .mnt_id = mnt_id, .param = last_id, .mnt_ns_id = mnt_ns_id};
+    return syscall(SYS_listmount, &req, buf, count, flags);
+}
+
+int CUnionMount_statx_mount(int dirfd, const char *path, int flags, int unique, CUnionMount_statx_result *out) {
+    struct statx stx;
+    memset(&stx, 0, sizeof stx);
+    unsigned int mask = STATX_TYPE | STATX_INO | (unique ? 0x00004000u : 0x00001000u);
+    int rc = (int)syscall(SYS_statx, dirfd, path, flags, mask, &stx);
+    if (rc != 0) return rc;
+    out->mount_id = stx.stx_mnt_id;
+    out->attributes = stx.stx_attributes;
+    out->attributes_mask = stx.stx_attributes_mask;
+    out->mask = stx.stx_mask;
+    out->dev_major = stx.stx_dev_major;
+    out->dev_minor = stx.stx_dev_minor;
+    out->ino = stx.stx_ino;
+    out->mode = stx.stx_mode;
+    return 0;
+}
+
+struct cunionmount_mount_job {
+    int dirfd;
+    const char *source, *target, *fstype;
+    unsigned long flags;
+    const void *data;
+    int err;
+    const char *failed_call;
+};
+
+static void *cunionmount_mount_thread(void *arg) {
+    struct cunionmount_mount_job *job = arg;
+    // This thread gets its own fs struct (cwd, root, umask); the rest of the process is untouched,
+    // and the thread exits right after, so the private cwd dies with it.
+    if (unshare(CLONE_FS) != 0) {
+        job->err = errno;
+        job->failed_call = "unshare";
+        return NULL;
+    }
+    if (fchdir(job->dirfd) != 0) {
+        job->err = errno;
+        job->failed_call = "fchdir";
+        return NULL;
+    }
+    if (mount(job->source, job->target, job->fstype, job->flags, job->data) != 0) {
+        job->err = errno;
+        job->failed_call = "mount";
+        return NULL;
+    }
+    return NULL;
+}
+
+int CUnionMount_mount_in_directory(int dirfd, const char *source, const char *target, const char *fstype,
+                                   unsigned long flags, const void *data, int *err, const char **failed_call) {
+    struct cunionmount_mount_job job = {dirfd, source, target, fstype, flags, data, 0, NULL};
+    pthread_t thread;
+    int rc = pthread_create(&thread, NULL, cunionmount_mount_thread, &job);
+    if (rc != 0) {
+        *err = rc;
+        *failed_call = "pthread_create";
+        return -1;
+    }
+    pthread_join(thread, NULL);
+    if (job.failed_call) {
+        *err = job.err;
+        *failed_call = job.failed_call;
+        return -1;
+    }
+    *err = 0;
+    *failed_call = NULL;
+    return 0;
+}
+
+#endif // __linux__

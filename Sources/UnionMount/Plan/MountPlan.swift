@@ -1,0 +1,192 @@
+import SystemPackage
+
+/// How a union mount reaches the kernel.
+public enum MountStrategy: String, Sendable, Hashable, Codable, CaseIterable {
+    /// fsopen(2), one fsconfig(2) per layer (`lowerdir+`/`datadir+`, fds for long paths), fsmount(2),
+    /// move_mount(2). No page limit, no escaping.
+    case newMountAPI = "new-mount-api"
+    /// mount(2) with the escaped legacy option string; it must fit one page.
+    case legacy = "mount"
+    /// mount(2) with layer paths relative to their common parent, performed from that directory on a thread
+    /// of its own.
+    case legacyRelative = "mount-relative"
+    /// aufs: mount(2) with `br:` filling the first page, then `MS_REMOUNT` `append:` batches.
+    case aufs = "aufs-mount"
+}
+
+/// One fsconfig(2) command.
+public enum FsconfigCommand: String, Sendable, Hashable, Codable {
+    /// `FSCONFIG_SET_FLAG`.
+    case setFlag = "FSCONFIG_SET_FLAG"
+    /// `FSCONFIG_SET_STRING`.
+    case setString = "FSCONFIG_SET_STRING"
+    /// `FSCONFIG_SET_FD`.
+    case setFileDescriptor = "FSCONFIG_SET_FD"
+    /// `FSCONFIG_CMD_CREATE`.
+    case create = "FSCONFIG_CMD_CREATE"
+
+    var rawCommand: UInt32 {
+        switch self {
+        case .setFlag: 0
+        case .setString: 1
+        case .setFileDescriptor: 5
+        case .create: 6
+        }
+    }
+}
+
+/// One system call of a plan, with its arguments.
+public enum MountStep: Sendable, Hashable {
+    /// `fsopen(filesystemType, FSOPEN_CLOEXEC)`.
+    case fsopen(filesystemType: String)
+    /// `fsconfig(fc, FSCONFIG_SET_FLAG, key, NULL, 0)`.
+    case setFlag(key: String)
+    /// `fsconfig(fc, FSCONFIG_SET_STRING, key, value, 0)`; the value is bytes (≤ 255 of them).
+    case setString(key: String, value: [UInt8])
+    /// `fsconfig(fc, FSCONFIG_SET_FD, key, NULL, fd)` with `fd = open(path, O_PATH|O_DIRECTORY|O_CLOEXEC)`.
+    case setFileDescriptor(key: String, path: FilePath)
+    /// `fsconfig(fc, FSCONFIG_CMD_CREATE, NULL, NULL, 0)`.
+    case create
+    /// `fsmount(fc, FSMOUNT_CLOEXEC, attributes)`.
+    case fsmount(attributes: MountFlags)
+    /// `move_mount(mfd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH)`.
+    case moveMount(target: FilePath)
+    /// `mount(source, target, filesystemType, flags, data)`; with a working directory, performed on a
+    /// thread that did `unshare(CLONE_FS)` and `chdir(workingDirectory)` first.
+    case mount(
+        source: String, target: FilePath, filesystemType: String, flags: MountFlags, data: [UInt8],
+        workingDirectory: FilePath?)
+
+    /// The system call's name.
+    public var systemCall: String {
+        switch self {
+        case .fsopen: "fsopen"
+        case .setFlag, .setString, .setFileDescriptor, .create: "fsconfig"
+        case .fsmount: "fsmount"
+        case .moveMount: "move_mount"
+        case .mount: "mount"
+        }
+    }
+}
+
+/// The system calls a mount will make, in order, shown before (or instead of) running them.
+public struct MountPlan: Sendable, Hashable {
+    /// The strategy the planner picked.
+    public var strategy: MountStrategy
+    /// The system calls, in order.
+    public var steps: [MountStep]
+
+    /// Creates a plan.
+    public init(strategy: MountStrategy, steps: [MountStep]) {
+        self.strategy = strategy
+        self.steps = steps
+    }
+}
+
+extension MountStep: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case syscall, fstype, command, key, value, valueBase64, fd, attributes, target, source, flags, data,
+            dataBase64, cwd
+    }
+
+    /// Encodes the step as `{"syscall": …, <arguments by name>}`; byte strings that are not UTF-8 get a
+    /// readable form with `\xNN` plus an exact `…Base64` twin.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(systemCall, forKey: .syscall)
+        func encodeBytes(_ bytes: [UInt8], _ key: CodingKeys, _ base64Key: CodingKeys) throws {
+            try container.encode(bytes.readable, forKey: key)
+            if String(validating: bytes, as: UTF8.self) == nil {
+                try container.encode(Base64.encode(bytes), forKey: base64Key)
+            }
+        }
+        switch self {
+        case .fsopen(let type):
+            try container.encode(type, forKey: .fstype)
+        case .setFlag(let key):
+            try container.encode(FsconfigCommand.setFlag, forKey: .command)
+            try container.encode(key, forKey: .key)
+            try container.encodeNil(forKey: .value)
+        case .setString(let key, let value):
+            try container.encode(FsconfigCommand.setString, forKey: .command)
+            try container.encode(key, forKey: .key)
+            try encodeBytes(value, .value, .valueBase64)
+        case .setFileDescriptor(let key, let path):
+            try container.encode(FsconfigCommand.setFileDescriptor, forKey: .command)
+            try container.encode(key, forKey: .key)
+            try container.encode(path: path, forKey: .fd)
+            try container.encodeNil(forKey: .value)
+        case .create:
+            try container.encode(FsconfigCommand.create, forKey: .command)
+        case .fsmount(let attributes):
+            try container.encode(attributes.mountAttributeNames, forKey: .attributes)
+        case .moveMount(let target):
+            try container.encode(path: target, forKey: .target)
+        case .mount(let source, let target, let type, let flags, let data, let directory):
+            try container.encode(source, forKey: .source)
+            try container.encode(path: target, forKey: .target)
+            try container.encode(type, forKey: .fstype)
+            try container.encode(flags.mountFlagNames, forKey: .flags)
+            try encodeBytes(data, .data, .dataBase64)
+            if let directory { try container.encode(path: directory, forKey: .cwd) }
+        }
+    }
+
+    /// Decodes a step written by ``encode(to:)``.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func decodeBytes(_ key: CodingKeys, _ base64Key: CodingKeys) throws -> [UInt8] {
+            if let encoded = try container.decodeIfPresent(String.self, forKey: base64Key) {
+                guard let bytes = Base64.decode(encoded) else {
+                    throw DecodingError.dataCorruptedError(forKey: base64Key, in: container, debugDescription: "base64")
+                }
+                return bytes
+            }
+            return Array(try container.decode(String.self, forKey: key).utf8)
+        }
+        let syscall = try container.decode(String.self, forKey: .syscall)
+        switch syscall {
+        case "fsopen":
+            self = .fsopen(filesystemType: try container.decode(String.self, forKey: .fstype))
+        case "fsconfig":
+            switch try container.decode(FsconfigCommand.self, forKey: .command) {
+            case .setFlag: self = .setFlag(key: try container.decode(String.self, forKey: .key))
+            case .setString:
+                self = .setString(
+                    key: try container.decode(String.self, forKey: .key), value: try decodeBytes(.value, .valueBase64))
+            case .setFileDescriptor:
+                self = .setFileDescriptor(
+                    key: try container.decode(String.self, forKey: .key), path: try container.decodePath(forKey: .fd))
+            case .create: self = .create
+            }
+        case "fsmount":
+            let names = try container.decode([String].self, forKey: .attributes)
+            self = .fsmount(attributes: MountFlags(attributeNames: names))
+        case "move_mount":
+            self = .moveMount(target: try container.decodePath(forKey: .target))
+        case "mount":
+            let names = try container.decode([String].self, forKey: .flags)
+            self = .mount(
+                source: try container.decode(String.self, forKey: .source),
+                target: try container.decodePath(forKey: .target),
+                filesystemType: try container.decode(String.self, forKey: .fstype),
+                flags: MountFlags(names.compactMap(MountFlags.init(mountFlagName:))),
+                data: try decodeBytes(.data, .dataBase64),
+                workingDirectory: try container.decodePathIfPresent(forKey: .cwd))
+        default:
+            throw DecodingError.dataCorruptedError(forKey: .syscall, in: container, debugDescription: syscall)
+        }
+    }
+}
+
+extension MountFlags {
+    fileprivate init(attributeNames: [String]) {
+        let prefix = "MOUNT_ATTR_"
+        self = MountFlags(
+            attributeNames.compactMap { name in
+                name.hasPrefix(prefix) ? MountFlags(mountFlagName: "MS_" + name.dropFirst(prefix.count)) : nil
+            })
+    }
+}
+
+extension MountPlan: Codable {}
