@@ -11,7 +11,7 @@ import SystemPackage
 ///         upperDirectory: "/containers/c1/upper",
 ///         workDirectory: "/containers/c1/work")
 ///
-/// A spec turns into option bytes for mount(2) with ``OverlaySpec/legacyOptionString()`` and into a
+/// A spec turns into option bytes for mount(2) with ``OverlaySpec/legacyOptionString(relativeTo:)`` and into a
 /// ``MountPlan`` with ``MountPlanner``.
 public struct OverlaySpec: Sendable, Hashable, Codable {
     /// The most layers one overlay can stack (`OVL_MAX_STACK`); lower and data-only layers count together.
