@@ -43,6 +43,7 @@
 const int CUnionMount_CLONE_NEWNS = CLONE_NEWNS;
 const int CUnionMount_CLONE_NEWUSER = CLONE_NEWUSER;
 const int CUnionMount_CLONE_FS = CLONE_FS;
+const int CUnionMount_O_PATH = O_PATH;
 
 const unsigned int CUnionMount_FSOPEN_CLOEXEC = 0x00000001;
 const unsigned int CUnionMount_FSMOUNT_CLOEXEC = 0x00000001;

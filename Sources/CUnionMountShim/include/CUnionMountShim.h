@@ -67,6 +67,7 @@ int CUnionMount_mount_in_directory(int dirfd, const char *_Nonnull source, const
 extern const int CUnionMount_CLONE_NEWNS;
 extern const int CUnionMount_CLONE_NEWUSER;
 extern const int CUnionMount_CLONE_FS;
+extern const int CUnionMount_O_PATH;
 
 extern const unsigned int CUnionMount_FSOPEN_CLOEXEC;
 extern const unsigned int CUnionMount_FSMOUNT_CLOEXEC;

@@ -38,16 +38,22 @@ extension OverlaySpec {
     ///   so such a path would set a security label and corrupt the layer list. Use the new mount API for it.
     public func legacyOptionString(relativeTo base: FilePath? = nil) throws(UnionMountError) -> [UInt8] {
         try validate()
+        return try validatedLegacyOptionString(relativeTo: base)
+    }
+
+    /// ``legacyOptionString(relativeTo:)`` for a spec already validated (the planner's fast path).
+    func validatedLegacyOptionString(relativeTo base: FilePath? = nil) throws(UnionMountError) -> [UInt8] {
         let baseBytes = base?.bytes
         if let baseBytes, baseBytes.isEmpty {
             throw .invalidSpec("the base directory is empty", input: "base")
         }
-        func layer(_ path: FilePath, field: String) throws(UnionMountError) -> [UInt8] {
+        func layer(_ path: FilePath, field: DirectoryField) throws(UnionMountError) -> [UInt8] {
             var bytes = path.bytes
             if let baseBytes {
                 guard let rest = OverlayPathComponents.components(of: bytes, after: baseBytes) else {
                     throw .invalidSpec(
-                        "\(path.readable) is not inside the base directory \(base?.readable ?? "")", input: field)
+                        "\(path.readable) is not inside the base directory \(base?.readable ?? "")",
+                        input: field.name)
                 }
                 bytes = rest.isEmpty ? [UInt8(ascii: ".")] : Array(rest.joined(separator: [UInt8(ascii: "/")]))
             }
@@ -55,7 +61,7 @@ extension OverlaySpec {
                 throw .invalidSpec(
                     "the path contains ',\(name)', which SELinux/Smack would take out of mount(2) data as a "
                         + "security option; mount it with the new mount API",
-                    input: field)
+                    input: field.name)
             }
             return OverlayEscaping.escape(bytes)
         }
@@ -63,17 +69,17 @@ extension OverlaySpec {
         var out = Array("lowerdir=".utf8)
         for (index, path) in lowerDirectories.enumerated() {
             if index > 0 { out.append(OverlayEscaping.colon) }
-            out += try layer(path, field: "lowerDirectories[\(index)]")
+            out += try layer(path, field: .lower(index))
         }
         for (index, path) in dataDirectories.enumerated() {
             out += [OverlayEscaping.colon, OverlayEscaping.colon]
-            out += try layer(path, field: "dataDirectories[\(index)]")
+            out += try layer(path, field: .data(index))
         }
         if let upperDirectory, let workDirectory {
             out += Array(",upperdir=".utf8)
-            out += try layer(upperDirectory, field: "upperDirectory")
+            out += try layer(upperDirectory, field: .upper)
             out += Array(",workdir=".utf8)
-            out += try layer(workDirectory, field: "workDirectory")
+            out += try layer(workDirectory, field: .work)
         }
         for (key, value) in options.keyValues {
             out.append(OverlayEscaping.comma)

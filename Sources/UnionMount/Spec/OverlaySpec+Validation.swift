@@ -60,14 +60,29 @@ extension OverlaySpec {
         try validateOptionConflicts()
     }
 
-    /// Every directory of the spec with the name of its field, in order: lower, data, upper, work.
-    var namedDirectories: [(field: String, path: FilePath)] {
-        var result: [(field: String, path: FilePath)] = []
+    /// A directory field of the spec; its name (`lowerDirectories[3]`) is only formatted for an error.
+    enum DirectoryField: Equatable {
+        case lower(Int), data(Int), upper, work
+
+        /// The field's name as errors show it.
+        var name: String {
+            switch self {
+            case .lower(let index): "lowerDirectories[\(index)]"
+            case .data(let index): "dataDirectories[\(index)]"
+            case .upper: "upperDirectory"
+            case .work: "workDirectory"
+            }
+        }
+    }
+
+    /// Every directory of the spec with its field, in order: lower, data, upper, work.
+    var namedDirectories: [(field: DirectoryField, path: FilePath)] {
+        var result: [(field: DirectoryField, path: FilePath)] = []
         result.reserveCapacity(lowerDirectories.count + dataDirectories.count + 2)
-        for (index, path) in lowerDirectories.enumerated() { result.append(("lowerDirectories[\(index)]", path)) }
-        for (index, path) in dataDirectories.enumerated() { result.append(("dataDirectories[\(index)]", path)) }
-        if let upperDirectory { result.append(("upperDirectory", upperDirectory)) }
-        if let workDirectory { result.append(("workDirectory", workDirectory)) }
+        for (index, path) in lowerDirectories.enumerated() { result.append((.lower(index), path)) }
+        for (index, path) in dataDirectories.enumerated() { result.append((.data(index), path)) }
+        if let upperDirectory { result.append((.upper, upperDirectory)) }
+        if let workDirectory { result.append((.work, workDirectory)) }
         return result
     }
 
@@ -103,9 +118,8 @@ extension OverlaySpec {
 
     private func validateLayerPaths() throws(UnionMountError) {
         let named = namedDirectories
-        let bytes = named.map { $0.path.bytes }
-        for (index, entry) in named.enumerated() where bytes[index].isEmpty {
-            throw .invalidSpec("the path is empty", input: entry.field)
+        for entry in named where entry.path.isEmpty {
+            throw .invalidSpec("the path is empty", input: entry.field.name)
         }
         switch (upperDirectory, workDirectory) {
         case (.some, nil):
@@ -120,24 +134,26 @@ extension OverlaySpec {
             throw .invalidSpec(
                 "at least 2 lower layers are needed without an upper directory", input: "lowerDirectories")
         }
-        var seen: [[UInt8]: Int] = [:]
+        var seen: [PathKey: Int] = [:]
         seen.reserveCapacity(named.count)
         for (index, entry) in named.enumerated() {
-            if let earlier = seen[bytes[index]] {
+            if let earlier = seen.updateValue(index, forKey: PathKey(entry.path)) {
                 throw .invalidSpec(
-                    "\(entry.field) is the same directory as \(named[earlier].field) (\(entry.path.readable))",
-                    input: entry.field)
+                    "\(entry.field.name) is the same directory as \(named[earlier].field.name) "
+                        + "(\(entry.path.readable))",
+                    input: entry.field.name)
             }
-            seen[bytes[index]] = index
         }
         if let upperDirectory, let workDirectory {
-            if OverlayPathComponents.isStrictlyInside(workDirectory.bytes, upperDirectory.bytes) {
+            let upper = upperDirectory.bytes
+            let work = workDirectory.bytes
+            if OverlayPathComponents.isStrictlyInside(work, upper) {
                 throw .invalidSpec(
                     "the work directory is inside the upper directory "
                         + "(\"workdir and upperdir must be separate subtrees\")",
                     input: "workDirectory")
             }
-            if OverlayPathComponents.isStrictlyInside(upperDirectory.bytes, workDirectory.bytes) {
+            if OverlayPathComponents.isStrictlyInside(upper, work) {
                 throw .invalidSpec(
                     "the upper directory is inside the work directory "
                         + "(\"workdir and upperdir must be separate subtrees\")",
@@ -240,9 +256,25 @@ enum OverlayPathComponents {
         return Array(path.components.dropFirst(base.components.count))
     }
 
-    /// Whether `path` lies strictly below `base`.
+    /// Whether `path` lies strictly below `base`, compared component by component without allocating
+    /// (validation runs on every mount).
     static func isStrictlyInside(_ path: [UInt8], _ base: [UInt8]) -> Bool {
-        guard let rest = components(of: path, after: base) else { return false }
-        return !rest.isEmpty
+        let slash = UInt8(ascii: "/")
+        guard (path.first == slash) == (base.first == slash) else { return false }
+        func nextComponent(_ bytes: [UInt8], _ index: inout Int) -> Range<Int>? {
+            while index < bytes.count && bytes[index] == slash { index += 1 }
+            guard index < bytes.count else { return nil }
+            let start = index
+            while index < bytes.count && bytes[index] != slash { index += 1 }
+            return start..<index
+        }
+        var pathIndex = 0
+        var baseIndex = 0
+        while let component = nextComponent(base, &baseIndex) {
+            guard let own = nextComponent(path, &pathIndex), path[own].elementsEqual(base[component]) else {
+                return false
+            }
+        }
+        return nextComponent(path, &pathIndex) != nil
     }
 }

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import SystemPackage
 
 extension FilePath {
@@ -13,13 +18,7 @@ extension FilePath {
     /// The path's bytes without the terminating NUL, exactly as they are handed to the kernel.
     var bytes: [UInt8] {
         withPlatformString { cString in
-            var result: [UInt8] = []
-            var pointer = cString
-            while pointer.pointee != 0 {
-                result.append(UInt8(bitPattern: pointer.pointee))
-                pointer += 1
-            }
-            return result
+            Array(UnsafeRawBufferPointer(start: cString, count: strlen(cString)))
         }
     }
 }
@@ -65,4 +64,20 @@ extension String {
 extension FilePath {
     /// A readable rendering of the path for messages: UTF-8 as is, other bytes as `\xNN`.
     var readable: String { bytes.readable }
+}
+
+/// A path as a dictionary key, hashed in one pass over its bytes without copying them (`FilePath`'s own hash
+/// goes byte by byte); validation runs on every mount and checks hundreds of layers for duplicates.
+struct PathKey: Hashable {
+    let path: FilePath
+
+    init(_ path: FilePath) { self.path = path }
+
+    func hash(into hasher: inout Hasher) {
+        path.withPlatformString { hasher.combine(bytes: UnsafeRawBufferPointer(start: $0, count: strlen($0))) }
+    }
+
+    static func == (lhs: PathKey, rhs: PathKey) -> Bool {
+        lhs.path.withPlatformString { left in rhs.path.withPlatformString { right in strcmp(left, right) == 0 } }
+    }
 }

@@ -1,0 +1,93 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CUnionMountShim
+import SystemPackage
+
+/// The checks that explain a bare `EINVAL`/`ENOENT`/`ELOOP`/`EPERM` from an overlay mount.
+///
+/// They run only after the kernel refused (the fast path never pays for them) and look at the file system
+/// as it is now: missing or non-directory layers, upper and work on different mounts or nested, too few
+/// lower layers, overlapping layers, a dirty `volatile` work directory, trusted-xattr features in a user
+/// namespace, an upper on a read-only filesystem.
+struct OverlayDiagnostics {
+    let spec: OverlaySpec
+    let features: KernelFeatures
+
+    func run() -> [Diagnosis] {
+        var found: [Diagnosis] = []
+        var resolved: [(FilePath, FilePath)] = []  // (as given, canonical) for existing directories
+        let roles =
+            spec.lowerDirectories.map { ($0, "lowerdir") } + spec.dataDirectories.map { ($0, "datadir") }
+            + [spec.upperDirectory.map { ($0, "upperdir") }, spec.workDirectory.map { ($0, "workdir") }]
+            .compactMap { $0 }
+        for (path, role) in roles {
+            var info = stat()
+            guard withPathCString(path, { stat($0, &info) }) == 0 else {
+                found.append(.missing(path, role: role))
+                continue
+            }
+            guard info.st_mode & S_IFMT == S_IFDIR else {
+                found.append(.notADirectory(path, role: role))
+                continue
+            }
+            if role != "workdir", let canonical = canonicalPath(path) { resolved.append((path, canonical)) }
+        }
+        if spec.upperDirectory == nil && spec.lowerDirectories.count < 2 {
+            found.append(.tooFewLowerLayers(count: spec.lowerDirectories.count))
+        }
+        if let upper = spec.upperDirectory, let work = spec.workDirectory {
+            found += upperAndWork(upper, work)
+        }
+        for (index, first) in resolved.enumerated() {
+            for second in resolved[(index + 1)...] where first.1.starts(with: second.1) || second.1.starts(with: first.1) {
+                found.append(.overlappingLayers(first.0, second.0))
+            }
+        }
+        if let work = spec.workDirectory {
+            var info = stat()
+            if withPathCString(work.appending(["work", "incompat", "volatile"]), { stat($0, &info) }) == 0 {
+                found.append(.dirtyVolatileWorkDirectory(work))
+            }
+        }
+        if !features.initialUserNamespace && spec.options.userXattr != true {
+            if spec.options.metacopy == true { found.append(.trustedXattrsUnavailable(feature: "metacopy=on")) }
+            if !spec.dataDirectories.isEmpty { found.append(.trustedXattrsUnavailable(feature: "data-only layers")) }
+            if let verity = spec.options.verity, verity != .off {
+                found.append(.trustedXattrsUnavailable(feature: "verity=\(verity.rawValue)"))
+            }
+        }
+        return found
+    }
+
+    private func upperAndWork(_ upper: FilePath, _ work: FilePath) -> [Diagnosis] {
+        var found: [Diagnosis] = []
+        var upperInfo = CUnionMount_statx_result()
+        var workInfo = CUnionMount_statx_result()
+        if withPathCString(upper, { CUnionMount_statx_mount(AT_FDCWD, $0, 0, 0, &upperInfo) }) == 0,
+            withPathCString(work, { CUnionMount_statx_mount(AT_FDCWD, $0, 0, 0, &workInfo) }) == 0,
+            upperInfo.mount_id != workInfo.mount_id
+        {
+            found.append(.upperAndWorkOnDifferentMounts(upper: upper, work: work))
+        }
+        if let canonicalUpper = canonicalPath(upper), let canonicalWork = canonicalPath(work),
+            canonicalUpper.starts(with: canonicalWork) || canonicalWork.starts(with: canonicalUpper)
+        {
+            found.append(.upperAndWorkNested(upper: upper, work: work))
+        }
+        var fs = statvfs()
+        if withPathCString(upper, { statvfs($0, &fs) }) == 0, fs.f_flag & UInt(ST_RDONLY) != 0 {
+            found.append(.upperOnReadOnlyFilesystem(upper))
+        }
+        return found
+    }
+}
+
+/// `realpath(3)` of the path, or `nil` when it cannot be resolved.
+func canonicalPath(_ path: FilePath) -> FilePath? {
+    guard let resolved = withPathCString(path, { realpath($0, nil) }) else { return nil }
+    defer { free(resolved) }
+    return FilePath(platformString: resolved)
+}

@@ -1,0 +1,207 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CUnionMountShim
+import SystemPackage
+
+/// What this kernel supports for union mounts, probed once per process from the kernel itself.
+///
+/// Nothing here comes from the kernel version number and nothing from a throwaway test mount: the new mount
+/// API is asked directly (`fsopen("overlay")` and `fsconfig` on a context that is never created, so no
+/// superblock ever exists), `/proc/filesystems` lists the filesystems, statmount(2)/listmount(2) are called
+/// once on the root mount.
+public struct KernelFeatures: Sendable, Hashable, Codable {
+    /// The page size; mount(2) copies at most one page of option data (`sysconf(_SC_PAGESIZE)`).
+    public var pageSize: Int
+    /// `overlay` is listed in `/proc/filesystems`.
+    public var overlay: Bool
+    /// `aufs` is listed in `/proc/filesystems`.
+    public var aufs: Bool
+    /// `fuse` is listed in `/proc/filesystems` and `/dev/fuse` exists.
+    public var fuse: Bool
+    /// The `fuse-overlayfs` program found in `PATH`, if any.
+    public var fuseOverlayfsProgram: String?
+    /// `fsopen("overlay")` works (new mount API, Linux 5.2+, and the right to use it here).
+    public var newMountAPI: Bool
+    /// overlay parses its parameters natively (refuses unknown keys at fsconfig(2)); Linux 6.5+.
+    public var overlayParameterParsing: Bool
+    /// `fsconfig(FSCONFIG_SET_STRING, "lowerdir+")` is accepted (Linux 6.8+).
+    public var appendLowerDirectory: Bool
+    /// `fsconfig(FSCONFIG_SET_FD, "lowerdir+")` is accepted, so layers can be given as fds (Linux 6.13+).
+    public var layerFileDescriptors: Bool
+    /// Data-only layers (`::` in `lowerdir=`, `datadir+`) are understood (Linux 6.5+).
+    public var dataOnlyLayers: Bool
+    /// The `userxattr` flag is accepted (Linux 5.11+).
+    public var userXattr: Bool
+    /// statmount(2) answers (Linux 6.8+).
+    public var statmount: Bool
+    /// listmount(2) answers (Linux 6.8+).
+    public var listmount: Bool
+    /// This process runs in the initial user namespace (`/proc/self/uid_map` is the identity over all ids).
+    public var initialUserNamespace: Bool
+    /// Unprivileged user namespaces can be created (`/proc/sys/user/max_user_namespaces` > 0).
+    public var userNamespaces: Bool
+    /// The most lower plus data layers overlay stacks (`OVL_MAX_STACK`).
+    public var maximumLayers: Int
+    /// `/sys/module/overlay/parameters/*`: the module defaults that decide which options mountinfo echoes.
+    public var overlayModuleParameters: [String: String]
+
+    /// The features of the running kernel, probed on first use and then kept for the life of the process.
+    public static let current: KernelFeatures = probe()
+
+    /// Probes the running kernel now.
+    ///
+    /// - Parameters:
+    ///   - proc: where procfs is mounted.
+    ///   - sys: where sysfs is mounted.
+    public static func probe(proc: FilePath = "/proc", sys: FilePath = "/sys") -> KernelFeatures {
+        let filesystems = readSmallFile(proc.appending("filesystems")).map(parseFilesystems) ?? []
+        var features = KernelFeatures(
+            pageSize: Int(sysconf(Int32(_SC_PAGESIZE))),
+            overlay: filesystems.contains("overlay"),
+            aufs: filesystems.contains("aufs"),
+            fuse: filesystems.contains("fuse") && access("/dev/fuse", F_OK) == 0,
+            fuseOverlayfsProgram: findProgram("fuse-overlayfs"),
+            newMountAPI: false, overlayParameterParsing: false, appendLowerDirectory: false,
+            layerFileDescriptors: false, dataOnlyLayers: false, userXattr: false,
+            statmount: false, listmount: false,
+            initialUserNamespace: readSmallFile(proc.appending("self/uid_map")).map(isIdentityMap) ?? true,
+            userNamespaces: (readSmallFile(proc.appending("sys/user/max_user_namespaces"))
+                .flatMap { Int(String(decoding: $0, as: UTF8.self).trimmingSpace) } ?? 0) > 0,
+            maximumLayers: OverlaySpec.maximumLayerCount,
+            overlayModuleParameters: readParameters(sys.appending("module/overlay/parameters")))
+        features.probeOverlayContext()
+        features.probeMountListing()
+        return features
+    }
+
+    /// Asks overlay's fs context which keys it accepts; the context is closed without CMD_CREATE.
+    private mutating func probeOverlayContext() {
+        let context = system_fsopen("overlay", CUnionMount_FSOPEN_CLOEXEC)
+        guard context >= 0 else { return }
+        defer { system_close(context) }
+        newMountAPI = true
+        func accepts(_ command: UInt32, _ key: String, _ value: String?, _ aux: CInt = 0) -> Bool {
+            let result: CInt
+            if let value {
+                result = system_fsconfig(context, command, key, value, aux)
+            } else {
+                result = system_fsconfig(context, command, key, nil, aux)
+            }
+            drainMessages(context)
+            return result == 0
+        }
+        // The pre-6.5 adapter accepts any key; a native parser refuses one it does not know.
+        overlayParameterParsing = !accepts(CUnionMount_FSCONFIG_SET_FLAG, "unionmount_probe_unknown_key", nil)
+        guard overlayParameterParsing else { return }
+        dataOnlyLayers = true
+        userXattr = accepts(CUnionMount_FSCONFIG_SET_FLAG, "userxattr", nil)
+        appendLowerDirectory = accepts(CUnionMount_FSCONFIG_SET_STRING, "lowerdir+", "/")
+        if appendLowerDirectory {
+            let root = system_open("/", CUnionMount_O_PATH | O_DIRECTORY | O_CLOEXEC)
+            if root >= 0 {
+                layerFileDescriptors = accepts(CUnionMount_FSCONFIG_SET_FD, "lowerdir+", nil, root)
+                system_close(root)
+            }
+        }
+    }
+
+    /// Calls statmount(2) and listmount(2) once on the root mount.
+    private mutating func probeMountListing() {
+        var root = CUnionMount_statx_result()
+        guard CUnionMount_statx_mount(AT_FDCWD, "/", 0, 1, &root) == 0,
+            UInt64(root.mask) & CUnionMount_STATX_MNT_ID_UNIQUE != 0
+        else { return }
+        var buffer = [UInt64](repeating: 0, count: 64)
+        statmount = buffer.withUnsafeMutableBytes {
+            CUnionMount_statmount(root.mount_id, 0, 0x1, $0.baseAddress!, $0.count, 0) == 0
+        }
+        listmount = buffer.withUnsafeMutableBufferPointer {
+            CUnionMount_listmount(UInt64.max, 0, 0, $0.baseAddress!, 1, 0) >= 0
+        }
+    }
+}
+
+extension KernelFeatures {
+    fileprivate static func parseFilesystems(_ bytes: [UInt8]) -> Set<String> {
+        var names = Set<String>()
+        for line in bytes.split(separator: UInt8(ascii: "\n")) {
+            if let name = line.split(separator: UInt8(ascii: "\t")).last {
+                names.insert(String(decoding: name, as: UTF8.self).trimmingSpace)
+            }
+        }
+        return names
+    }
+
+    fileprivate static func isIdentityMap(_ bytes: [UInt8]) -> Bool {
+        let fields = bytes.split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n") })
+        return fields.count == 3 && fields.map { String(decoding: $0, as: UTF8.self) } == ["0", "0", "4294967295"]
+    }
+
+    fileprivate static func readParameters(_ directory: FilePath) -> [String: String] {
+        var parameters: [String: String] = [:]
+        guard let handle = opendir(directory.string) else { return parameters }
+        defer { closedir(handle) }
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard !name.hasPrefix(".") else { continue }
+            if let value = readSmallFile(directory.appending(name)) {
+                parameters[name] = String(decoding: value, as: UTF8.self).trimmingSpace
+            }
+        }
+        return parameters
+    }
+
+    fileprivate static func findProgram(_ name: String) -> String? {
+        let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/local/bin:/usr/bin:/bin"
+        for directory in path.split(separator: ":") where !directory.isEmpty {
+            let candidate = "\(directory)/\(name)"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
+}
+
+/// Reads a small file (procfs, sysfs) whole; `nil` if it cannot be opened or read.
+func readSmallFile(_ path: FilePath) -> [UInt8]? {
+    let fd = withPathCString(path) { open($0, O_RDONLY | O_CLOEXEC) }
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var result: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+        if count < 0 {
+            if errno == EINTR { continue }
+            return nil
+        }
+        if count == 0 { return result }
+        result += chunk[0..<count]
+    }
+}
+
+/// Reads every queued message of an fs-context fd (one per read(2), `ENODATA` when empty), newest last.
+@discardableResult
+func drainMessages(_ context: CInt) -> [String] {
+    var messages: [String] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while messages.count < 64 {
+        let count = buffer.withUnsafeMutableBytes { system_read(context, $0.baseAddress!, $0.count) }
+        guard count > 0 else { break }
+        var text = String(decoding: buffer[0..<count], as: UTF8.self)
+        while text.hasSuffix("\n") { text.removeLast() }
+        messages.append(text)
+    }
+    return messages
+}
+
+extension String {
+    var trimmingSpace: String {
+        var text = Substring(self)
+        while let first = text.first, first.isWhitespace { text.removeFirst() }
+        while let last = text.last, last.isWhitespace { text.removeLast() }
+        return String(text)
+    }
+}

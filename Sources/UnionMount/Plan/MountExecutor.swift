@@ -1,0 +1,151 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CUnionMountShim
+import SystemPackage
+
+/// Runs a ``MountPlan`` step by step and turns the first failure into a ``UnionMountError`` that carries
+/// the call, its errno, what the kernel logged, and (on the slow path only) the diagnoses.
+struct MountExecutor {
+    let spec: UnionSpec
+    let plan: MountPlan
+    let features: KernelFeatures
+
+    func run() throws(UnionMountError) {
+        let started = KernelLog.now()
+        switch plan.strategy {
+        case .newMountAPI: try runNewMountAPI(started)
+        case .legacy, .legacyRelative, .aufs: try runMountCalls(started)
+        }
+    }
+
+    // MARK: - fsopen / fsconfig / fsmount / move_mount
+
+    private func runNewMountAPI(_ started: UInt64) throws(UnionMountError) {
+        var context: CInt = -1
+        var mountFD: CInt = -1
+        defer {
+            if mountFD >= 0 { system_close(mountFD) }
+            if context >= 0 { system_close(context) }
+        }
+        for step in plan.steps {
+            switch step {
+            case .fsopen(let type):
+                context = system_fsopen(type, CUnionMount_FSOPEN_CLOEXEC)
+                if context < 0 { throw failure(step, system_errno(), messages: [], started: started) }
+            case .setFlag(let key):
+                if system_fsconfig(context, CUnionMount_FSCONFIG_SET_FLAG, key, nil, 0) != 0 {
+                    throw failure(step, system_errno(), messages: drainMessages(context), started: started)
+                }
+            case .setString(let key, let value):
+                let result = withCString(value) {
+                    system_fsconfig(context, CUnionMount_FSCONFIG_SET_STRING, key, $0, 0)
+                }
+                if result != 0 {
+                    throw failure(step, system_errno(), messages: drainMessages(context), started: started)
+                }
+            case .setFileDescriptor(let key, let path):
+                let layer = withPathCString(path) { system_open($0, CUnionMount_O_PATH | O_DIRECTORY | O_CLOEXEC) }
+                if layer < 0 { throw failure(step, system_errno(), messages: [], started: started, call: "open") }
+                let result = system_fsconfig(context, CUnionMount_FSCONFIG_SET_FD, key, nil, layer)
+                let error = system_errno()
+                system_close(layer)
+                if result != 0 { throw failure(step, error, messages: drainMessages(context), started: started) }
+            case .create:
+                if system_fsconfig(context, CUnionMount_FSCONFIG_CMD_CREATE, nil, nil, 0) != 0 {
+                    throw failure(step, system_errno(), messages: drainMessages(context), started: started)
+                }
+            case .fsmount(let attributes):
+                mountFD = system_fsmount(context, CUnionMount_FSMOUNT_CLOEXEC, attributes.mountAttributes)
+                if mountFD < 0 {
+                    throw failure(step, system_errno(), messages: drainMessages(context), started: started)
+                }
+            case .moveMount(let target):
+                if withPathCString(target, { system_move_mount(mountFD, $0) }) != 0 {
+                    throw failure(step, system_errno(), messages: [], started: started)
+                }
+            case .mount:
+                preconditionFailure("mount(2) step in a new-mount-API plan")
+            }
+        }
+    }
+
+    // MARK: - mount(2)
+
+    private func runMountCalls(_ started: UInt64) throws(UnionMountError) {
+        var mounted: FilePath? = nil
+        for step in plan.steps {
+            guard case .mount(let source, let target, let type, let flags, let data, let directory) = step else {
+                preconditionFailure("\(step.systemCall) step in a mount(2) plan")
+            }
+            var failedCall = "mount"
+            let result = withPathCString(target) { targetC in
+                withCString(data) { dataPointer -> CInt in
+                    guard let directory else {
+                        return system_mount(source, targetC, type, flags.rawValue, dataPointer)
+                    }
+                    let fd = withPathCString(directory) { system_open($0, CUnionMount_O_PATH | O_DIRECTORY | O_CLOEXEC) }
+                    guard fd >= 0 else {
+                        failedCall = "open"
+                        return -1
+                    }
+                    defer { system_close(fd) }
+                    return system_mount_in_directory(
+                        fd, source, targetC, type, flags.rawValue, dataPointer, &failedCall)
+                }
+            }
+            if result != 0 {
+                let error = failure(step, system_errno(), messages: [], started: started, call: failedCall)
+                // aufs: a failed append after the first mount leaves a half-built union; take it down.
+                if let mounted { _ = withPathCString(mounted) { system_umount2($0, CInt(MNT_DETACH)) } }
+                throw error
+            }
+            mounted = target
+        }
+    }
+
+    // MARK: - Errors
+
+    private func failure(
+        _ step: MountStep, _ errno: Errno, messages: [String], started: UInt64, call: String? = nil
+    ) -> UnionMountError {
+        let call = call ?? step.systemCall
+        var kernelMessages = messages
+        var diagnoses: [Diagnosis] = []
+        var code: UnionMountError.Code = errno == .resourceBusy ? .busy : .systemCallFailed
+        var message = "\(spec.filesystemType) mount failed at \(call)"
+        let opensFilesystem = step.systemCall == "fsopen" || step.systemCall == "mount"
+        switch step {
+        case _ where errno == .operationNotSupportedByDevice && call == step.systemCall && opensFilesystem:
+            code = .unsupported
+            message = "\(spec.filesystemType) is not available on this kernel (\(call) said ENODEV)"
+        case .setString(let key, let value): message += " \(key)=\(value.readable)"
+        case .setFileDescriptor(let key, let path): message += " \(key) (fd of \(path.readable))"
+        case .setFlag(let key): message += " \(key)"
+        case .moveMount(let target), .mount(_, let target, _, _, _, _): message += " onto \(target.readable)"
+        default: break
+        }
+        if code != .unsupported {
+            kernelMessages += KernelLog.messages(since: started, filesystem: spec.filesystemType)
+            if [.invalidArgument, .noSuchFileOrDirectory, .tooManySymbolicLinkLevels, .notPermitted,
+                .notDirectory, .improperLink].contains(errno), case .overlay(let overlay) = spec
+            {
+                diagnoses = OverlayDiagnostics(spec: overlay, features: features).run()
+            }
+        }
+        return UnionMountError(
+            code: code, message: message, systemCall: call, errno: errno, kernelMessages: kernelMessages,
+            diagnoses: diagnoses, spec: spec, plan: plan)
+    }
+}
+
+/// Runs `body` with the bytes NUL-terminated in a temporary buffer (no heap allocation for small values).
+private func withCString<R>(_ bytes: [UInt8], _ body: (UnsafeRawPointer) -> R) -> R {
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bytes.count + 1) { buffer in
+        _ = buffer.initialize(from: bytes)
+        buffer[bytes.count] = 0
+        return body(UnsafeRawPointer(buffer.baseAddress!))
+    }
+}

@@ -1,0 +1,73 @@
+import SystemPackage
+
+/// Mounts and unmounts union filesystems: plans the system calls for this kernel, runs them, and explains
+/// failures.
+///
+///     let mounter = Mounter()
+///     let spec = OverlaySpec(lowerDirectories: ["/l1", "/l2"], upperDirectory: "/u", workDirectory: "/w")
+///     let plan = try mounter.mount(.overlay(spec), at: "/merged")
+///     print(plan.strategy)            // new-mount-api on Linux 6.8+
+///     try mounter.unmount("/merged")
+///
+/// A `Mounter` holds no state beyond the kernel features it plans for; it is safe to share.
+public struct Mounter: Sendable {
+    /// The kernel features plans are made for; ``KernelFeatures/current`` unless a test says otherwise.
+    public var features: KernelFeatures
+
+    /// Creates a mounter for the given features (default: probed once from the running kernel).
+    public init(features: KernelFeatures = .current) {
+        self.features = features
+    }
+
+    /// Plans the system calls that would mount `spec` at `target`, without running any.
+    ///
+    /// - Parameters:
+    ///   - spec: what to mount; it is validated first.
+    ///   - target: the mount point.
+    ///   - flags: per-mount flags (`MS_*` / `MOUNT_ATTR_*`).
+    ///   - strategy: force one strategy instead of the first that fits; a forced strategy that cannot carry
+    ///     the spec throws (for example ``MountStrategy/legacy`` with options over 4095 bytes).
+    /// - Returns: the plan, each system call with its arguments.
+    /// - Throws: ``UnionMountError`` with code ``UnionMountError/Code/invalidSpec``,
+    ///   ``UnionMountError/Code/optionsTooLong`` or ``UnionMountError/Code/unsupported``.
+    public func plan(
+        _ spec: UnionSpec, at target: FilePath, flags: MountFlags = [], strategy: MountStrategy? = nil
+    ) throws(UnionMountError) -> MountPlan {
+        switch spec {
+        case .overlay(let overlay):
+            return try OverlayPlanner(features: features).plan(overlay, target: target, flags: flags, strategy: strategy)
+        case .aufs(let aufs):
+            if let strategy, strategy != .aufs {
+                throw UnionMountError(
+                    code: .invalidSpec, message: "aufs mounts only with the aufs strategy", input: "strategy",
+                    spec: spec)
+            }
+            return try MountPlan.aufs(aufs, target: absolute(target), flags: flags, pageSize: features.pageSize)
+        }
+    }
+
+    /// Mounts `spec` at `target` with the first strategy that fits (or the one forced).
+    ///
+    /// - Returns: the plan that was run.
+    /// - Throws: ``UnionMountError``: planning errors as in ``plan(_:at:flags:strategy:)``; a refused system
+    ///   call with its errno, the kernel's messages and the diagnoses; nothing stays mounted after a throw.
+    ///
+    /// The system calls are fsopen(2), fsconfig(2), fsmount(2) and move_mount(2), or mount(2).
+    @discardableResult
+    public func mount(
+        _ spec: UnionSpec, at target: FilePath, flags: MountFlags = [], strategy: MountStrategy? = nil
+    ) throws(UnionMountError) -> MountPlan {
+        let plan = try plan(spec, at: target, flags: flags, strategy: strategy)
+        try execute(plan, for: spec)
+        return plan
+    }
+
+    /// Runs a plan made by ``plan(_:at:flags:strategy:)`` (perhaps shown to a person first).
+    ///
+    /// - Parameters:
+    ///   - plan: the system calls to make.
+    ///   - spec: the spec the plan was made for; failures are diagnosed against it.
+    public func execute(_ plan: MountPlan, for spec: UnionSpec) throws(UnionMountError) {
+        try MountExecutor(spec: spec, plan: plan, features: features).run()
+    }
+}

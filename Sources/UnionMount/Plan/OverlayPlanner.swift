@@ -1,0 +1,206 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import SystemPackage
+
+/// Turns an overlay spec into the system calls that mount it on this kernel.
+///
+/// The ladder, first that applies wins (or only the one asked for):
+/// 1. ``MountStrategy/newMountAPI``: one `lowerdir+`/`datadir+` per layer, raw bytes up to 255 of them,
+///    longer paths as `FSCONFIG_SET_FD` where the kernel takes fds. No page limit and no escaping.
+/// 2. ``MountStrategy/legacy``: mount(2) with the escaped option string, when it fits 4095 bytes.
+/// 3. ``MountStrategy/legacyRelative``: mount(2) with paths relative to their deepest common directory,
+///    performed from that directory.
+/// 4. Otherwise ``UnionMountError/Code/optionsTooLong`` saying how many bytes were needed.
+struct OverlayPlanner {
+    /// fsconfig(2) copies at most 255 bytes of a string value (`strndup_user(value, 256)`).
+    static let fsconfigValueLimit = 255
+
+    let features: KernelFeatures
+
+    func plan(
+        _ spec: OverlaySpec, target: FilePath, flags: MountFlags, strategy forced: MountStrategy?
+    ) throws(UnionMountError) -> MountPlan {
+        try spec.validate()
+        var spec = spec
+        if spec.options.userXattr == nil && !features.initialUserNamespace {
+            spec.options.userXattr = true
+        }
+        if !spec.dataDirectories.isEmpty && !features.dataOnlyLayers {
+            throw UnionMountError(
+                code: .unsupported, message: "data-only layers need overlay's Linux 6.5+ parameter parser",
+                input: "dataDirectories", spec: .overlay(spec))
+        }
+        let target = absolute(target)
+        if let forced {
+            switch forced {
+            case .newMountAPI: return try newMountAPI(spec, target, flags).get()
+            case .legacy: return try legacy(spec, target, flags, relative: false).get()
+            case .legacyRelative: return try legacy(spec, target, flags, relative: true).get()
+            case .aufs:
+                throw UnionMountError(
+                    code: .invalidSpec, message: "the aufs strategy cannot mount an overlay spec", input: "strategy",
+                    spec: .overlay(spec))
+            }
+        }
+        var reasons: [String] = []
+        for attempt in [
+            { newMountAPI(spec, target, flags) }, { legacy(spec, target, flags, relative: false) },
+            { legacy(spec, target, flags, relative: true) },
+        ] {
+            switch attempt() {
+            case .success(let plan): return plan
+            case .failure(let error): reasons.append(error.message)
+            }
+        }
+        throw UnionMountError(
+            code: .optionsTooLong, message: "no mount strategy fits this spec: " + reasons.joined(separator: "; "),
+            spec: .overlay(spec))
+    }
+
+    // MARK: - New mount API
+
+    private func newMountAPI(
+        _ spec: OverlaySpec, _ target: FilePath, _ flags: MountFlags
+    ) -> Result<MountPlan, UnionMountError> {
+        func refuse(_ message: String, input: String? = nil) -> Result<MountPlan, UnionMountError> {
+            .failure(UnionMountError(code: .unsupported, message: message, input: input, spec: .overlay(spec)))
+        }
+        guard features.newMountAPI else { return refuse("new mount API: fsopen(\"overlay\") is not available") }
+        guard features.appendLowerDirectory else {
+            return refuse("new mount API: this kernel's overlay has no lowerdir+ (Linux 6.8+)")
+        }
+        let limit = Self.fsconfigValueLimit
+        var steps: [MountStep] = [.fsopen(filesystemType: "overlay")]
+        if !spec.source.isEmpty {
+            guard spec.source.utf8.count <= limit else {
+                return refuse("new mount API: source is longer than \(limit) bytes", input: "source")
+            }
+            steps.append(.setString(key: "source", value: Array(spec.source.utf8)))
+        }
+        steps.reserveCapacity(spec.lowerDirectories.count + spec.dataDirectories.count + 16)
+        // One step per layer: raw bytes up to the fsconfig limit, else a file descriptor where the kernel takes one.
+        func add(_ key: String, _ path: FilePath, _ field: @autoclosure () -> String, escaped: Bool) -> String? {
+            let bytes = escaped ? OverlayEscaping.escape(path.bytes) : path.bytes
+            if bytes.count <= limit {
+                steps.append(.setString(key: key, value: bytes))
+            } else if features.layerFileDescriptors {
+                steps.append(.setFileDescriptor(key: key, path: path))
+            } else {
+                return field()
+            }
+            return nil
+        }
+        var tooLong: String? = nil
+        for (index, path) in spec.lowerDirectories.enumerated() where tooLong == nil {
+            tooLong = add("lowerdir+", path, "lowerDirectories[\(index)]", escaped: false)
+        }
+        for (index, path) in spec.dataDirectories.enumerated() where tooLong == nil {
+            tooLong = add("datadir+", path, "dataDirectories[\(index)]", escaped: false)
+        }
+        if tooLong == nil, let upper = spec.upperDirectory, let work = spec.workDirectory {
+            tooLong = add("upperdir", upper, "upperDirectory", escaped: true) ?? add("workdir", work, "workDirectory", escaped: true)
+        }
+        if let field = tooLong {
+            return refuse(
+                "new mount API: \(field) is longer than \(limit) bytes and this kernel takes no layer fds (6.13+)",
+                input: field)
+        }
+        for (key, value) in spec.options.keyValues {
+            if let value {
+                guard value.utf8.count <= limit else {
+                    return refuse("new mount API: option \(key) is longer than \(limit) bytes", input: key)
+                }
+                steps.append(.setString(key: key, value: Array(value.utf8)))
+            } else {
+                steps.append(.setFlag(key: key))
+            }
+        }
+        steps += [.create, .fsmount(attributes: flags.subtracting(.remount)), .moveMount(target: target)]
+        return .success(MountPlan(strategy: .newMountAPI, steps: steps))
+    }
+
+    // MARK: - mount(2)
+
+    private func legacy(
+        _ spec: OverlaySpec, _ target: FilePath, _ flags: MountFlags, relative: Bool
+    ) -> Result<MountPlan, UnionMountError> {
+        let strategy: MountStrategy = relative ? .legacyRelative : .legacy
+        if spec.options.overrideCredentials != nil {
+            return .failure(
+                UnionMountError(
+                    code: .unsupported, message: "\(strategy.rawValue): override_creds needs the new mount API",
+                    input: "options.overrideCredentials", spec: .overlay(spec)))
+        }
+        var spec = spec
+        var directory: FilePath? = nil
+        do {
+            if relative {
+                spec = absolutized(spec)
+                guard let common = commonDirectory(spec.allDirectories) else {
+                    return .failure(
+                        UnionMountError(
+                            code: .optionsTooLong, message: "mount-relative: the layers share no directory but /",
+                            spec: .overlay(spec)))
+                }
+                directory = common
+            }
+            let data = try spec.validatedLegacyOptionString(relativeTo: directory)
+            let limit = OverlaySpec.legacyOptionLimit
+            guard data.count <= limit else {
+                let place = directory.map { " relative to \($0.readable)" } ?? ""
+                return .failure(
+                    UnionMountError(
+                        code: .optionsTooLong,
+                        message:
+                            "\(strategy.rawValue): options need \(data.count) bytes\(place); mount(2) takes at most "
+                            + "\(limit) (one \(features.pageSize)-byte page with its NUL)",
+                        spec: .overlay(spec)))
+            }
+            let step = MountStep.mount(
+                source: spec.source, target: target, filesystemType: "overlay", flags: flags, data: data,
+                workingDirectory: directory)
+            return .success(MountPlan(strategy: strategy, steps: [step]))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// The spec with every relative path made absolute against the current directory.
+    private func absolutized(_ spec: OverlaySpec) -> OverlaySpec {
+        var spec = spec
+        spec.lowerDirectories = spec.lowerDirectories.map(absolute)
+        spec.dataDirectories = spec.dataDirectories.map(absolute)
+        spec.upperDirectory = spec.upperDirectory.map(absolute)
+        spec.workDirectory = spec.workDirectory.map(absolute)
+        return spec
+    }
+}
+
+/// The path made absolute against the current working directory (lexically; symlinks are kept).
+func absolute(_ path: FilePath) -> FilePath {
+    guard !path.isAbsolute else { return path }
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    guard getcwd(&buffer, buffer.count) != nil else { return path }
+    return buffer.withUnsafeBufferPointer { FilePath(platformString: $0.baseAddress!) }.pushing(path)
+}
+
+/// The deepest directory that contains every path (by components), or `nil` when that is `/` or there are
+/// no paths. A path equal to the result is allowed (it becomes `.`).
+func commonDirectory(_ paths: [FilePath]) -> FilePath? {
+    guard var common = paths.first.map({ Array($0.components) }) else { return nil }
+    for path in paths.dropFirst() {
+        let components = Array(path.components)
+        var shared = 0
+        while shared < common.count && shared < components.count && common[shared] == components[shared] {
+            shared += 1
+        }
+        common.removeSubrange(shared...)
+    }
+    // A layer equal to the common directory would be `.`; use its parent so every layer keeps a name.
+    if paths.contains(where: { Array($0.components) == common }) { common.removeLast(common.isEmpty ? 0 : 1) }
+    guard !common.isEmpty else { return nil }
+    return FilePath(root: "/", common)
+}

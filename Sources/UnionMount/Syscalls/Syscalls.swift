@@ -1,0 +1,119 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#else
+#error("UnionMount supports Linux only")
+#endif
+import CUnionMountShim
+import SystemPackage
+
+// `system_foo` is UnionMount's wrapper for the system call `foo`: it returns the raw result, leaves errno
+// set, and in debug builds lets a test's ``SyscallRecorder`` answer instead of the kernel. All policy
+// (retries, messages, fallbacks) lives above this file.
+
+#if ENABLE_MOCKING
+@inline(__always)
+private func mocked(_ name: String, _ arguments: @autoclosure () -> [String], _ real: () -> CInt) -> CInt {
+    guard let recorder = SyscallRecorder.current else { return real() }
+    return recorder.answer(name, arguments())
+}
+#else
+@inline(__always)
+private func mocked(_ name: String, _ arguments: @autoclosure () -> [String], _ real: () -> CInt) -> CInt {
+    real()
+}
+#endif
+
+internal func system_errno() -> Errno { Errno(rawValue: errno) }
+
+internal func system_mount(
+    _ source: UnsafePointer<CChar>, _ target: UnsafePointer<CChar>, _ type: UnsafePointer<CChar>, _ flags: UInt,
+    _ data: UnsafeRawPointer?
+) -> CInt {
+    mocked(
+        "mount",
+        [String(cString: source), String(cString: target), String(cString: type), String(flags),
+         data.map { String(cString: $0.assumingMemoryBound(to: CChar.self)) } ?? ""]
+    ) {
+        mount(source, target, type, flags, data)
+    }
+}
+
+internal func system_mount_in_directory(
+    _ directory: CInt, _ source: UnsafePointer<CChar>, _ target: UnsafePointer<CChar>, _ type: UnsafePointer<CChar>,
+    _ flags: UInt, _ data: UnsafeRawPointer?, _ failedCall: inout String
+) -> CInt {
+    var error: CInt = 0
+    var call: UnsafePointer<CChar>? = nil
+    let result = mocked(
+        "mount",
+        [String(cString: source), String(cString: target), String(cString: type), String(flags),
+         data.map { String(cString: $0.assumingMemoryBound(to: CChar.self)) } ?? ""]
+    ) {
+        CUnionMount_mount_in_directory(directory, source, target, type, flags, data, &error, &call)
+    }
+    if result != 0 {
+        if let call {
+            failedCall = String(cString: call)
+            errno = error
+        } else {
+            failedCall = "mount"
+        }
+    }
+    return result
+}
+
+internal func system_umount2(_ target: UnsafePointer<CChar>, _ flags: CInt) -> CInt {
+    mocked("umount2", [String(cString: target), String(flags)]) { umount2(target, flags) }
+}
+
+internal func system_fsopen(_ name: UnsafePointer<CChar>, _ flags: UInt32) -> CInt {
+    mocked("fsopen", [String(cString: name)]) { CUnionMount_fsopen(name, flags) }
+}
+
+internal func system_fsconfig(
+    _ fd: CInt, _ command: UInt32, _ key: UnsafePointer<CChar>?, _ value: UnsafeRawPointer?, _ aux: CInt
+) -> CInt {
+    mocked(
+        "fsconfig",
+        [String(command), key.map { String(cString: $0) } ?? "",
+         command == 1 ? value.map { String(cString: $0.assumingMemoryBound(to: CChar.self)) } ?? "" : String(aux)]
+    ) {
+        CUnionMount_fsconfig(fd, command, key, value, aux)
+    }
+}
+
+internal func system_fsmount(_ fd: CInt, _ flags: UInt32, _ attributes: UInt32) -> CInt {
+    mocked("fsmount", [String(attributes)]) { CUnionMount_fsmount(fd, flags, attributes) }
+}
+
+internal func system_move_mount(_ fd: CInt, _ target: UnsafePointer<CChar>) -> CInt {
+    mocked("move_mount", [String(cString: target)]) {
+        CUnionMount_move_mount(fd, "", AT_FDCWD, target, CUnionMount_MOVE_MOUNT_F_EMPTY_PATH)
+    }
+}
+
+internal func system_open(_ path: UnsafePointer<CChar>, _ flags: CInt) -> CInt {
+    mocked("open", [String(cString: path)]) { open(path, flags) }
+}
+
+internal func system_close(_ fd: CInt) {
+    #if ENABLE_MOCKING
+    if SyscallRecorder.current != nil, fd >= 1_000_000 { return }
+    #endif
+    _ = close(fd)
+}
+
+internal func system_read(_ fd: CInt, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+    #if ENABLE_MOCKING
+    if let recorder = SyscallRecorder.current, fd >= 1_000_000 { return recorder.readMessage(into: buffer, count) }
+    #endif
+    return read(fd, buffer, count)
+}
+
+/// Runs `body` with a C string of the path's bytes.
+@inline(__always)
+internal func withPathCString<R>(_ path: FilePath, _ body: (UnsafePointer<CChar>) -> R) -> R {
+    path.withPlatformString(body)
+}

@@ -1,0 +1,173 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CUnionMountShim
+import SystemPackage
+
+/// What an unmount did.
+public enum UnmountOutcome: String, Sendable, Hashable, Codable {
+    /// The mount is gone.
+    case unmounted
+    /// Nothing was mounted at the target (or the path does not exist); nothing was done.
+    case notMounted = "not-mounted"
+    /// The mount was detached lazily (`MNT_DETACH`): gone from the namespace, freed when no longer busy.
+    case detached
+}
+
+/// How hard to try unmounting.
+public struct UnmountOptions: Sendable, Hashable {
+    /// How many times to retry after `EBUSY` (a process has its cwd or an open file inside).
+    public var retries: Int
+    /// The pause between retries.
+    public var retryInterval: Duration
+    /// Detach lazily at once (`MNT_DETACH`) instead of a plain unmount.
+    public var lazy: Bool
+    /// Detach lazily when the mount is still busy after every retry, instead of throwing.
+    public var detachWhenBusy: Bool
+
+    /// Creates options; the defaults retry `EBUSY` 50 times, 20 ms apart, and never detach.
+    public init(
+        retries: Int = 50, retryInterval: Duration = .milliseconds(20), lazy: Bool = false,
+        detachWhenBusy: Bool = false
+    ) {
+        self.retries = retries
+        self.retryInterval = retryInterval
+        self.lazy = lazy
+        self.detachWhenBusy = detachWhenBusy
+    }
+}
+
+extension Mounter {
+    /// Unmounts the mount at `target`, retrying while it is busy.
+    ///
+    /// The target is never followed through a symlink (`UMOUNT_NOFOLLOW`): a symlink planted where a mount
+    /// point was is reported as not mounted rather than unmounting whatever it points to.
+    ///
+    /// - Returns: ``UnmountOutcome/unmounted``, ``UnmountOutcome/detached``, or ``UnmountOutcome/notMounted``
+    ///   when `target` is not a mount point.
+    /// - Throws: ``UnionMountError`` with code ``UnionMountError/Code/busy`` after the last retry, or the
+    ///   system call's errno.
+    ///
+    /// The corresponding system call is `umount2(2)`.
+    @discardableResult
+    public func unmount(_ target: FilePath, options: UnmountOptions = UnmountOptions()) throws(UnionMountError)
+        -> UnmountOutcome
+    {
+        let noFollow: CInt = 8  // UMOUNT_NOFOLLOW
+        if options.lazy { return try umount(target, noFollow | CInt(MNT_DETACH), outcome: .detached) }
+        var attempt = 0
+        while true {
+            do {
+                return try umount(target, noFollow, outcome: .unmounted)
+            } catch where error.code == .busy && attempt < options.retries {
+                attempt += 1
+                sleep(for: options.retryInterval)
+            } catch where error.code == .busy && options.detachWhenBusy {
+                return try umount(target, noFollow | CInt(MNT_DETACH), outcome: .detached)
+            }
+        }
+    }
+
+    private func umount(_ target: FilePath, _ flags: CInt, outcome: UnmountOutcome) throws(UnionMountError)
+        -> UnmountOutcome
+    {
+        if withPathCString(target, { system_umount2($0, flags) }) == 0 { return outcome }
+        let errno = system_errno()
+        switch errno {
+        case .noSuchFileOrDirectory:
+            return .notMounted
+        case .invalidArgument where !isMountPoint(target):
+            return .notMounted
+        default:
+            throw UnionMountError.systemCall(
+                "umount2", errno, message: "unmount of \(target.readable) failed", input: target.readable)
+        }
+    }
+
+    /// Unmounts every mount at or below `path`, deepest first, stacked mounts top first.
+    ///
+    /// "Below" is by path components: `/a` is not below `/ab`. The list comes from `/proc/self/mountinfo`.
+    ///
+    /// - Returns: each mount point unmounted, in the order it was unmounted.
+    @discardableResult
+    public func unmountRecursively(_ path: FilePath, options: UnmountOptions = UnmountOptions()) throws(UnionMountError)
+        -> [FilePath]
+    {
+        let root = canonicalPath(path) ?? absolute(path)
+        let mounts = try MountInfo.read()
+            .filter { $0.mountPoint.starts(with: root) }
+            .sorted { ($0.mountPoint.components.count, $0.mountID) > ($1.mountPoint.components.count, $1.mountID) }
+        var unmounted: [FilePath] = []
+        for entry in mounts where try unmount(entry.mountPoint, options: options) != .notMounted {
+            unmounted.append(entry.mountPoint)
+        }
+        return unmounted
+    }
+
+    /// Mounts `spec` at `target`, runs `body`, and always unmounts, also when `body` throws.
+    ///
+    /// - Returns: what `body` returns.
+    /// - Throws: `body`'s error, or a ``UnionMountError`` from mounting or unmounting.
+    public func withMount<Result>(
+        _ spec: UnionSpec, at target: FilePath, flags: MountFlags = [], strategy: MountStrategy? = nil,
+        _ body: (MountPlan) throws -> Result
+    ) throws -> Result {
+        let plan = try mount(spec, at: target, flags: flags, strategy: strategy)
+        let result: Result
+        do {
+            result = try body(plan)
+        } catch {
+            _ = try? unmount(target, options: UnmountOptions(detachWhenBusy: true))
+            throw error
+        }
+        try unmount(target, options: UnmountOptions(detachWhenBusy: true))
+        return result
+    }
+
+    /// Mounts `spec` on a new empty directory inside `parent`, runs `body` with its path, then unmounts and
+    /// removes the directory — with rmdir(2) only, and only once the unmount succeeded, so layer data can
+    /// never be deleted through a mount that is still there.
+    public func withTemporaryMount<Result>(
+        _ spec: UnionSpec, in parent: FilePath = "/tmp", flags: MountFlags = [],
+        _ body: (FilePath) throws -> Result
+    ) throws -> Result {
+        var template = Array(parent.appending("unionmount-XXXXXX").bytes.map { CChar(bitPattern: $0) }) + [0]
+        guard mkdtemp(&template) != nil else {
+            throw UnionMountError.systemCall(
+                "mkdtemp", system_errno(), message: "cannot create a mount point in \(parent.readable)")
+        }
+        let target = FilePath(platformString: template)
+        defer {
+            if !isMountPoint(target) { _ = withPathCString(target) { rmdir($0) } }
+        }
+        return try withMount(spec, at: target, flags: flags) { _ in try body(target) }
+    }
+}
+
+/// Whether `path` is the root of a mount, by statx(2) `STATX_ATTR_MOUNT_ROOT` (no mount table read);
+/// symlinks are not followed.
+public func isMountPoint(_ path: FilePath) -> Bool {
+    var info = CUnionMount_statx_result()
+    let noFollow: CInt = 0x100  // AT_SYMLINK_NOFOLLOW
+    guard withPathCString(path, { CUnionMount_statx_mount(AT_FDCWD, $0, noFollow, 0, &info) }) == 0 else {
+        return false
+    }
+    if info.attributes_mask & CUnionMount_STATX_ATTR_MOUNT_ROOT != 0 {
+        return info.attributes & CUnionMount_STATX_ATTR_MOUNT_ROOT != 0
+    }
+    // Kernels before 5.8: compare with the parent's mount id.
+    var parent = CUnionMount_statx_result()
+    guard withPathCString(path.appending(".."), { CUnionMount_statx_mount(AT_FDCWD, $0, 0, 0, &parent) }) == 0 else {
+        return false
+    }
+    return parent.mount_id != info.mount_id || (parent.dev_major, parent.dev_minor) != (info.dev_major, info.dev_minor)
+}
+
+func sleep(for duration: Duration) {
+    let (seconds, attoseconds) = duration.components
+    var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+}
