@@ -1,0 +1,127 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SystemPackage
+import Testing
+
+@testable import UnionMount
+
+/// Whether mounting tests can run here: root, overlay available, and a private mount namespace (the test
+/// run is wrapped in `unshare -m --propagation private` by `.ci/test`), so nothing leaks to the host.
+enum TestEnvironment {
+    static let isRoot = geteuid() == 0
+
+    /// This process's mount namespace differs from PID 1's, or (where PID 1's cannot be read, as in some
+    /// sandboxes) `.ci/test` said it made one: it exports `UNIONMOUNT_TEST_MOUNT_NAMESPACE` with the
+    /// namespace it created, which must still be ours.
+    static let inPrivateMountNamespace: Bool = {
+        guard let own = readLink("/proc/self/ns/mnt") else { return false }
+        if let initial = readLink("/proc/1/ns/mnt") { return own != initial }
+        return getenv("UNIONMOUNT_TEST_MOUNT_NAMESPACE").map { String(cString: $0) } == own
+    }()
+
+    static let canMount = isRoot && inPrivateMountNamespace && KernelFeatures.current.overlay
+
+    static let mountSkipReason: Comment =
+        isRoot
+        ? "needs a private mount namespace with overlay: run the tests with `bash .ci/test`"
+        : "needs root (mounting tests skip for other users)"
+
+    private static func readLink(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 256)
+        let count = readlink(path, &buffer, buffer.count - 1)
+        guard count > 0 else { return nil }
+        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+/// A fresh directory under /tmp, removed with everything mounted below it unmounted first.
+final class Scratch {
+    let path: FilePath
+
+    init(_ name: String = "t") throws {
+        var template = Array("/tmp/unionmount-\(name)-XXXXXX".utf8CString)
+        guard mkdtemp(&template) != nil else { throw Errno(rawValue: errno) }
+        path = FilePath(platformString: template)
+    }
+
+    deinit {
+        _ = try? Mounter().unmountRecursively(path, options: UnmountOptions(retries: 5, detachWhenBusy: true))
+        if (try? MountInfo.read().contains(where: { $0.mountPoint.starts(with: path) })) == false {
+            removeTree(path)
+        }
+    }
+
+    /// Creates a directory (and its parents) below the scratch root; `name` may hold any bytes but NUL.
+    @discardableResult
+    func directory(_ name: [UInt8]) throws -> FilePath {
+        let path = FilePath(bytes: self.path.bytes + [UInt8(ascii: "/")] + name)
+        try makeDirectories(path)
+        return path
+    }
+
+    @discardableResult
+    func directory(_ name: String) throws -> FilePath { try directory(Array(name.utf8)) }
+}
+
+func makeDirectories(_ path: FilePath) throws {
+    var current = FilePath("/")
+    for component in path.components {
+        current.append(component)
+        if current.withPlatformString({ mkdir($0, 0o755) }) != 0 && errno != EEXIST { throw Errno(rawValue: errno) }
+    }
+}
+
+func writeFile(_ path: FilePath, _ contents: String) throws {
+    let fd = path.withPlatformString { open($0, O_WRONLY | O_CREAT | O_TRUNC, 0o644) }
+    guard fd >= 0 else { throw Errno(rawValue: errno) }
+    defer { close(fd) }
+    _ = Array(contents.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+}
+
+func readFile(_ path: FilePath) -> String? {
+    readSmallFile(path).map { String(decoding: $0, as: UTF8.self) }
+}
+
+func fileExists(_ path: FilePath) -> Bool {
+    var info = stat()
+    return path.withPlatformString { lstat($0, &info) } == 0
+}
+
+/// `rm -rf` without following symlinks; used only on scratch trees with nothing mounted in them.
+func removeTree(_ path: FilePath) {
+    var info = stat()
+    guard path.withPlatformString({ lstat($0, &info) }) == 0 else { return }
+    if info.st_mode & S_IFMT == S_IFDIR {
+        if let handle = path.withPlatformString({ opendir($0) }) {
+            var names: [[UInt8]] = []
+            while let entry = readdir(handle) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+                if name != Array(".".utf8) && name != Array("..".utf8) { names.append(name) }
+            }
+            closedir(handle)
+            for name in names { removeTree(FilePath(bytes: path.bytes + [UInt8(ascii: "/")] + name)) }
+        }
+        _ = path.withPlatformString { rmdir($0) }
+    } else {
+        _ = path.withPlatformString { unlink($0) }
+    }
+}
+
+/// The last mountinfo entry whose mount point is `target`.
+func mountEntry(at target: FilePath) throws -> MountEntry? {
+    try MountInfo.read().last { $0.mountPoint == target }
+}
+
+/// SplitMix64, a small deterministic generator for property tests.
+struct DeterministicRandom: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
