@@ -72,6 +72,7 @@ extension UnionMountCommand {
         /// unprivileged user may mount overlay (Linux 5.11+); the library adds `userxattr` there by itself.
         private func rerunInUserNamespace() throws {
             print("not root: running the demo in a user namespace (rootless overlay)\n")
+            fflush(nil)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
             process.arguments = ["--user", "--map-root-user", "--mount", "--", CommandLine.arguments[0], "demo"]
