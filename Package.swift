@@ -40,6 +40,22 @@ let package = Package(
             ],
             path: "Examples/unionmount"
         ),
+        // The same overlay mount+unmount cycle issued directly from C: the yardstick for unionmount-bench.
+        .target(
+            name: "CUnionMountBenchBaseline",
+            path: "Benchmarks/CBaseline",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        // Library vs. direct system calls, mount+unmount cycles per layer count (run as root, private mount ns).
+        .executableTarget(
+            name: "unionmount-bench",
+            dependencies: [
+                "UnionMount",
+                "CUnionMountBenchBaseline",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Benchmarks/MountBenchmark"
+        ),
         .testTarget(
             name: "UnionMountTests",
             dependencies: [
@@ -48,7 +64,8 @@ let package = Package(
                 "CUnionMountShim",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
-            resources: [.copy("Fixtures")]
+            exclude: ["Fixtures"],
+            swiftSettings: [.define("ENABLE_MOCKING", .when(configuration: .debug))]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,141 @@
+#ifndef _GNU_SOURCE
+#error "CUnionMountBenchBaseline must be built with _GNU_SOURCE (set in Package.swift cSettings)"
+#endif
+
+#include "CUnionMountBenchBaseline.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+// Syscall numbers for libcs whose headers predate the new mount API (same on every architecture).
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_fsopen
+#define SYS_fsopen 430
+#endif
+#ifndef SYS_fsconfig
+#define SYS_fsconfig 431
+#endif
+#ifndef SYS_fsmount
+#define SYS_fsmount 432
+#endif
+
+// uapi values (include/uapi/linux/mount.h); spelled out so no kernel header clashes with glibc's.
+enum {
+    CUMBENCH_FSOPEN_CLOEXEC = 0x00000001,
+    CUMBENCH_FSMOUNT_CLOEXEC = 0x00000001,
+    CUMBENCH_FSCONFIG_SET_STRING = 1,
+    CUMBENCH_FSCONFIG_CMD_CREATE = 6,
+    CUMBENCH_MOVE_MOUNT_F_EMPTY_PATH = 0x00000004,
+    CUMBENCH_UMOUNT_NOFOLLOW = 0x00000008,
+};
+
+int cumbench_paths_are_plain(const char *const *paths, size_t count) {
+    for (size_t i = 0; i < count; i++) {
+        size_t length = strlen(paths[i]);
+        if (length == 0 || length > CUMBENCH_FSCONFIG_VALUE_LIMIT) return 0;
+        if (strpbrk(paths[i], "\\,:") != NULL) return 0;
+    }
+    return 1;
+}
+
+static int cumbench_set_string(int fc, const char *key, const char *value) {
+    return (int)syscall(SYS_fsconfig, fc, CUMBENCH_FSCONFIG_SET_STRING, key, value, 0);
+}
+
+// Closes `fd` when it is open without disturbing errno from the call that failed.
+static void cumbench_close_quietly(int fd) {
+    if (fd < 0) return;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+}
+
+int cumbench_cycle_new_mount_api(const char *const *lowers, size_t lower_count, const char *upper, const char *work,
+                                 const char *target, const char **failed_call) {
+    *failed_call = NULL;
+    int fc = (int)syscall(SYS_fsopen, "overlay", CUMBENCH_FSOPEN_CLOEXEC);
+    if (fc < 0) {
+        *failed_call = "fsopen";
+        return -1;
+    }
+    if (cumbench_set_string(fc, "source", "overlay") != 0) goto config_failed;
+    for (size_t i = 0; i < lower_count; i++) {
+        if (cumbench_set_string(fc, "lowerdir+", lowers[i]) != 0) goto config_failed;
+    }
+    if (cumbench_set_string(fc, "upperdir", upper) != 0) goto config_failed;
+    if (cumbench_set_string(fc, "workdir", work) != 0) goto config_failed;
+    if (syscall(SYS_fsconfig, fc, CUMBENCH_FSCONFIG_CMD_CREATE, NULL, NULL, 0) != 0) goto config_failed;
+
+    int mfd = (int)syscall(SYS_fsmount, fc, CUMBENCH_FSMOUNT_CLOEXEC, 0);
+    if (mfd < 0) {
+        *failed_call = "fsmount";
+        cumbench_close_quietly(fc);
+        return -1;
+    }
+    if (syscall(SYS_move_mount, mfd, "", AT_FDCWD, target, CUMBENCH_MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+        *failed_call = "move_mount";
+        cumbench_close_quietly(mfd);
+        cumbench_close_quietly(fc);
+        return -1;
+    }
+    close(mfd);
+    close(fc);
+    if (umount2(target, CUMBENCH_UMOUNT_NOFOLLOW) != 0) {
+        *failed_call = "umount2";
+        return -1;
+    }
+    return 0;
+
+config_failed:
+    *failed_call = "fsconfig";
+    cumbench_close_quietly(fc);
+    return -1;
+}
+
+// Appends `length` bytes of `text` at `*used`; 0 when they do not fit in `capacity` bytes plus a NUL.
+static int cumbench_append(char *buffer, size_t capacity, size_t *used, const char *text, size_t length) {
+    if (*used + length > capacity) return 0;
+    memcpy(buffer + *used, text, length);
+    *used += length;
+    return 1;
+}
+
+#define CUMBENCH_APPEND_LITERAL(buffer, used, literal) \
+    cumbench_append(buffer, CUMBENCH_LEGACY_DATA_LIMIT, used, literal, sizeof(literal) - 1)
+#define CUMBENCH_APPEND_STRING(buffer, used, string) \
+    cumbench_append(buffer, CUMBENCH_LEGACY_DATA_LIMIT, used, string, strlen(string))
+
+int cumbench_cycle_legacy_mount(const char *const *lowers, size_t lower_count, const char *upper, const char *work,
+                                const char *target, const char **failed_call) {
+    *failed_call = NULL;
+    char data[CUMBENCH_LEGACY_DATA_LIMIT + 1];
+    size_t used = 0;
+    int fits = CUMBENCH_APPEND_LITERAL(data, &used, "lowerdir=");
+    for (size_t i = 0; fits && i < lower_count; i++) {
+        if (i > 0) fits = CUMBENCH_APPEND_LITERAL(data, &used, ":");
+        fits = fits && CUMBENCH_APPEND_STRING(data, &used, lowers[i]);
+    }
+    fits = fits && CUMBENCH_APPEND_LITERAL(data, &used, ",upperdir=") && CUMBENCH_APPEND_STRING(data, &used, upper)
+        && CUMBENCH_APPEND_LITERAL(data, &used, ",workdir=") && CUMBENCH_APPEND_STRING(data, &used, work);
+    if (!fits) {
+        *failed_call = "options";
+        errno = E2BIG;
+        return -1;
+    }
+    data[used] = '\0';
+    if (mount("overlay", target, "overlay", 0, data) != 0) {
+        *failed_call = "mount";
+        return -1;
+    }
+    if (umount2(target, CUMBENCH_UMOUNT_NOFOLLOW) != 0) {
+        *failed_call = "umount2";
+        return -1;
+    }
+    return 0;
+}
