@@ -14,6 +14,8 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 // System call numbers are the same on every architecture for these (asm-generic numbering since 5.x).
@@ -85,6 +87,18 @@ int CUnionMount_fsmount(int fd, unsigned int flags, unsigned int attr_flags) {
 
 int CUnionMount_move_mount(int from_dfd, const char *from_path, int to_dfd, const char *to_path, unsigned int flags) {
     return (int)syscall(SYS_move_mount, from_dfd, from_path, to_dfd, to_path, flags);
+}
+
+long CUnionMount_lgetxattr(const char *path, const char *name, void *value, size_t size) {
+    return (long)lgetxattr(path, name, value, size);
+}
+
+int CUnionMount_lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags) {
+    return lsetxattr(path, name, value, size, flags);
+}
+
+uint64_t CUnionMount_makedev(unsigned int major, unsigned int minor) {
+    return (uint64_t)makedev(major, minor);
 }
 
 int CUnionMount_unshare(int flags) {

@@ -3,18 +3,6 @@ import Testing
 
 @testable import UnionMount
 
-/// The ``UnionMountError`` `body` throws, or `nil`.
-private func thrown(_ body: () throws -> Void) -> UnionMountError? {
-    do {
-        try body()
-        return nil
-    } catch let error as UnionMountError {
-        return error
-    } catch {
-        Issue.record("unexpected error \(error)")
-        return nil
-    }
-}
 
 private func parse(_ text: String) throws(UnionMountError) -> AufsSpec {
     try AufsSpec(optionString: Array(text.utf8))
@@ -479,19 +467,6 @@ struct AufsSpecValidationTests {
 
 // MARK: - Round trip
 
-/// SplitMix64 (Steele, Lea, Flood 2014): a tiny deterministic generator for reproducible property tests.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Generates specs that are valid by construction, with awkward bytes wherever aufs allows them.
 private struct AufsSpecGenerator {
     var random: SplitMix64
@@ -595,7 +570,7 @@ private struct AufsSpecGenerator {
 struct AufsOptionStringRoundTripTests {
     @Test(arguments: [0x5EED_0001 as UInt64, 0xA0F5, 42])
     func validSpecsRoundTrip(seed: UInt64) throws {
-        var generator = AufsSpecGenerator(random: SplitMix64(state: seed))
+        var generator = AufsSpecGenerator(random: SplitMix64(seed: seed))
         for iteration in 0..<200 {
             let spec = generator.spec()
             #expect(thrown { try spec.validate() } == nil, "iteration \(iteration)")
@@ -619,7 +594,7 @@ struct AufsOptionStringFuzzTests {
                 "dio", "nodio", "xino", "noxino", "create", "mfs", "tdmfs", "pmfsrr", "60", "-1", "si", "v", "q",
                 "rdblk", "rdhash", "def", "dirwh", "udba", "notify", "acl", "trunc_xino",
             ].map { Array($0.utf8) } + [[0xFF], [0xC3, 0xA9], [0x20]]
-        var random = SplitMix64(state: 0xF022)
+        var random = SplitMix64(seed: 0xF022)
         var parsedCount = 0
         for _ in 0..<3000 {
             var data: [UInt8] = []

@@ -28,17 +28,6 @@ private func plannedCalls(_ plan: MountPlan, target: FilePath) -> [PlannedCall] 
     }
 }
 
-private func thrown(_ body: () throws -> Void) -> UnionMountError? {
-    do {
-        try body()
-        return nil
-    } catch let error as UnionMountError {
-        return error
-    } catch {
-        Issue.record("unexpected error \(error)")
-        return nil
-    }
-}
 
 /// A path of exactly `length` bytes: `/` then `x`s, cut into 100-byte components, ending in `tag`.
 private func path(length: Int, tag: String = "") -> FilePath {

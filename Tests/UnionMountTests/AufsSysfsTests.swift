@@ -9,14 +9,9 @@ import Testing
 
 // MARK: - Shared support for the aufs sysfs and report tests
 
-/// `Tests/UnionMountTests/Fixtures/aufs`, found next to this source file (the package copies the same folder
-/// into the test bundle; reading it from the source tree needs no bundle lookup).
+/// `Tests/UnionMountTests/Fixtures/aufs`: one folder per captured host shape.
 enum AufsFixtures {
-    static let root: FilePath = {
-        var path = FilePath(#filePath)
-        path.removeLastComponent()
-        return path.appending("Fixtures").appending("aufs")
-    }()
+    static let root: FilePath = fixturesDirectory.appending("aufs")
 
     /// `<host>/mountinfo`.
     static func mountinfo(_ host: String) -> FilePath { root.appending(host).appending("mountinfo") }
@@ -73,18 +68,6 @@ enum AufsFixtures {
     ]
 }
 
-/// The error `body` throws, or nil.
-private func thrown<T>(_ body: () throws -> T) -> UnionMountError? {
-    do {
-        _ = try body()
-        return nil
-    } catch let error as UnionMountError {
-        return error
-    } catch {
-        Issue.record("not a UnionMountError: \(error)")
-        return nil
-    }
-}
 
 /// A thread-safe log of the files a scripted reader was asked for.
 final class ReadLog: @unchecked Sendable {

@@ -12,15 +12,6 @@ private func path(_ raw: [UInt8]) -> FilePath { FilePath(bytes: raw) }
 /// The string form of option bytes, for readable failures.
 private func text(_ raw: [UInt8]) -> String { raw.readable }
 
-/// The `UnionMountError` `body` throws, or `nil` when it throws nothing (or something else).
-private func thrown<T>(_ body: () throws -> T) -> UnionMountError? {
-    do {
-        _ = try body()
-        return nil
-    } catch {
-        return error as? UnionMountError
-    }
-}
 
 @Suite("OverlayOptionString")
 struct OverlayOptionStringTests {
@@ -355,7 +346,7 @@ struct OverlayOptionStringTests {
     // MARK: - Round trip property
 
     @Test func seededRoundTripOverHostileSpecs() throws {
-        var random = OverlaySplitMix64(seed: 0x5EED_0F_0E7A_7AFF)
+        var random = SplitMix64(seed: 0x5EED_0F_0E7A_7AFF)
         var accepted = 0
         var attempts = 0
         while accepted < 600 {
@@ -379,7 +370,7 @@ struct OverlayOptionStringTests {
     }
 
     @Test func seededRoundTripRelativeToBase() throws {
-        var random = OverlaySplitMix64(seed: 42)
+        var random = SplitMix64(seed: 42)
         var accepted = 0
         var attempts = 0
         while accepted < 300 {
@@ -415,21 +406,6 @@ struct OverlayOptionStringTests {
     }
 }
 
-/// SplitMix64 (Steele, Lea, Flood 2014): a tiny deterministic generator for seeded property tests.
-private struct OverlaySplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var mixed = state
-        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-        return mixed ^ (mixed >> 31)
-    }
-}
-
 /// Random overlay specs full of bytes that mean something to some parser: separators, escapes, quotes,
 /// whitespace and non-UTF-8 bytes. The only letters are `a b l x y z`, so no LSM option name (`context=`,
 /// `seclabel`, `smackfs…`) can form after a comma in a path.
@@ -438,22 +414,22 @@ private enum OverlaySpecGenerator {
     static let valueAlphabet: [String] = [" ", ":", "=", "\\", "\"", "a", "é", "#", "\t", "/", "0", "'", "+"]
     static let rawKeys = ["ro", "rw", "lazytime", "x-a.b", "k#1", "é", "quiet", "nouserxattr", "a:b"]
 
-    static func pathBytes(using random: inout OverlaySplitMix64, rooted: Bool? = nil) -> [UInt8] {
+    static func pathBytes(using random: inout SplitMix64, rooted: Bool? = nil) -> [UInt8] {
         let length = Int.random(in: 1...20, using: &random)
         var result = (0..<length).map { _ in pathAlphabet.randomElement(using: &random)! }
         if rooted ?? Bool.random(using: &random) { result.insert(UInt8(ascii: "/"), at: 0) }
         return result
     }
 
-    static func path(using random: inout OverlaySplitMix64) -> FilePath {
+    static func path(using random: inout SplitMix64) -> FilePath {
         FilePath(bytes: pathBytes(using: &random))
     }
 
-    static func optional<T>(_ values: [T], using random: inout OverlaySplitMix64) -> T? {
+    static func optional<T>(_ values: [T], using random: inout SplitMix64) -> T? {
         Int.random(in: 0...values.count, using: &random) == 0 ? nil : values.randomElement(using: &random)
     }
 
-    static func rawValue(using random: inout OverlaySplitMix64) -> String? {
+    static func rawValue(using random: inout SplitMix64) -> String? {
         guard Bool.random(using: &random) else { return nil }
         let length = Int.random(in: 0...8, using: &random)
         var value = (0..<length).map { _ in valueAlphabet.randomElement(using: &random)! }.joined()
@@ -461,7 +437,7 @@ private enum OverlaySpecGenerator {
         return value
     }
 
-    static func options(using random: inout OverlaySplitMix64) -> OverlayOptions {
+    static func options(using random: inout SplitMix64) -> OverlayOptions {
         var options = OverlayOptions()
         options.defaultPermissions = Bool.random(using: &random)
         options.redirectDirectory = optional(OverlayOptions.RedirectDirectory.allCases, using: &random)
@@ -481,7 +457,7 @@ private enum OverlaySpecGenerator {
         return options
     }
 
-    static func spec(using random: inout OverlaySplitMix64) -> OverlaySpec {
+    static func spec(using random: inout SplitMix64) -> OverlaySpec {
         // Mostly small stacks, now and then a long one.
         let lowerCount = Int.random(in: 0..<10, using: &random) == 0
             ? Int.random(in: 20...80, using: &random) : Int.random(in: 1...5, using: &random)

@@ -7,18 +7,6 @@ import Testing
 
 @testable import UnionMount
 
-/// The error `body` throws, or nil.
-private func thrown<T>(_ body: () throws -> T) -> UnionMountError? {
-    do {
-        _ = try body()
-        return nil
-    } catch let error as UnionMountError {
-        return error
-    } catch {
-        Issue.record("not a UnionMountError: \(error)")
-        return nil
-    }
-}
 
 /// A path as `seq_show_option` prints an option value: `,`, space, tab, newline and `\` as `\ooo`.
 private func shown(_ bytes: [UInt8]) -> String {

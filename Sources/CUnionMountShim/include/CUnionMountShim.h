@@ -64,6 +64,14 @@ int CUnionMount_mount_in_directory(int dirfd, const char *_Nonnull source, const
                                    const char *_Nonnull fstype, unsigned long flags, const void *_Nullable data,
                                    int *_Nonnull err, const char *_Nullable *_Nonnull failed_call);
 
+/// lgetxattr(2); Swift's Glibc module does not import `<sys/xattr.h>`.
+long CUnionMount_lgetxattr(const char *_Nonnull path, const char *_Nonnull name, void *_Nullable value, size_t size);
+/// lsetxattr(2).
+int CUnionMount_lsetxattr(const char *_Nonnull path, const char *_Nonnull name, const void *_Nullable value,
+                          size_t size, int flags);
+/// makedev(3) of a major and minor device number.
+uint64_t CUnionMount_makedev(unsigned int major, unsigned int minor);
+
 extern const int CUnionMount_CLONE_NEWNS;
 extern const int CUnionMount_CLONE_NEWUSER;
 extern const int CUnionMount_CLONE_FS;

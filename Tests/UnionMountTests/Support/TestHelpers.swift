@@ -1,0 +1,41 @@
+import SystemPackage
+import Testing
+
+@testable import UnionMount
+
+/// The ``UnionMountError`` that `body` throws, or `nil` when it returns; any other error is recorded as an issue.
+func thrown<T>(_ body: () throws -> T) -> UnionMountError? {
+    do {
+        _ = try body()
+        return nil
+    } catch let error as UnionMountError {
+        return error
+    } catch {
+        Issue.record("unexpected error \(error)")
+        return nil
+    }
+}
+
+/// SplitMix64 (Steele, Lea, Flood 2014): a tiny deterministic generator for seeded property tests.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var mixed = state
+        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
+        return mixed ^ (mixed >> 31)
+    }
+}
+
+/// `Tests/UnionMountTests/Fixtures`, found from this source file's path (read from the source tree; the
+/// package excludes the folder from the target).
+let fixturesDirectory: FilePath = {
+    var path = FilePath(#filePath)
+    path.removeLastComponent()  // TestHelpers.swift
+    path.removeLastComponent()  // Support
+    return path.appending("Fixtures")
+}()
