@@ -21,7 +21,9 @@ extension UnionMountCommand {
             let fm = FileManager.default
             let base = fm.temporaryDirectory.appendingPathComponent("unionmount-demo-\(getpid())").path
             let (a, b, c, work) = ("\(base)/A", "\(base)/B", "\(base)/C", "\(base)/.work")
-            for directory in [a, b, c, work] { try fm.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+            for directory in [a, b, c, work] {
+                try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
             try "a from A\n".write(toFile: "\(a)/a", atomically: false, encoding: .utf8)
             try "x from A\n".write(toFile: "\(a)/x", atomically: false, encoding: .utf8)
             try "b from B\n".write(toFile: "\(b)/b", atomically: false, encoding: .utf8)
@@ -37,35 +39,58 @@ extension UnionMountCommand {
                 print("mounted A over B at C with \(plan.strategy.rawValue):")
                 plan.steps.forEach { print("  \($0.systemCall) \(describe($0))") }
 
-                print("\nC, each entry with the branch it comes from:")
-                for name in try fm.contentsOfDirectory(atPath: c).sorted() {
-                    let from = fm.fileExists(atPath: "\(a)/\(name)") ? "A" : "B"
-                    let content = (try? String(contentsOfFile: "\(c)/\(name)", encoding: .utf8)) ?? ""
-                    print("  \(name)  <- \(from)   \(content.trimmingCharacters(in: .newlines))")
+                guard let report = try UnionMounts.inspect(FilePath(c)) else {
+                    throw UnionMountError(code: .notMounted, message: "C does not show in the mount table")
                 }
-
                 print("\nbranch state (from /proc/self/mountinfo):")
-                if let entry = try MountInfo.read().last(where: { $0.mountPoint == FilePath(c) }),
-                    let layout = entry.overlayLayout
-                {
-                    print("  mount \(entry.mountID) \(entry.filesystemType) source=\(entry.source)")
-                    if let upper = layout.upperDirectory { print("  0 upper rw  \(upper)") }
-                    for (index, lower) in layout.lowerDirectories.enumerated() {
-                        print("  \(index + 1) lower ro  \(lower)")
-                    }
-                    if let work = layout.workDirectory { print("  workdir    \(work)") }
-                }
+                printReport(report)
+
+                print("\nC, each entry with the branch it comes from (MergedView of A and B):")
+                try printMergedView(report, names: [a: "A", b: "B"], mergedRoot: c)
 
                 try "written through C\n".write(toFile: "\(c)/new", atomically: false, encoding: .utf8)
-                print("\nwrote C/new: in A? \(fm.fileExists(atPath: "\(a)/new"))  in B? \(fm.fileExists(atPath: "\(b)/new"))")
+                let (newInA, newInB) = (fm.fileExists(atPath: "\(a)/new"), fm.fileExists(atPath: "\(b)/new"))
+                print("\nwrote C/new: in A? \(newInA)  in B? \(newInB)")
+                try fm.removeItem(atPath: "\(c)/b")
+                let kept = fm.fileExists(atPath: "\(b)/b")
+                print("removed C/b: B/b still there? \(kept)  A/b: \(describeWhiteout("\(a)/b"))")
+
+                print("\nC now:")
+                try printMergedView(report, names: [a: "A", b: "B"], mergedRoot: c)
 
                 let outcome = try mounter.unmount(FilePath(c))
-                print("unmount C: \(outcome.rawValue)")
+                print("\nunmount C: \(outcome.rawValue)")
             } catch let error as UnionMountError {
                 _ = try? mounter.unmount(FilePath(c))
                 throw failing(error)
             }
             if !isMountPoint(FilePath(c)) { try fm.removeItem(atPath: base) }
+        }
+
+        /// Prints the merged view computed from the report's branches, each file with its content read through C.
+        private func printMergedView(_ report: UnionMountReport, names: [String: String], mergedRoot: String)
+            throws
+        {
+            let entries = try MergedView.entries(of: report)
+            let width = entries.map(\.path.string.count).max() ?? 0
+            for entry in entries {
+                let branch = names[entry.branchPath.string] ?? "\(entry.branch)"
+                var line = "  \(entry.path.string.padding(width))  <- \(branch)"
+                if entry.type == .file,
+                    let content = try? String(contentsOfFile: "\(mergedRoot)/\(entry.path)", encoding: .utf8)
+                {
+                    line += "   \(content.trimmingCharacters(in: .newlines))"
+                }
+                print(line)
+            }
+        }
+
+        /// What is at `path`: overlay's whiteout is a character device 0/0.
+        private func describeWhiteout(_ path: String) -> String {
+            var info = stat()
+            guard lstat(path, &info) == 0 else { return "none" }
+            let isWhiteout = info.st_mode & S_IFMT == S_IFCHR && info.st_rdev == 0
+            return isWhiteout ? "character device 0/0" : "not a whiteout"
         }
 
         /// Re-runs `unionmount demo` as root of a new user and mount namespace (`unshare(1)`), where an

@@ -22,9 +22,11 @@ extension UnionMountCommand {
         var data: [String] = []
         @Option(name: .long, help: "An aufs branch PATH[=PERM[+ATTR...]], top first (repeatable).")
         var branch: [String] = []
-        @Option(name: .short, help: "A mount option (repeatable), e.g. -o index=off or -o userxattr.")
+        @Option(
+            name: .short,
+            help: ArgumentHelp("A mount option (repeatable), e.g. -o index=off or -o userxattr.", valueName: "option"))
         var option: [String] = []
-        @Option(name: .long, help: "overlay, aufs or auto (aufs when --branch is given).")
+        @Option(name: .long, help: "overlay, aufs or auto (aufs when --branch is given, else overlay).")
         var type: Kind = .auto
         @Option(name: .long, help: "Force a strategy: new-mount-api, mount, mount-relative or aufs-mount.")
         var strategy: String?
@@ -36,53 +38,65 @@ extension UnionMountCommand {
 
         func validate() throws {
             if let strategy, MountStrategy(rawValue: strategy) == nil {
-                throw ValidationError("unknown strategy '\(strategy)'")
+                let known = MountStrategy.allCases.map(\.rawValue).joined(separator: ", ")
+                throw ValidationError("unknown strategy '\(strategy)' (known: \(known))")
             }
-            if lower.isEmpty && branch.isEmpty { throw ValidationError("give --lower or --branch") }
+            let overlayLayers = !lower.isEmpty || upper != nil || work != nil || !data.isEmpty
+            if lower.isEmpty && branch.isEmpty { throw ValidationError("give --lower (overlay) or --branch (aufs)") }
+            if overlayLayers && !branch.isEmpty {
+                throw ValidationError("--branch (aufs) excludes --lower/--upper/--work/--data (overlay)")
+            }
+            if type == .overlay && !branch.isEmpty {
+                throw ValidationError("--type overlay takes --lower, not --branch")
+            }
+            if type == .aufs && overlayLayers { throw ValidationError("--type aufs takes --branch, not --lower") }
+            _ = try makeSpec()  // options that do not parse are usage errors, reported with this command's usage
         }
 
         func run() throws {
-            let spec: UnionSpec
+            let spec = try makeSpec()
+            let mounter = Mounter()
+            let target = FilePath(self.target)
+            let strategy = self.strategy.flatMap(MountStrategy.init(rawValue:))
+            let plan = try reportingFailures { try mounter.plan(spec, at: target, strategy: strategy) }
+            if dryRun {
+                if output.json { return try printJSON(plan) }
+                print("strategy: \(plan.strategy.rawValue)")
+                plan.steps.forEach { print("  \($0.systemCall) \(describe($0))") }
+                return
+            }
+            try reportingFailures { try mounter.execute(plan, for: spec) }
+            if output.json { return try printJSON(plan) }
+            print("mounted \(spec.filesystemType) at \(target) with \(plan.strategy.rawValue)")
+        }
+
+        /// The spec the options describe; options that do not parse are bad usage (exit 64).
+        private func makeSpec() throws -> UnionSpec {
+            if !branch.isEmpty {
+                let branches = try aufsBranches(branch)
+                let parsed: AufsSpec
+                do {
+                    parsed = try AufsSpec(optionString: Array(option.joined(separator: ",").utf8))
+                } catch {
+                    throw ValidationError("\(error)")
+                }
+                if !parsed.branches.isEmpty { throw ValidationError("give branches with --branch, not with -o") }
+                return .aufs(AufsSpec(branches: branches, options: parsed.options))
+            }
+            let parsed: OverlaySpec
             do {
-                spec = try makeSpec()
+                parsed = try OverlaySpec(legacyOptionString: Array(option.joined(separator: ",").utf8))
             } catch {
                 throw ValidationError("\(error)")
             }
-            let mounter = Mounter()
-            do {
-                let target = FilePath(self.target)
-                let strategy = self.strategy.flatMap(MountStrategy.init(rawValue:))
-                let plan = try mounter.plan(spec, at: target, strategy: strategy)
-                if output.json {
-                    if dryRun { return try printJSON(plan) }
-                } else {
-                    print("strategy: \(plan.strategy.rawValue)")
-                    if dryRun { plan.steps.forEach { print("  \($0.systemCall) \(describe($0))") } }
-                }
-                if !dryRun {
-                    try mounter.execute(plan, for: spec)
-                    if output.json { try printJSON(plan) } else { print("mounted at \(target)") }
-                }
-            } catch let error as UnionMountError {
-                throw failing(error)
-            }
-        }
-
-        private func makeSpec() throws -> UnionSpec {
-            let useAufs = type == .aufs || (type == .auto && !branch.isEmpty)
-            if useAufs {
-                let joined = "br:" + branch.joined(separator: ":") + option.map { "," + $0 }.joined()
-                return .aufs(try AufsSpec(optionString: Array(joined.utf8)))
-            }
-            var options = OverlayOptions()
-            if !option.isEmpty {
-                options = try OverlaySpec(legacyOptionString: Array(option.joined(separator: ",").utf8)).options
+            if !parsed.allDirectories.isEmpty {
+                throw ValidationError("give layers with --lower/--upper/--work/--data, not with -o")
             }
             return .overlay(
                 OverlaySpec(
                     lowerDirectories: lower.map { FilePath($0) }, dataDirectories: data.map { FilePath($0) },
                     upperDirectory: upper.map { FilePath($0) }, workDirectory: work.map { FilePath($0) },
-                    options: options))
+                    options: parsed.options))
         }
     }
 }

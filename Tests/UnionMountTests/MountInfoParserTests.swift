@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import CLibMount
+import CUnionMountShim
 import SystemPackage
 import Testing
 
@@ -13,13 +14,8 @@ import Testing
 
 /// Fixtures, temporary files and the libmount oracle, shared by the mount table test files.
 enum MountTableTestSupport {
-    /// `Tests/UnionMountTests/Fixtures/mountinfo`, found next to this source file (the package copies the same
-    /// folder into the test bundle; reading it from the source tree needs no Foundation).
-    static let fixtures: FilePath = {
-        var path = FilePath(#filePath)
-        path.removeLastComponent()
-        return path.appending("Fixtures").appending("mountinfo")
-    }()
+    /// `Tests/UnionMountTests/Fixtures/mountinfo`.
+    static let fixtures: FilePath = fixturesDirectory.appending("mountinfo")
 
     static func fixturePath(_ name: String) -> FilePath { fixtures.appending(name) }
 
@@ -61,14 +57,6 @@ enum MountTableTestSupport {
 
     /// Bytes up to the first NUL: what a C string holds.
     static func cString(_ bytes: [UInt8]) -> [UInt8] { Array(bytes.prefix { $0 != 0 }) }
-
-    /// glibc's `makedev`.
-    static func makedev(_ major: UInt32, _ minor: UInt32) -> UInt64 {
-        let major = UInt64(major)
-        let minor = UInt64(minor)
-        return ((major & 0xFFFF_F000) << 32) | ((major & 0x0000_0FFF) << 8) | ((minor & 0xFFFF_FF00) << 12)
-            | (minor & 0x0000_00FF)
-    }
 
     /// A synthetic table of `lines` mountinfo lines: plain mounts, escaped mount points, propagation tags and
     /// overlay mounts with escaped commas, as a big container host would have.
@@ -169,7 +157,7 @@ enum LibMountOracle {
             #expect(entry.mountID == record.id, context, sourceLocation: sourceLocation)
             #expect(entry.parentID == record.parentID, context, sourceLocation: sourceLocation)
             #expect(
-                MountTableTestSupport.makedev(entry.major, entry.minor) == record.devno, context,
+                CUnionMount_makedev(entry.major, entry.minor) == record.devno, context,
                 sourceLocation: sourceLocation)
             #expect(c(entry.rootBytes) == record.root, context, sourceLocation: sourceLocation)
             #expect(c(entry.mountPointBytes) == record.target, context, sourceLocation: sourceLocation)
@@ -572,7 +560,7 @@ struct MountInfoParserTests {
 
     @Test(arguments: [UInt64(1), 2, 3, 4])
     func garbageNeverTraps(seed: UInt64) {
-        var random = MountTableRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         let seeds = Support.wellFormedMountInfoFixtures.compactMap { try? Support.fixtureBytes($0) }
         let alphabet = Support.bytes(" -:0123456789,=/#") + [0x5C, 0x0A, 0x09, 0x00, 0xFF, 0x80]
         for _ in 0..<400 {
@@ -627,17 +615,3 @@ struct MountInfoParserTests {
     }
 }
 
-/// A small deterministic generator (SplitMix64) for the robustness tests.
-struct MountTableRandom: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
