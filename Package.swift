@@ -40,6 +40,23 @@ let package = Package(
             ],
             path: "Examples/unionmount"
         ),
+        // Small examples: a container rootfs from a layer list; the branch state of every union mount.
+        .executableTarget(
+            name: "assemble-rootfs",
+            dependencies: [
+                "UnionMount",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Examples/assemble-rootfs"
+        ),
+        .executableTarget(
+            name: "union-mounts",
+            dependencies: [
+                "UnionMount",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Examples/union-mounts"
+        ),
         // The same overlay mount+unmount cycle issued directly from C: the yardstick for unionmount-bench.
         .target(
             name: "CUnionMountBenchBaseline",
@@ -55,6 +72,16 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "Benchmarks/MountBenchmark"
+        ),
+        // Mount-table reading on 10,000 real mounts: parse vs read() vs libmount, union-mount listing, one lookup.
+        .executableTarget(
+            name: "unionmount-table-bench",
+            dependencies: [
+                "UnionMount",
+                "CLibMount",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Benchmarks/MountTableBenchmark"
         ),
         .testTarget(
             name: "UnionMountTests",

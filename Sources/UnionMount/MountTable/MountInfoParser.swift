@@ -214,6 +214,7 @@ enum MountTableParser {
     static func run(
         _ storage: MountTableStorage, format: Format, inputName: String, policy: MalformedLinePolicy
     ) throws(UnionMountError) -> (entries: [MountEntry], skipped: [UnionMountError]) {
+        if format == .mountinfo { return try runMountInfo(storage, inputName: inputName, policy: policy) }
         var entries: [MountEntry] = []
         var skipped: [UnionMountError] = []
         storage.bytes.withUnsafeBufferPointer { buffer in

@@ -1,0 +1,260 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CLibMount
+import SystemPackage
+import UnionMount
+
+/// A target of the issue: a contender's time against a reference's (the floor or libmount).
+struct Target {
+    enum Kind {
+        /// contender time ≤ limit × reference time.
+        case atMostTimes(Double)
+        /// reference time ≥ limit × contender time.
+        case atLeastFaster(Double)
+    }
+
+    var contender: String
+    var reference: String
+    var kind: Kind
+}
+
+/// A set of contenders measured together, interleaved, against a floor.
+struct Group {
+    /// A short key (`parse`, `list`, `lookup`).
+    var key: String
+    /// A heading.
+    var title: String
+    /// The contender every ratio is taken against.
+    var floor: String
+    /// A second reference for a "× faster than" column (libmount), if any.
+    var reference: String?
+    var contenders: [Contender]
+    var targets: [Target]
+}
+
+/// A buffer reused by every call of a floor, so the floor is read(2) and nothing else.
+final class ReadBuffer {
+    let base: UnsafeMutableRawPointer
+    let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        base = .allocate(byteCount: capacity, alignment: 64)
+        base.initializeMemory(as: UInt8.self, repeating: 0, count: capacity)  // touch every page once
+    }
+
+    deinit { base.deallocate() }
+
+    /// open, read(2) until end of file (procfs included), close; returns the bytes read.
+    func read(_ path: String) throws(BenchmarkError) -> Int {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .systemCall("open \(path)") }
+        defer { close(fd) }
+        var total = 0
+        while true {
+            guard total < capacity else { throw BenchmarkError(description: "\(path) exceeds \(capacity) bytes") }
+            let count = Glibc.read(fd, base + total, capacity - total)
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else { throw .systemCall("read \(path)") }
+            if count == 0 { return total }
+            total += count
+        }
+    }
+}
+
+/// open, fstat, malloc(size), read(2), close, free: what any reader of a regular file must do at least.
+func readIntoFreshBuffer(_ path: String) throws(BenchmarkError) -> Int {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw .systemCall("open \(path)") }
+    defer { close(fd) }
+    var status = stat()
+    guard fstat(fd, &status) == 0 else { throw .systemCall("fstat \(path)") }
+    let capacity = Int(status.st_size) + 1
+    guard let buffer = malloc(capacity) else { throw .systemCall("malloc") }
+    defer { free(buffer) }
+    var total = 0
+    while total < capacity {
+        let count = Glibc.read(fd, buffer + total, capacity - total)
+        if count < 0 && errno == EINTR { continue }
+        guard count >= 0 else { throw .systemCall("read \(path)") }
+        if count == 0 { break }
+        total += count
+    }
+    return total
+}
+
+/// libmount: `mnt_new_table`, `mnt_table_parse_file`, `mnt_unref_table`; returns the entries parsed.
+func libmountParse(_ path: String) throws(BenchmarkError) -> Int {
+    guard let table = mnt_new_table() else { throw .systemCall("mnt_new_table") }
+    defer { mnt_unref_table(table) }
+    let status = mnt_table_parse_file(table, path)
+    guard status == 0 else { throw .systemCall("mnt_table_parse_file \(path)", errno: -status) }
+    return Int(mnt_table_get_nents(table))
+}
+
+/// Runs a library call, turning its error into a ``BenchmarkError``.
+func library<T>(_ what: String, _ body: () throws(UnionMountError) -> T) throws(BenchmarkError) -> T {
+    do {
+        return try body()
+    } catch {
+        throw BenchmarkError(description: "\(what): \(error)")
+    }
+}
+
+let liveMountinfo = "/proc/self/mountinfo"
+
+/// (a) Parsing a saved copy of the table.
+func parseGroup(_ fixture: TableFixture) -> Group {
+    let path = fixture.savedMountinfo
+    let filePath = FilePath(path)
+    let buffer = ReadBuffer(capacity: fixture.savedBytes * 2 + 4096)
+    let inMemory = readWholeFile(path) ?? []
+    return Group(
+        key: "parse", title: "(a) Parsing a saved copy of the mountinfo (\(fixture.totalMounts) lines, on tmpfs)", floor: "read",
+        reference: "libmount",
+        contenders: [
+            Contender(name: "read", label: "read() into a reused buffer (floor)") { () throws(BenchmarkError) in
+                try buffer.read(path)
+            },
+            Contender(name: "read-control", label: "the same read() again (noise control)") {
+                () throws(BenchmarkError) in try buffer.read(path)
+            },
+            Contender(name: "read-fresh", label: "open+fstat+malloc+read()+free") { () throws(BenchmarkError) in
+                try readIntoFreshBuffer(path)
+            },
+            Contender(name: "libmount", label: "libmount mnt_new_table+mnt_table_parse_file+mnt_unref_table") {
+                () throws(BenchmarkError) in try libmountParse(path)
+            },
+            Contender(name: "parse", label: "MountInfo.read(saved) → [MountEntry]") { () throws(BenchmarkError) in
+                try library("MountInfo.read") { () throws(UnionMountError) in try MountInfo.read(filePath).count }
+            },
+            Contender(name: "parse-touch", label: "MountInfo.read(saved) + mountPoint, filesystemType of each") {
+                () throws(BenchmarkError) in
+                let entries = try library("MountInfo.read") { () throws(UnionMountError) in
+                    try MountInfo.read(filePath)
+                }
+                var total = 0
+                for entry in entries {
+                    let mountPoint = entry.mountPoint
+                    let type = entry.filesystemType
+                    total &+= (mountPoint.isAbsolute ? 1 : 0) &+ type.utf8.count
+                }
+                return total
+            },
+            Contender(name: "parse-memory", label: "MountInfo.parse(bytes already in memory), no read") {
+                () throws(BenchmarkError) in
+                try library("MountInfo.parse") { () throws(UnionMountError) in try MountInfo.parse(inMemory).count }
+            },
+        ],
+        targets: [
+            Target(contender: "parse", reference: "libmount", kind: .atLeastFaster(10)),
+            Target(contender: "parse", reference: "read", kind: .atMostTimes(3)),
+            Target(contender: "parse-touch", reference: "libmount", kind: .atLeastFaster(10)),
+            Target(contender: "parse-touch", reference: "read", kind: .atMostTimes(3)),
+        ])
+}
+
+/// (b) Listing the live union mounts with their branches.
+func listGroup(_ fixture: TableFixture) -> Group {
+    let buffer = ReadBuffer(capacity: max(fixture.savedBytes * 4, 1 << 20))
+    func reports(_ source: MountQueries.Source) -> () throws(BenchmarkError) -> Int {
+        { () throws(BenchmarkError) in
+            try library("unionMountReports(\(source))") { () throws(UnionMountError) in
+                try MountQueries.unionMountReports(source: source).count
+            }
+        }
+    }
+    return Group(
+        key: "list", title: "(b) Listing the live union mounts with their branches", floor: "read-live",
+        reference: nil,
+        contenders: [
+            Contender(name: "read-live", label: "read() of /proc/self/mountinfo into a reused buffer (floor)") {
+                () throws(BenchmarkError) in try buffer.read(liveMountinfo)
+            },
+            Contender(name: "read-live-control", label: "the same read() again (noise control)") {
+                () throws(BenchmarkError) in try buffer.read(liveMountinfo)
+            },
+            Contender(name: "list", label: "UnionMounts.list()") { () throws(BenchmarkError) in
+                try library("UnionMounts.list") { () throws(UnionMountError) in try UnionMounts.list().count }
+            },
+            Contender(name: "reports-auto", label: "MountQueries.unionMountReports(source: .automatic)", run: reports(.automatic)),
+            Contender(name: "reports-statmount", label: "MountQueries.unionMountReports(source: .statmount)", run: reports(.statmount)),
+            Contender(name: "reports-mountinfo", label: "MountQueries.unionMountReports(source: .mountinfo)", run: reports(.mountinfo)),
+            Contender(name: "mountinfo-live", label: "MountInfo.read() of the live table, no reports") {
+                () throws(BenchmarkError) in
+                try library("MountInfo.read") { () throws(UnionMountError) in try MountInfo.read().count }
+            },
+            Contender(name: "libmount-live", label: "libmount mnt_table_parse_file(/proc/self/mountinfo)") {
+                () throws(BenchmarkError) in try libmountParse(liveMountinfo)
+            },
+        ],
+        targets: [
+            Target(contender: "list", reference: "read-live", kind: .atMostTimes(1.15)),
+            Target(contender: "reports-auto", reference: "read-live", kind: .atMostTimes(1.15)),
+        ])
+}
+
+/// (c) Finding the mount that holds one path.
+func lookupGroup(_ fixture: TableFixture) -> Group {
+    let buffer = ReadBuffer(capacity: max(fixture.savedBytes * 4, 1 << 20))
+    let deep = FilePath(fixture.deepFile)
+    func containing(_ source: MountQueries.Source) -> () throws(BenchmarkError) -> Int {
+        { () throws(BenchmarkError) in
+            try library("mount(containing:)") { () throws(UnionMountError) in
+                try MountQueries.mount(containing: deep, source: source).mountID
+            }
+        }
+    }
+    return Group(
+        key: "lookup", title: "(c) Finding the mount that holds one file deep inside an overlay", floor: "read-live",
+        reference: nil,
+        contenders: [
+            Contender(name: "read-live", label: "read() of /proc/self/mountinfo into a reused buffer (floor)") {
+                () throws(BenchmarkError) in try buffer.read(liveMountinfo)
+            },
+            Contender(name: "containing-auto", label: "MountQueries.mount(containing:) (.automatic)", run: containing(.automatic)),
+            Contender(name: "containing-mountinfo", label: "MountQueries.mount(containing:, source: .mountinfo)", run: containing(.mountinfo)),
+        ],
+        targets: [Target(contender: "containing-auto", reference: "read-live", kind: .atLeastFaster(100))])
+}
+
+/// Checks, once before timing, that every contender computes what it should on this table.
+func verifyAnswers(_ fixture: TableFixture) throws(BenchmarkError) {
+    let saved = FilePath(fixture.savedMountinfo)
+    let parsed = try library("MountInfo.read(saved)") { () throws(UnionMountError) in try MountInfo.read(saved) }
+    let libmountCount = try libmountParse(fixture.savedMountinfo)
+    guard parsed.count == fixture.totalMounts, libmountCount == fixture.totalMounts else {
+        throw BenchmarkError(
+            description: "saved table: \(parsed.count) entries parsed, \(libmountCount) by libmount, "
+                + "\(fixture.totalMounts) lines")
+    }
+    let listed = try library("UnionMounts.list") { () throws(UnionMountError) in try UnionMounts.list() }
+    guard listed.count == fixture.overlayMountPoints.count,
+        listed.map(\.mountPoint) == fixture.overlayMountPoints.map({ FilePath($0) }),
+        listed.allSatisfy({ report in
+            report.branches.count == fixture.layersPerOverlay + 1 && report.branches.allSatisfy(\.exists)
+        })
+    else {
+        throw BenchmarkError(description: "UnionMounts.list() found \(listed.count) overlays, or not their branches")
+    }
+    for source in [MountQueries.Source.automatic, .statmount, .mountinfo] {
+        let reports = try library("unionMountReports(\(source))") { () throws(UnionMountError) in
+            try MountQueries.unionMountReports(source: source)
+        }
+        guard reports == listed else {
+            throw BenchmarkError(description: "unionMountReports(source: \(source)) differs from UnionMounts.list()")
+        }
+    }
+    for source in [MountQueries.Source.automatic, .mountinfo] {
+        let entry = try library("mount(containing:)") { () throws(UnionMountError) in
+            try MountQueries.mount(containing: FilePath(fixture.deepFile), source: source)
+        }
+        guard entry.mountPoint == FilePath(fixture.deepOverlay), entry.filesystemType == "overlay" else {
+            throw BenchmarkError(
+                description: "mount(containing:, source: \(source)) found \(entry.mountPoint), not \(fixture.deepOverlay)")
+        }
+    }
+}
