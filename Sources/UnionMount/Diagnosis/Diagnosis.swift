@@ -2,7 +2,7 @@ import SystemPackage
 
 /// A cause found by checking the spec against the file system after the kernel refused a mount with a bare
 /// `EINVAL`, `ENOENT`, `ELOOP` or `EPERM` (overlay logs most reasons only to the kernel log).
-public enum Diagnosis: Sendable, Hashable, Codable, CustomStringConvertible {
+public enum Diagnosis: Sendable, Hashable, CustomStringConvertible {
     /// A layer, upper or work directory does not exist.
     case missing(FilePath, role: String)
     /// A layer, upper or work path exists but is not a directory.

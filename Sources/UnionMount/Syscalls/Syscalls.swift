@@ -31,13 +31,16 @@ internal func system_mount(
     _ source: UnsafePointer<CChar>, _ target: UnsafePointer<CChar>, _ type: UnsafePointer<CChar>, _ flags: UInt,
     _ data: UnsafeRawPointer?
 ) -> CInt {
-    mocked(
-        "mount",
-        [String(cString: source), String(cString: target), String(cString: type), String(flags),
-         data.map { String(cString: $0.assumingMemoryBound(to: CChar.self)) } ?? ""]
-    ) {
-        mount(source, target, type, flags, data)
-    }
+    mocked("mount", mountArguments(source, target, type, flags, data)) { mount(source, target, type, flags, data) }
+}
+
+/// mount(2)'s arguments as a recorder shows them.
+private func mountArguments(
+    _ source: UnsafePointer<CChar>, _ target: UnsafePointer<CChar>, _ type: UnsafePointer<CChar>, _ flags: UInt,
+    _ data: UnsafeRawPointer?
+) -> [String] {
+    [String(cString: source), String(cString: target), String(cString: type), String(flags),
+     data.map { String(cString: $0.assumingMemoryBound(to: CChar.self)) } ?? ""]
 }
 
 internal func system_mount_in_directory(
@@ -46,11 +49,7 @@ internal func system_mount_in_directory(
 ) -> CInt {
     var error: CInt = 0
     var call: UnsafePointer<CChar>? = nil
-    let result = mocked(
-        "mount",
-        [String(cString: source), String(cString: target), String(cString: type), String(flags),
-         data.map { String(cString: $0.assumingMemoryBound(to: CChar.self)) } ?? ""]
-    ) {
+    let result = mocked("mount", mountArguments(source, target, type, flags, data)) {
         CUnionMount_mount_in_directory(directory, source, target, type, flags, data, &error, &call)
     }
     if result != 0 {
