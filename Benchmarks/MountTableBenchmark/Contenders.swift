@@ -56,7 +56,7 @@ final class ReadBuffer {
         var total = 0
         while true {
             guard total < capacity else { throw BenchmarkError(description: "\(path) exceeds \(capacity) bytes") }
-            let count = Glibc.read(fd, base + total, capacity - total)
+            let count = systemRead(fd, base + total, capacity - total)
             if count < 0 && errno == EINTR { continue }
             guard count >= 0 else { throw .systemCall("read \(path)") }
             if count == 0 { return total }
@@ -77,7 +77,7 @@ func readIntoFreshBuffer(_ path: String) throws(BenchmarkError) -> Int {
     defer { free(buffer) }
     var total = 0
     while total < capacity {
-        let count = Glibc.read(fd, buffer + total, capacity - total)
+        let count = systemRead(fd, buffer + total, capacity - total)
         if count < 0 && errno == EINTR { continue }
         guard count >= 0 else { throw .systemCall("read \(path)") }
         if count == 0 { break }
@@ -258,3 +258,7 @@ func verifyAnswers(_ fixture: TableFixture) throws(BenchmarkError) {
         }
     }
 }
+
+/// read(2), named apart from ``ReadBuffer/read(_:)``.
+@inline(__always)
+func systemRead(_ fd: CInt, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int { read(fd, buffer, count) }

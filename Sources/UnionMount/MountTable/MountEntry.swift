@@ -521,7 +521,19 @@ enum MountTableEscaping {
 
     /// The decoded field as text: valid UTF-8 as is, other bytes as `\xNN`.
     static func text(_ field: UnsafeBufferPointer<UInt8>) -> String {
-        if !containsBackslash(field) {
+        if field.count <= 32 {
+            // Short fields (types, sources, options) in one pass: no call to memchr for the backslash test.
+            var bits: UInt8 = 0
+            var backslashes = false
+            for byte in field {
+                bits |= byte
+                backslashes = backslashes || byte == backslash
+            }
+            if !backslashes {
+                if bits < 0x80 { return String(decoding: field, as: UTF8.self) }
+                return String(validating: field, as: UTF8.self) ?? Array(field).readable
+            }
+        } else if !containsBackslash(field) {
             // Mount tables are nearly all ASCII, for which decoding needs no validation.
             var bits: UInt8 = 0
             for byte in field { bits |= byte }

@@ -199,7 +199,8 @@ private func contiguousArray(_ bytes: some Collection<UInt8>) -> [UInt8] {
 
 // MARK: - Line parsing
 
-/// The line loops of ``MountInfo`` (``runMountInfo(_:inputName:policy:)``) and ``ProcMounts``.
+/// The line loop of ``MountInfo`` and ``ProcMounts`` (on x86-64, mountinfo has a faster one of its own:
+/// ``runMountInfo(_:inputName:policy:)``).
 enum MountTableParser {
     enum Format { case mountinfo, mounts }
 
@@ -217,7 +218,9 @@ enum MountTableParser {
     static func run(
         _ storage: MountTableStorage, format: Format, inputName: String, policy: MalformedLinePolicy
     ) throws(UnionMountError) -> (entries: [MountEntry], skipped: [UnionMountError]) {
+        #if arch(x86_64)
         if format == .mountinfo { return try runMountInfo(storage, inputName: inputName, policy: policy) }
+        #endif
         var entries: [MountEntry] = []
         var skipped: [UnionMountError] = []
         storage.bytes.withUnsafeBufferPointer { buffer in
@@ -240,7 +243,12 @@ enum MountTableParser {
                 if lineEnd - lineStart > Int(UInt32.max) {
                     result = .malformed("line is longer than 4 GiB")
                 } else {
-                    result = parseMountsLine(base, start: lineStart, end: lineEnd, storage: storage)
+                    switch format {
+                    case .mountinfo:
+                        result = parseMountInfoLine(base, start: lineStart, end: lineEnd, storage: storage)
+                    case .mounts:
+                        result = parseMountsLine(base, start: lineStart, end: lineEnd, storage: storage)
+                    }
                 }
                 switch result {
                 case .entry(let entry):
@@ -258,7 +266,9 @@ enum MountTableParser {
         return (entries, skipped)
     }
 
-    // MARK: mountinfo: one pass per line
+    // MARK: mountinfo on x86-64: one pass per line
+
+    #if arch(x86_64)
 
     /// How many spaces of a line the fast path records; a line with more (fields) goes to the general parser.
     static let recordedSpaces = 32
@@ -403,12 +413,19 @@ enum MountTableParser {
         return largest < 10 ? value : nil
     }
 
+    /// The high bit of every byte of `word` that is zero, exactly (no borrow between bytes).
+    @inline(__always)
+    static func zeroBytes(_ word: UInt64) -> UInt64 {
+        let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+        return ~(((word & low7) &+ low7) | word | low7)
+    }
+
     /// The first colon in `[from, to)`, or `to`.
     @inline(__always)
     static func firstColon(_ base: UnsafePointer<UInt8>, from: Int, to: Int, total: Int) -> Int {
         if from &+ 8 <= total {
             let word = UInt64(littleEndian: UnsafeRawPointer(base + from).loadUnaligned(as: UInt64.self))
-            let colons = ByteBlock.zeroBytes(word ^ 0x3A3A_3A3A_3A3A_3A3A)
+            let colons = zeroBytes(word ^ 0x3A3A_3A3A_3A3A_3A3A)
             if colons != 0 { return min(from &+ (colons.trailingZeroBitCount &>> 3), to) }
             if to &- from <= 8 { return to }
         }
@@ -474,6 +491,7 @@ enum MountTableParser {
                 source: span(fieldStart(separator &+ 2), spaces[separator &+ 2]),
                 superOptions: span(fieldStart(count), end)))
     }
+    #endif
 
     /// At most 120 bytes of a line, readable, for error messages.
     static func excerptOf(_ line: UnsafeBufferPointer<UInt8>) -> String {
@@ -640,17 +658,12 @@ enum MountTableParser {
 
 // MARK: - Byte blocks
 
-/// A few bytes of a mount table classified at once: bit `i` of ``newlines`` (``spaces``) is set when byte `i` is a
-/// `\n` (a space). SSE2 (part of every x86-64 CPU) compares 16 bytes per instruction, two such per block; elsewhere a 64-bit word
-/// does 8 bytes with exact zero-byte tests.
+#if arch(x86_64)
+/// 32 bytes of a mount table classified at once with SSE2 (part of every x86-64 CPU, 16 bytes per compare): bit
+/// `i` of ``newlines`` (``spaces``) is set when byte `i` is a `\n` (a space).
 struct ByteBlock {
-    #if arch(x86_64) && !FORCE_SWAR
     /// Bytes per block.
     static let size = 32
-    #else
-    /// Bytes per block.
-    static let size = 8
-    #endif
 
     let newlines: UInt32
     let spaces: UInt32
@@ -658,7 +671,6 @@ struct ByteBlock {
     /// Classifies the ``size`` bytes at `bytes`, which must all be readable.
     @inline(__always)
     init(_ bytes: UnsafePointer<UInt8>) {
-        #if arch(x86_64) && !FORCE_SWAR
         let raw = UnsafeRawPointer(bytes)
         let low = _mm_loadu_si128(raw.assumingMemoryBound(to: __m128i.self))
         let high = _mm_loadu_si128((raw + 16).assumingMemoryBound(to: __m128i.self))
@@ -669,26 +681,9 @@ struct ByteBlock {
         }
         newlines = bits(low, newline) | bits(high, newline) &<< 16
         spaces = bits(low, space) | bits(high, space) &<< 16
-        #else
-        let word = UInt64(littleEndian: UnsafeRawPointer(bytes).loadUnaligned(as: UInt64.self))
-        newlines = Self.gather(Self.zeroBytes(word ^ 0x0A0A_0A0A_0A0A_0A0A))
-        spaces = Self.gather(Self.zeroBytes(word ^ 0x2020_2020_2020_2020))
-        #endif
-    }
-
-    /// The high bit of every byte of `word` that is zero, exactly (no borrow between bytes).
-    @inline(__always)
-    static func zeroBytes(_ word: UInt64) -> UInt64 {
-        let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
-        return ~(((word & low7) &+ low7) | word | low7)
-    }
-
-    /// The high bits of the 8 bytes as bits 0–7.
-    @inline(__always)
-    static func gather(_ highBits: UInt64) -> UInt32 {
-        UInt32(truncatingIfNeeded: ((highBits &>> 7) &* 0x0102_0408_1020_4080) &>> 56)
     }
 }
+#endif
 
 // MARK: - Reading
 

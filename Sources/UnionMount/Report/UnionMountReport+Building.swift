@@ -5,6 +5,7 @@ import Musl
 #else
 #error("UnionMount supports Linux only")
 #endif
+import CUnionMountShim
 import SystemPackage
 
 extension UnionMountReport {
@@ -40,13 +41,20 @@ extension UnionMountReport {
     ///   files or a `br:` list that do not parse; ``UnionMountError/Code/busy`` or
     ///   ``UnionMountError/Code/systemCallFailed`` when sysfs cannot be read.
     public init?(entry: MountEntry, aufsSysfs: AufsSysfs = AufsSysfs()) throws(UnionMountError) {
+        try self.init(entry: entry, aufsSysfs: aufsSysfs, directories: nil)
+    }
+
+    /// The report of one entry, with ``BranchState/exists`` answered through `directories` when given (a caller
+    /// building many reports shares one between them: container hosts stack the same image layers many times),
+    /// else by a stat(2) per branch.
+    init?(entry: MountEntry, aufsSysfs: AufsSysfs, directories: DirectoryProbe?) throws(UnionMountError) {
         guard let kind = UnionFilesystemKind(entry) else { return nil }
         switch kind {
         case .overlay, .fuseOverlayfs:
             guard let layout = entry.overlayLayout else { return nil }
-            self = Self.overlayReport(entry, layout: layout)
+            self = Self.overlayReport(entry, layout: layout, directories: directories)
         case .aufs:
-            self = try Self.aufsReport(entry, sysfs: aufsSysfs)
+            self = try Self.aufsReport(entry, sysfs: aufsSysfs, directories: directories)
         }
     }
 
@@ -59,35 +67,47 @@ extension UnionMountReport {
             workdir: workdir, options: options, aufs: aufs)
     }
 
-    private static func overlayReport(_ entry: MountEntry, layout: OverlayLayout) -> UnionMountReport {
+    private static func overlayReport(
+        _ entry: MountEntry, layout: OverlayLayout, directories: DirectoryProbe?
+    ) -> UnionMountReport {
         var branches: [BranchState] = []
+        branches.reserveCapacity(
+            (layout.upperDirectory == nil ? 0 : 1) + layout.lowerDirectories.count + layout.dataDirectories.count)
         func add(_ path: FilePath, _ role: BranchState.Role, _ permission: AufsBranch.Permission) {
             branches.append(
                 BranchState(
                     index: branches.count, path: path, role: role, permission: permission,
-                    exists: UnionMountInspection.isDirectory(path)))
+                    exists: DirectoryProbe.isDirectory(path, using: directories)))
         }
         if let upper = layout.upperDirectory { add(upper, .upper, .readWrite) }
         for lower in layout.lowerDirectories { add(lower, .lower, .readOnly) }
         for data in layout.dataDirectories { add(data, .data, .readOnly) }
 
-        // The layout's two option lists, merged back into the order of the mount table.
-        var remaining: [String: Int] = [:]
-        for option in layout.otherOptions + layout.kernelAddedOptions { remaining[option, default: 0] += 1 }
-        var options: [String] = []
-        if !remaining.isEmpty {
+        // The layout's two option lists, merged back into the order of the mount table. Each list keeps that
+        // order and equal options always land in the same list, so when one list is empty the other is the
+        // answer as it stands (the common case: only kernel-added `uuid=on`, or only the user's options).
+        let options: [String]
+        if layout.kernelAddedOptions.isEmpty {
+            options = layout.otherOptions
+        } else if layout.otherOptions.isEmpty {
+            options = layout.kernelAddedOptions
+        } else {
+            var remaining: [String: Int] = [:]
+            for option in layout.otherOptions + layout.kernelAddedOptions { remaining[option, default: 0] += 1 }
+            var merged: [String] = []
             for option in entry.superOptionStrings {
                 guard let count = remaining[option], count > 0 else { continue }
                 remaining[option] = count - 1
-                options.append(option)
+                merged.append(option)
             }
+            options = merged
         }
         return common(entry, branches: branches, workdir: layout.workDirectory, options: options, aufs: nil)
     }
 
-    private static func aufsReport(_ entry: MountEntry, sysfs: AufsSysfs) throws(UnionMountError)
-        -> UnionMountReport
-    {
+    private static func aufsReport(
+        _ entry: MountEntry, sysfs: AufsSysfs, directories: DirectoryProbe?
+    ) throws(UnionMountError) -> UnionMountReport {
         let fromProcMounts = entry.origin == .mounts
         var si: String?
         var xinoOption: FilePath?
@@ -119,7 +139,7 @@ extension UnionMountReport {
             BranchState(
                 index: branch.index, path: branch.path, role: branch.permission == .readWrite ? .upper : .lower,
                 permission: branch.permission, attributes: branch.attributes, id: branch.id,
-                exists: UnionMountInspection.isDirectory(branch.path))
+                exists: DirectoryProbe.isDirectory(branch.path, using: directories))
         }
         return common(
             entry, branches: states, workdir: nil, options: options, aufs: Aufs(si: si, xinoPath: xinoPath))
@@ -135,7 +155,12 @@ public enum UnionMounts {
     /// branches read from `aufsSysfs` (`/sys/fs/aufs/si_<id>/` by default).
     ///
     /// Each entry's filesystem type is compared, as raw bytes, before anything else of it is decoded, so the
-    /// other mounts cost only the parse of the table.
+    /// other mounts cost only the parse of the table. For the default `/proc/self/mountinfo`, read by a thread
+    /// that sees the process's mount namespace and root, the entries come from
+    /// ``MountQueries/unionMounts(source:)`` with ``MountQueries/Source/automatic`` instead: the same entries in
+    /// the same order (mount id order), fetched with statmount(2) when that is cheaper for the table at hand
+    /// (few union mounts among many), else from the same file. A branch directory stacked in several mounts is
+    /// looked up once per call.
     ///
     /// - Parameters:
     ///   - mountinfo: The mountinfo file to read.
@@ -147,10 +172,19 @@ public enum UnionMounts {
     public static func list(
         mountinfo: FilePath = MountInfo.defaultPath, aufsSysfs: AufsSysfs = AufsSysfs(), types: Set<String>? = nil
     ) throws(UnionMountError) -> [UnionMountReport] {
+        let entries: [MountEntry]
+        if mountinfo == MountInfo.defaultPath && LiveTableView.isProcessView() {
+            entries = try MountQueries.unionMounts(source: .automatic)
+        } else {
+            entries = try MountInfo.read(mountinfo)
+        }
         var reports: [UnionMountReport] = []
-        for entry in try MountInfo.read(mountinfo) {
+        let directories = DirectoryProbe()
+        for entry in entries {
             guard let kind = UnionFilesystemKind(entry), types?.contains(kind.rawValue) ?? true else { continue }
-            if let report = try UnionMountReport(entry: entry, aufsSysfs: aufsSysfs) { reports.append(report) }
+            if let report = try UnionMountReport(entry: entry, aufsSysfs: aufsSysfs, directories: directories) {
+                reports.append(report)
+            }
         }
         return reports
     }
@@ -195,6 +229,64 @@ enum UnionFilesystemKind: String, CaseIterable {
         }
         guard let kind else { return nil }
         self = kind
+    }
+}
+
+/// Whether branch paths are directories, each distinct path stat(2)ed once: one probe serves one listing, so a
+/// layer stacked under many mounts (an image layer shared by many containers) costs one lookup, not one per
+/// mount. Not for sharing across listings: a cached answer is as old as the listing.
+final class DirectoryProbe {
+    private var known: [PathKey: Bool] = [:]
+
+    /// ``UnionMountInspection/isDirectory(_:)``, remembered per path.
+    func isDirectory(_ path: FilePath) -> Bool {
+        let key = PathKey(path)
+        if let answer = known[key] { return answer }
+        let answer = UnionMountInspection.isDirectory(path)
+        known[key] = answer
+        return answer
+    }
+
+    /// `probe`'s answer, or a plain ``UnionMountInspection/isDirectory(_:)`` without one.
+    static func isDirectory(_ path: FilePath, using probe: DirectoryProbe?) -> Bool {
+        probe?.isDirectory(path) ?? UnionMountInspection.isDirectory(path)
+    }
+}
+
+/// Whether the calling thread sees the live mount table that `/proc/self/mountinfo` shows: that file belongs to
+/// the process (its main thread), while statmount(2) and listmount(2) answer for the calling thread, which may
+/// have entered another mount namespace (setns, unshare) or root (chroot after unshare(CLONE_FS)).
+enum LiveTableView {
+    static func isProcessView() -> Bool {
+        if isMainThread() { return true }
+        func namespace(_ path: String) -> (UInt64, UInt64)? {
+            var info = stat()
+            guard stat(path, &info) == 0 else { return nil }
+            return (UInt64(info.st_dev), UInt64(info.st_ino))
+        }
+        func root(_ path: String) -> (UInt64, UInt64)? {
+            var info = CUnionMount_statx_result()
+            guard CUnionMount_statx_mount(AT_FDCWD, path, 0, 1, &info) == 0 else { return nil }
+            return (info.mount_id, info.ino)
+        }
+        guard let processNamespace = namespace("/proc/self/ns/mnt"),
+            let threadNamespace = namespace("/proc/thread-self/ns/mnt"), processNamespace == threadNamespace,
+            let processRoot = root("/proc/self/root"), let threadRoot = root("/proc/thread-self/root")
+        else { return false }
+        return processRoot == threadRoot
+    }
+
+    /// Whether the caller is the process's main thread: `/proc/thread-self` links to `<pid>/task/<pid>`.
+    private static func isMainThread() -> Bool {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let count = buffer.withUnsafeMutableBufferPointer { target in
+            target.baseAddress!.withMemoryRebound(to: CChar.self, capacity: target.count) {
+                readlink("/proc/thread-self", $0, target.count)
+            }
+        }
+        guard count > 0, count < buffer.count else { return false }
+        let pid = String(getpid())
+        return buffer[..<count].elementsEqual("\(pid)/task/\(pid)".utf8)
     }
 }
 
