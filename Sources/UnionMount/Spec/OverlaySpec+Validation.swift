@@ -134,15 +134,11 @@ extension OverlaySpec {
             throw .invalidSpec(
                 "at least 2 lower layers are needed without an upper directory", input: "lowerDirectories")
         }
-        var seen: [PathKey: Int] = [:]
-        seen.reserveCapacity(named.count)
-        for (index, entry) in named.enumerated() {
-            if let earlier = seen.updateValue(index, forKey: PathKey(entry.path)) {
-                throw .invalidSpec(
-                    "\(entry.field.name) is the same directory as \(named[earlier].field.name) "
-                        + "(\(entry.path.readable))",
-                    input: entry.field.name)
-            }
+        if let (earlier, later) = Self.firstDuplicate(named.map(\.path)) {
+            throw .invalidSpec(
+                "\(named[later].field.name) is the same directory as \(named[earlier].field.name) "
+                    + "(\(named[later].path.readable))",
+                input: named[later].field.name)
         }
         if let upperDirectory, let workDirectory {
             let upper = upperDirectory.bytes
@@ -160,6 +156,23 @@ extension OverlaySpec {
                     input: "upperDirectory")
             }
         }
+    }
+
+    /// The indices of the first path equal to an earlier one: pairwise for a few paths (no allocation), by
+    /// hashing for many (validation runs on every mount, with up to 502 directories).
+    private static func firstDuplicate(_ paths: [FilePath]) -> (earlier: Int, later: Int)? {
+        if paths.count <= 16 {
+            for later in paths.indices {
+                for earlier in 0..<later where paths[earlier] == paths[later] { return (earlier, later) }
+            }
+            return nil
+        }
+        var seen: [PathKey: Int] = [:]
+        seen.reserveCapacity(paths.count)
+        for (index, path) in paths.enumerated() {
+            if let earlier = seen.updateValue(index, forKey: PathKey(path)) { return (earlier, index) }
+        }
+        return nil
     }
 
     private func validateSource() throws(UnionMountError) {
