@@ -1,0 +1,40 @@
+// swift-tools-version: 6.0
+// libFuzzer harnesses for UnionMount's parsers of untrusted input. Kept out of the main package: build and run
+// them with `Fuzz/run` (see Fuzz/README.md). The targets are built with `-sanitize=fuzzer,address` (libFuzzer and
+// coverage instrumentation) and `-parse-as-library`. `fuzz-mountinfo` and `fuzz-aufs-options` also reach internals
+// (the general mountinfo line parser, the aufs sysfs decoders) through `@testable import`, so everything is built
+// with `-enable-testing`.
+import PackageDescription
+
+let package = Package(
+    name: "UnionMountFuzz",
+    dependencies: [
+        .package(name: "UnionMount", path: "..")
+    ],
+    targets: [
+        // The checks every harness runs, public API only; also mirrored by Tests/UnionMountTests/FuzzCorpusTests.swift.
+        .target(
+            name: "FuzzSupport",
+            dependencies: ["CFuzzerDriver", .product(name: "UnionMount", package: "UnionMount")]
+        ),
+        // The declaration of libFuzzer's LLVMFuzzerRunDriver.
+        .target(name: "CFuzzerDriver"),
+        .executableTarget(
+            name: "fuzz-mountinfo",
+            dependencies: ["FuzzSupport"]
+        ),
+        .executableTarget(
+            name: "fuzz-proc-mounts",
+            dependencies: ["FuzzSupport"]
+        ),
+        .executableTarget(
+            name: "fuzz-overlay-options",
+            dependencies: ["FuzzSupport"]
+        ),
+        .executableTarget(
+            name: "fuzz-aufs-options",
+            dependencies: ["FuzzSupport", .product(name: "UnionMount", package: "UnionMount")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,14 @@
+import FuzzSupport
+
+/// The libFuzzer target.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    FuzzChecks.overlayOptions(fuzzInput(data, size))
+    return 0
+}
+
+/// The program's `main` (SwiftPM links it as `main`; see `runLibFuzzer`).
+@_cdecl("fuzz_overlay_options_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    runLibFuzzer(argc, argv, fuzz)
+}
