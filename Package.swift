@@ -63,12 +63,18 @@ let package = Package(
             path: "Benchmarks/CBaseline",
             cSettings: [.define("_GNU_SOURCE")]
         ),
+        // What both benchmarks share: the root + private-namespace preflight, progress output.
+        .target(
+            name: "UnionMountBenchSupport",
+            path: "Benchmarks/Support"
+        ),
         // Library vs. direct system calls, mount+unmount cycles per layer count (run as root, private mount ns).
         .executableTarget(
             name: "unionmount-bench",
             dependencies: [
                 "UnionMount",
                 "CUnionMountBenchBaseline",
+                "UnionMountBenchSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "Benchmarks/MountBenchmark"
@@ -79,6 +85,7 @@ let package = Package(
             dependencies: [
                 "UnionMount",
                 "CLibMount",
+                "UnionMountBenchSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "Benchmarks/MountTableBenchmark"

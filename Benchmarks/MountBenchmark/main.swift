@@ -13,6 +13,7 @@ import Musl
 #endif
 import SystemPackage
 import UnionMount
+import UnionMountBenchSupport
 
 /// Command-line options.
 struct Options {
@@ -45,7 +46,7 @@ struct Options {
         mount(2) ("mount" strategy) where the option string fits one page. Must run as root in a private
         mount namespace:
 
-            \(benchmarkCommand)
+            \(benchmarkCommand("unionmount-bench"))
 
           --json        print JSON instead of Markdown tables
           --breakdown   also time the library executing a pre-made plan, and C against itself (noise floor)
@@ -102,19 +103,6 @@ struct Options {
         }
         return .success(options)
     }
-}
-
-/// Writes a progress line to standard error.
-func progress(_ text: String) {
-    var line = Array((text + "\n").utf8)
-    _ = line.withUnsafeMutableBytes { write(2, $0.baseAddress!, $0.count) }
-}
-
-/// The running kernel's release string.
-func kernelRelease() -> String {
-    var name = utsname()
-    uname(&name)
-    return withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
 }
 
 /// The bytes `lowerdir=…,upperdir=…,workdir=…` takes for `stack` when no path needs escaping.
@@ -240,7 +228,7 @@ func benchmarkMain() -> Int32 {
         progress(error.description)
         return 2
     }
-    if let failure = preflightFailure() {
+    if let failure = preflightFailure(program: "unionmount-bench") {
         progress(failure)
         return 2
     }

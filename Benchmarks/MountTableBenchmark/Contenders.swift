@@ -6,6 +6,7 @@ import Musl
 import CLibMount
 import SystemPackage
 import UnionMount
+import UnionMountBenchSupport
 
 /// A target of the issue: a contender's time against a reference's (the floor or libmount).
 struct Target {

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import UnionMountBenchSupport
 
 /// Something the benchmark could not do, with the call that failed.
 struct BenchmarkError: Error, CustomStringConvertible {

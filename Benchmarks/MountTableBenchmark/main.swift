@@ -17,6 +17,7 @@ import Musl
 #endif
 import SystemPackage
 import UnionMount
+import UnionMountBenchSupport
 
 /// Command-line options.
 struct Options {
@@ -40,7 +41,7 @@ struct Options {
         read() of /proc/self/mountinfo, (c) MountQueries.mount(containing:) against the same read(). Must run as
         root in a private mount namespace:
 
-            \(benchmarkCommand)
+            \(benchmarkCommand("unionmount-table-bench"))
 
           --json           print JSON instead of Markdown
           --mounts N       total lines of the table (default 10000)
@@ -107,19 +108,6 @@ struct Options {
     }
 }
 
-/// Writes a progress line to standard error.
-func progress(_ text: String) {
-    var line = Array((text + "\n").utf8)
-    _ = line.withUnsafeMutableBytes { write(2, $0.baseAddress!, $0.count) }
-}
-
-/// The running kernel's release string.
-func kernelRelease() -> String {
-    var name = utsname()
-    uname(&name)
-    return withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-}
-
 /// Runs one contender alone for a while and prints its time per call.
 func profile(_ contender: Contender, seconds: Double) throws(BenchmarkError) {
     let budget = UInt64(seconds * 1e9)
@@ -184,7 +172,7 @@ func benchmarkMain() -> Int32 {
         progress(error.description)
         return 2
     }
-    if let failure = preflightFailure() {
+    if let failure = preflightFailure(program: "unionmount-table-bench") {
         progress(failure)
         return 2
     }

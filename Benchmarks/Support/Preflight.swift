@@ -4,32 +4,35 @@ import Glibc
 import Musl
 #endif
 
-/// The command that runs the benchmark the way it must be run: as root, in a private mount namespace.
-let benchmarkCommand = "unshare -m --propagation private swift run -c release unionmount-bench"
+/// The command that runs a benchmark the way it must be run: as root, in a private mount namespace.
+public func benchmarkCommand(_ program: String) -> String {
+    "unshare -m --propagation private swift run -c release \(program)"
+}
 
 /// The initial mount namespace's fixed inode number (`MNT_NS_INIT_INO`, Linux 6.18+ `uapi/linux/nsfs.h`).
 private let initialMountNamespace = "mnt:[\(0xEFFF_FFF8 as UInt32)]"
 
-/// Checks that the benchmark may mount here, or explains why not.
+/// Checks that a benchmark may mount here, or explains why not.
 ///
 /// Mounting needs root, and every mount is made inside a private mount namespace so that a crash can never
-/// leave overlays behind in the host's namespace (the namespace dies with the process). The namespace is
-/// private when `/proc/self/ns/mnt` names another namespace than `/proc/1/ns/mnt`. Where PID 1 cannot be
-/// inspected (a sandbox's PID 1 may refuse even root), it is private when it is not the kernel's fixed
-/// initial namespace and an ancestor process is in another one. Either way no mount may be shared, since a
-/// shared mount would propagate the benchmark's overlays to its peers.
+/// leave mounts behind in the host's namespace (the namespace dies with the process): a mount namespace other
+/// than PID 1's (or, where PID 1 cannot be inspected — a sandbox's PID 1 may refuse even root — other than the
+/// kernel's initial one and other than an ancestor's), and no shared mount, since a shared mount would
+/// propagate the benchmark's mounts to its peers.
 ///
+/// - Parameter program: the benchmark's executable name, for the messages.
 /// - Returns: `nil` when the benchmark may run, otherwise the message to print before exiting.
-func preflightFailure() -> String? {
+public func preflightFailure(program: String) -> String? {
+    let benchmarkCommand = benchmarkCommand(program)
     guard geteuid() == 0 else {
-        return "unionmount-bench mounts overlays and must run as root, in a private mount namespace:\n"
+        return "\(program) mounts and must run as root, in a private mount namespace:\n"
             + "    sudo \(benchmarkCommand)"
     }
     guard let own = readLink("/proc/self/ns/mnt") else {
         return "cannot read /proc/self/ns/mnt, so cannot tell whether this mount namespace is private; run:\n"
             + "    \(benchmarkCommand)"
     }
-    let shared = "unionmount-bench runs only in a private mount namespace (this process shares \(own) with "
+    let shared = "\(program) runs only in a private mount namespace (this process shares \(own) with "
     if let initial = readLink("/proc/1/ns/mnt") {
         guard own != initial else { return shared + "PID 1); run:\n    \(benchmarkCommand)" }
     } else {
@@ -42,14 +45,13 @@ func preflightFailure() -> String? {
         }
     }
     if hasSharedMount() {
-        return "this mount namespace has shared mounts, so overlays mounted here could propagate out of it; "
+        return "this mount namespace has shared mounts, so mounts made here could propagate out of it; "
             + "run:\n    \(benchmarkCommand)"
     }
     return nil
 }
 
-/// The first ancestor process (parent, grandparent, …, below PID 1) whose mount namespace differs from
-/// `namespace`, or `nil` when every readable ancestor shares it.
+/// The first ancestor process (below PID 1) whose mount namespace differs from `namespace`, or `nil`.
 private func ancestorInOtherNamespace(than namespace: String) -> pid_t? {
     var pid = getppid()
     while pid > 1 {
@@ -62,37 +64,38 @@ private func ancestorInOtherNamespace(than namespace: String) -> pid_t? {
 
 /// The parent of `pid`, from field 4 of `/proc/<pid>/stat` (after the parenthesized command name).
 private func parentProcess(of pid: pid_t) -> pid_t? {
-    guard let stat = readSmallTextFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
+    guard let bytes = readWholeFile("/proc/\(pid)/stat") else { return nil }
+    let stat = String(decoding: bytes, as: UTF8.self)
+    guard let close = stat.lastIndex(of: ")") else { return nil }
     let fields = stat[stat.index(after: close)...].split(separator: " ")
     return fields.count > 1 ? pid_t(fields[1]) : nil
 }
 
 /// Whether any mount of this namespace carries a `shared:` propagation tag (mountinfo's optional fields).
 private func hasSharedMount() -> Bool {
-    guard let mountinfo = readSmallTextFile("/proc/self/mountinfo") else { return true }
-    for line in mountinfo.split(separator: "\n") {
+    guard let bytes = readWholeFile("/proc/self/mountinfo") else { return true }
+    for line in bytes.split(separator: UInt8(ascii: "\n")) {
         // "<id> <parent> <dev> <root> <mount point> <options> [optional fields…] - <type> <source> <super options>"
-        let fields = line.split(separator: " ")
-        for field in fields.dropFirst(6) {
-            if field == "-" { break }
-            if field.hasPrefix("shared:") { return true }
+        for field in line.split(separator: UInt8(ascii: " ")).dropFirst(6) {
+            if field.elementsEqual("-".utf8) { break }
+            if field.starts(with: "shared:".utf8) { return true }
         }
     }
     return false
 }
 
-/// A procfs file read whole as text, or `nil` when it cannot be read.
-private func readSmallTextFile(_ path: String) -> String? {
+/// A file read whole with read(2) (procfs files included), or `nil` when it cannot be read.
+public func readWholeFile(_ path: String) -> [UInt8]? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
     var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
+    var chunk = [UInt8](repeating: 0, count: 1 << 20)
     while true {
         let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
         if count < 0 && errno == EINTR { continue }
         guard count >= 0 else { return nil }
-        if count == 0 { return String(decoding: bytes, as: UTF8.self) }
+        if count == 0 { return bytes }
         bytes += chunk[0..<count]
     }
 }
@@ -107,11 +110,24 @@ func readLink(_ path: String) -> String? {
 
 /// A warning when the overlay module turns `index` on by default; the benchmark's specs never ask for it,
 /// and with the index on, reusing one upper directory under different lower stacks can be refused.
-func overlayIndexWarning() -> String? {
+public func overlayIndexWarning() -> String? {
     let fd = open("/sys/module/overlay/parameters/index", O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
     var byte: UInt8 = 0
     guard read(fd, &byte, 1) == 1, byte == UInt8(ascii: "Y") else { return nil }
     return "warning: the overlay module parameter index=Y makes every mount index=on; results may differ"
+}
+
+/// Writes a progress line to standard error.
+public func progress(_ text: String) {
+    var line = Array((text + "\n").utf8)
+    _ = line.withUnsafeMutableBytes { write(2, $0.baseAddress!, $0.count) }
+}
+
+/// The running kernel's release string.
+public func kernelRelease() -> String {
+    var name = utsname()
+    uname(&name)
+    return withUnsafeBytes(of: name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
 }
