@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import CUnionMountBenchBaseline
 import SystemPackage
 import UnionMount
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
 
 /// CLOCK_MONOTONIC in nanoseconds.
 func monotonicNanoseconds() -> UInt64 {
@@ -71,10 +72,12 @@ func cContender(_ stack: CStack, strategy: MountStrategy, name: String = "c") ->
         var failedCall: UnsafePointer<CChar>? = nil
         let result =
             strategy == .legacy
-            ? cumbench_cycle_legacy_mount(stack.lowers, stack.lowerCount, stack.upper, stack.work, stack.target,
-                                          &failedCall)
-            : cumbench_cycle_new_mount_api(stack.lowers, stack.lowerCount, stack.upper, stack.work, stack.target,
-                                           &failedCall)
+            ? cumbench_cycle_legacy_mount(
+                stack.lowers, stack.lowerCount, stack.upper, stack.work, stack.target,
+                &failedCall)
+            : cumbench_cycle_new_mount_api(
+                stack.lowers, stack.lowerCount, stack.upper, stack.work, stack.target,
+                &failedCall)
         guard result == 0 else {
             throw .systemCall("C \(strategy.rawValue) cycle: \(failedCall.map { String(cString: $0) } ?? "?")")
         }

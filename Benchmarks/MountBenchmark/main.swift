@@ -1,3 +1,7 @@
+import SystemPackage
+import UnionMount
+import UnionMountBenchSupport
+
 // unionmount-bench: overlay mount+unmount cycles through UnionMount against the same system calls issued
 // directly from C, interleaved in one run, reported per layer count as a library/C ratio.
 //
@@ -7,13 +11,10 @@
 // Both sides make the same system calls (fsopen/fsconfig/fsmount/move_mount or mount(2), then umount2), so
 // the ratio is the library's own cost: planning, validation and the executor's bookkeeping.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
-import SystemPackage
-import UnionMount
-import UnionMountBenchSupport
 
 /// Command-line options.
 struct Options {

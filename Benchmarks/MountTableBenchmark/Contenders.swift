@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import CLibMount
 import SystemPackage
 import UnionMount
 import UnionMountBenchSupport
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
 
 /// A target of the issue: a contender's time against a reference's (the floor or libmount).
 struct Target {
@@ -114,7 +115,8 @@ func parseGroup(_ fixture: TableFixture) -> Group {
     let buffer = ReadBuffer(capacity: fixture.savedBytes * 2 + 4096)
     let inMemory = readWholeFile(path) ?? []
     return Group(
-        key: "parse", title: "(a) Parsing a saved copy of the mountinfo (\(fixture.totalMounts) lines, on tmpfs)", floor: "read",
+        key: "parse", title: "(a) Parsing a saved copy of the mountinfo (\(fixture.totalMounts) lines, on tmpfs)",
+        floor: "read",
         reference: "libmount",
         contenders: [
             Contender(name: "read", label: "read() into a reused buffer (floor)") { () throws(BenchmarkError) in
@@ -181,9 +183,15 @@ func listGroup(_ fixture: TableFixture) -> Group {
             Contender(name: "list", label: "UnionMounts.list()") { () throws(BenchmarkError) in
                 try library("UnionMounts.list") { () throws(UnionMountError) in try UnionMounts.list().count }
             },
-            Contender(name: "reports-auto", label: "MountQueries.unionMountReports(source: .automatic)", run: reports(.automatic)),
-            Contender(name: "reports-statmount", label: "MountQueries.unionMountReports(source: .statmount)", run: reports(.statmount)),
-            Contender(name: "reports-mountinfo", label: "MountQueries.unionMountReports(source: .mountinfo)", run: reports(.mountinfo)),
+            Contender(
+                name: "reports-auto", label: "MountQueries.unionMountReports(source: .automatic)",
+                run: reports(.automatic)),
+            Contender(
+                name: "reports-statmount", label: "MountQueries.unionMountReports(source: .statmount)",
+                run: reports(.statmount)),
+            Contender(
+                name: "reports-mountinfo", label: "MountQueries.unionMountReports(source: .mountinfo)",
+                run: reports(.mountinfo)),
             Contender(name: "mountinfo-live", label: "MountInfo.read() of the live table, no reports") {
                 () throws(BenchmarkError) in
                 try library("MountInfo.read") { () throws(UnionMountError) in try MountInfo.read().count }
@@ -216,8 +224,12 @@ func lookupGroup(_ fixture: TableFixture) -> Group {
             Contender(name: "read-live", label: "read() of /proc/self/mountinfo into a reused buffer (floor)") {
                 () throws(BenchmarkError) in try buffer.read(liveMountinfo)
             },
-            Contender(name: "containing-auto", label: "MountQueries.mount(containing:) (.automatic)", run: containing(.automatic)),
-            Contender(name: "containing-mountinfo", label: "MountQueries.mount(containing:, source: .mountinfo)", run: containing(.mountinfo)),
+            Contender(
+                name: "containing-auto", label: "MountQueries.mount(containing:) (.automatic)",
+                run: containing(.automatic)),
+            Contender(
+                name: "containing-mountinfo", label: "MountQueries.mount(containing:, source: .mountinfo)",
+                run: containing(.mountinfo)),
         ],
         targets: [Target(contender: "containing-auto", reference: "read-live", kind: .atLeastFaster(100))])
 }
@@ -255,7 +267,8 @@ func verifyAnswers(_ fixture: TableFixture) throws(BenchmarkError) {
         }
         guard entry.mountPoint == FilePath(fixture.deepOverlay), entry.filesystemType == "overlay" else {
             throw BenchmarkError(
-                description: "mount(containing:, source: \(source)) found \(entry.mountPoint), not \(fixture.deepOverlay)")
+                description:
+                    "mount(containing:, source: \(source)) found \(entry.mountPoint), not \(fixture.deepOverlay)")
         }
     }
 }

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import UnionMountBenchSupport
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
 
 /// Something the benchmark could not do, with the call that failed.
 struct BenchmarkError: Error, CustomStringConvertible {
@@ -161,7 +162,9 @@ struct TableFixture {
             overlayMountPoints = overlays
             deepOverlay = overlays[deepIndex]
             deepFile = overlays[deepIndex] + "/" + deepRelative + "/messages.mo"
-            guard access(deepFile, R_OK) == 0 else { throw BenchmarkError.systemCall("the merged view lacks \(deepFile)") }
+            guard access(deepFile, R_OK) == 0 else {
+                throw BenchmarkError.systemCall("the merged view lacks \(deepFile)")
+            }
 
             // The saved copy.
             guard let table = readWholeFile("/proc/self/mountinfo") else {

@@ -1,3 +1,7 @@
+import SystemPackage
+import UnionMount
+import UnionMountBenchSupport
+
 // unionmount-table-bench: reading a real table of 10,000 mounts (about one in ten an overlay), built in a private
 // mount namespace, reported in one run:
 //
@@ -11,13 +15,10 @@
 // Every group's contenders run in interleaved rounds, so ratios are paired per round and noise (another job on
 // the machine) hits them alike. The tmpfs everything lives on is detached recursively at the end.
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
-import SystemPackage
-import UnionMount
-import UnionMountBenchSupport
 
 /// Command-line options.
 struct Options {
@@ -65,16 +66,24 @@ struct Options {
             switch argument {
             case "--json": options.json = true
             case "--mounts":
-                guard let value = count(argument, minimum: 100) else { return .failure(.init(description: "--mounts takes N ≥ 100")) }
+                guard let value = count(argument, minimum: 100) else {
+                    return .failure(.init(description: "--mounts takes N ≥ 100"))
+                }
                 options.configuration.totalMounts = value
             case "--overlays":
-                guard let value = count(argument, minimum: 1) else { return .failure(.init(description: "--overlays takes N ≥ 1")) }
+                guard let value = count(argument, minimum: 1) else {
+                    return .failure(.init(description: "--overlays takes N ≥ 1"))
+                }
                 options.configuration.overlays = value
             case "--layers":
-                guard let value = count(argument, minimum: 1) else { return .failure(.init(description: "--layers takes N ≥ 1")) }
+                guard let value = count(argument, minimum: 1) else {
+                    return .failure(.init(description: "--layers takes N ≥ 1"))
+                }
                 options.configuration.layersPerOverlay = value
             case "--rounds":
-                guard let value = count(argument, minimum: 1) else { return .failure(.init(description: "--rounds takes N ≥ 1")) }
+                guard let value = count(argument, minimum: 1) else {
+                    return .failure(.init(description: "--rounds takes N ≥ 1"))
+                }
                 options.rounds = value
             case "--round-ms":
                 guard let value = iterator.next().flatMap({ Double($0) }), value > 0 else {
@@ -88,10 +97,14 @@ struct Options {
                 }
                 options.groups = groups
             case "--save-table":
-                guard let path = iterator.next() else { return .failure(.init(description: "--save-table takes a path")) }
+                guard let path = iterator.next() else {
+                    return .failure(.init(description: "--save-table takes a path"))
+                }
                 options.saveTable = path
             case "--profile":
-                guard let name = iterator.next() else { return .failure(.init(description: "--profile takes a contender")) }
+                guard let name = iterator.next() else {
+                    return .failure(.init(description: "--profile takes a contender"))
+                }
                 options.profile = name
             case "--profile-seconds":
                 guard let value = iterator.next().flatMap({ Double($0) }), value > 0 else {

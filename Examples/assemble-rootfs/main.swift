@@ -1,3 +1,6 @@
+import SystemPackage
+import UnionMount
+
 // assemble-rootfs: a container's root filesystem from image layers, the way a runtime builds one.
 //
 //     assemble-rootfs CONTAINER LAYER...       layers top first; prints the strategy and the rootfs path
@@ -6,12 +9,10 @@
 // CONTAINER/upper takes the container's writes and CONTAINER/work is overlay's scratch space; teardown keeps
 // both (the runtime decides whether the container's changes are committed or thrown away).
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
-import SystemPackage
-import UnionMount
 
 /// Prints `message` on stderr and exits with `status` (1: failed, 64: bad usage).
 func fail(_ message: String, status: Int32 = 1) -> Never {

@@ -3,7 +3,6 @@ import Testing
 
 @testable import UnionMount
 
-
 private func parse(_ text: String) throws(UnionMountError) -> AufsSpec {
     try AufsSpec(optionString: Array(text.utf8))
 }

@@ -28,7 +28,6 @@ private func plannedCalls(_ plan: MountPlan, target: FilePath) -> [PlannedCall] 
     }
 }
 
-
 /// A path of exactly `length` bytes: `/` then `x`s, cut into 100-byte components, ending in `tag`.
 private func path(length: Int, tag: String = "") -> FilePath {
     precondition(length > tag.utf8.count)

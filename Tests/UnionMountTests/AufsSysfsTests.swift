@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import SystemPackage
 import Testing
 
 @testable import UnionMount
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 // MARK: - Shared support for the aufs sysfs and report tests
 
@@ -67,7 +68,6 @@ enum AufsFixtures {
             index: 2, path: "/srv/real", permission: .realReadOnly, attributes: ["coo_reg", "wh"], id: 7),
     ]
 }
-
 
 /// A thread-safe log of the files a scripted reader was asked for.
 final class ReadLog: @unchecked Sendable {

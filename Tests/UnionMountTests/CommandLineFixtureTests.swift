@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import SystemPackage
 import Testing
 
 @testable import UnionMount
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 // MARK: - Running the example executables
 

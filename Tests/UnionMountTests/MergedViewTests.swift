@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import Foundation
 import CUnionMountShim
+import Foundation
 import SystemPackage
 import Testing
 
 @testable import UnionMount
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Branch trees built for one test under a fresh scratch directory: `branch(i)` is `<scratch>/b<i>`.
 struct BranchTrees {

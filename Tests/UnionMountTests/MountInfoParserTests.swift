@@ -1,14 +1,15 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import CLibMount
 import CUnionMountShim
 import SystemPackage
 import Testing
 
 @testable import UnionMount
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
 
 // MARK: - Shared support for the mount table tests
 
@@ -614,4 +615,3 @@ struct MountInfoParserTests {
         }
     }
 }
-

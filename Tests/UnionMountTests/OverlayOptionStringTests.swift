@@ -12,7 +12,6 @@ private func path(_ raw: [UInt8]) -> FilePath { FilePath(bytes: raw) }
 /// The string form of option bytes, for readable failures.
 private func text(_ raw: [UInt8]) -> String { raw.readable }
 
-
 @Suite("OverlayOptionString")
 struct OverlayOptionStringTests {
     // MARK: - Writing
@@ -69,7 +68,8 @@ struct OverlayOptionStringTests {
             additional: [.init("context", "\"system_u:object_r:x:s0\""), .init("lazytime")])
         let spec = OverlaySpec(
             lowerDirectories: ["/l"], upperDirectory: "/u", workDirectory: "/w", options: options)
-        let expected = "lowerdir=/l,upperdir=/u,workdir=/w,default_permissions,redirect_dir=nofollow,index=on,"
+        let expected =
+            "lowerdir=/l,upperdir=/u,workdir=/w,default_permissions,redirect_dir=nofollow,index=on,"
             + "nfs_export=on,xino=auto,metacopy=off,volatile,userxattr,uuid=null,verity=off,fsync=volatile,"
             + "override_creds,context=\"system_u:object_r:x:s0\",lazytime"
         let written = try spec.legacyOptionString()
@@ -234,10 +234,11 @@ struct OverlayOptionStringTests {
     @Test func unknownOptionsGoToAdditionalInOrder() throws {
         let parsed = try OverlaySpec(
             legacyOptionString: bytes("ro,lowerdir=/a:/b,context=\"u:r:t:s0\",x=1=2,,=skipped,flag,k=,a\\b=c\\d"))
-        #expect(parsed.options.additional == [
-            .init("ro"), .init("context", "\"u:r:t:s0\""), .init("x", "1=2"), .init("flag"), .init("k", ""),
-            .init("a\\b", "c\\d"),
-        ])
+        #expect(
+            parsed.options.additional == [
+                .init("ro"), .init("context", "\"u:r:t:s0\""), .init("x", "1=2"), .init("flag"), .init("k", ""),
+                .init("a\\b", "c\\d"),
+            ])
         #expect(parsed.lowerDirectories == ["/a", "/b"])
     }
 
@@ -336,7 +337,8 @@ struct OverlayOptionStringTests {
     }
 
     @Test func nonUTF8LayerPathsParse() throws {
-        let raw: [UInt8] = bytes("lowerdir=/x") + [0xFE] + bytes(":/y\\:") + [0x80] + bytes(",upperdir=/") + [0xC0]
+        let raw: [UInt8] =
+            bytes("lowerdir=/x") + [0xFE] + bytes(":/y\\:") + [0x80] + bytes(",upperdir=/") + [0xC0]
             + bytes(",workdir=/w")
         let parsed = try OverlaySpec(legacyOptionString: raw)
         #expect(parsed.lowerDirectories.map(\.bytes) == [bytes("/x") + [0xFE], bytes("/y:") + [0x80]])
@@ -459,7 +461,8 @@ private enum OverlaySpecGenerator {
 
     static func spec(using random: inout SplitMix64) -> OverlaySpec {
         // Mostly small stacks, now and then a long one.
-        let lowerCount = Int.random(in: 0..<10, using: &random) == 0
+        let lowerCount =
+            Int.random(in: 0..<10, using: &random) == 0
             ? Int.random(in: 20...80, using: &random) : Int.random(in: 1...5, using: &random)
         let dataCount = Int.random(in: 0..<3, using: &random) == 0 ? Int.random(in: 1...3, using: &random) : 0
         let writable = Int.random(in: 0..<3, using: &random) != 0

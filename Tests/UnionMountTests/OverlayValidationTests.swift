@@ -241,8 +241,9 @@ struct OverlayValidationTests {
             #expect(validationError(readOnly) == nil, "\(redirect)")
         }
         #expect(validationError(writable(options: OverlayOptions(redirectDirectory: .on, metacopy: true))) == nil)
-        #expect(validationError(writable(options: OverlayOptions(redirectDirectory: .nofollow, metacopy: false)))
-            == nil)
+        #expect(
+            validationError(writable(options: OverlayOptions(redirectDirectory: .nofollow, metacopy: false)))
+                == nil)
     }
 
     @Test func metacopyWithUserXattrIsRefused() {
@@ -257,8 +258,9 @@ struct OverlayValidationTests {
             let error = validationError(writable(options: OverlayOptions(redirectDirectory: redirect, userXattr: true)))
             #expect(error?.input == "options.userXattr", "\(redirect)")
         }
-        #expect(validationError(writable(options: OverlayOptions(redirectDirectory: .nofollow, userXattr: true)))
-            == nil)
+        #expect(
+            validationError(writable(options: OverlayOptions(redirectDirectory: .nofollow, userXattr: true)))
+                == nil)
     }
 
     @Test func volatileWithAnotherFsyncIsRefused() {

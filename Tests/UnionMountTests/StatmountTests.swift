@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CUnionMountShim
 import SystemPackage
 import Testing
 
 @testable import UnionMount
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A `struct statmount` as the kernel lays it out: 512 fixed bytes, then NUL-terminated strings.
 private struct SyntheticStatmount {

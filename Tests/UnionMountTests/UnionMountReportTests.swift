@@ -1,12 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import SystemPackage
 import Testing
 
 @testable import UnionMount
 
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A path as `seq_show_option` prints an option value: `,`, space, tab, newline and `\` as `\ooo`.
 private func shown(_ bytes: [UInt8]) -> String {

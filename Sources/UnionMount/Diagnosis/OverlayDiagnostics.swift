@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import CUnionMountShim
 import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
 
 /// The checks that explain a bare `EINVAL`/`ENOENT`/`ELOOP`/`EPERM` from an overlay mount.
 ///
@@ -42,7 +43,8 @@ struct OverlayDiagnostics {
             found += upperAndWork(upper, work)
         }
         for (index, first) in resolved.enumerated() {
-            for second in resolved[(index + 1)...] where first.1.starts(with: second.1) || second.1.starts(with: first.1) {
+            for second in resolved[(index + 1)...]
+            where first.1.starts(with: second.1) || second.1.starts(with: first.1) {
                 found.append(.overlappingLayers(first.0, second.0))
             }
         }

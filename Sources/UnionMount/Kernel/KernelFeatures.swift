@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import CUnionMountShim
 import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
 
 /// What this kernel supports for union mounts, probed once per process from the kernel itself.
 ///
@@ -145,7 +146,9 @@ extension KernelFeatures {
         guard let handle = opendir(directory.string) else { return parameters }
         defer { closedir(handle) }
         while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
             guard !name.hasPrefix(".") else { continue }
             if let value = readSmallFile(directory.appending(name)) {
                 parameters[name] = String(decoding: value, as: UTF8.self).trimmingSpace

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Reads back what a filesystem logged to the kernel ring buffer (`/dev/kmsg`) since a point in time.

@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#else
-#error("UnionMount supports Linux only")
-#endif
 import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#else
+    #error("UnionMount supports Linux only")
+#endif
 
 /// One mount, as a line of `/proc/self/mountinfo` or of `/proc/mounts` (or any fstab-shaped file) describes it.
 ///

@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#else
-#error("UnionMount supports Linux only")
-#endif
 import CUnionMountShim
 import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#else
+    #error("UnionMount supports Linux only")
+#endif
 
 /// The questions container runtimes ask of the mount table, answered from statmount(2)/listmount(2) where the
 /// kernel has them (Linux 6.13+, see ``Statmount/describesMounts``) and from `/proc/self/mountinfo` otherwise.
@@ -124,7 +125,7 @@ public enum MountQueries {
         let info: CUnionMount_statx_result
         do {
             info = try statx(path, followSymlinks: false, unique: useStatmount)
-        } catch where error.errno == .noSuchFileOrDirectory || error.errno == .notDirectory {
+        } catch  where error.errno == .noSuchFileOrDirectory || error.errno == .notDirectory {
             return nil
         }
         if info.attributes_mask & CUnionMount_STATX_ATTR_MOUNT_ROOT != 0 {
@@ -344,7 +345,7 @@ struct StatmountReader {
     func record(_ id: UInt64, _ request: Statmount.Request) throws(UnionMountError) -> Statmount.Record? {
         do {
             return try buffer.stat(mountID: id, request: request, namespace: 0)
-        } catch where error.errno == .noSuchFileOrDirectory {
+        } catch  where error.errno == .noSuchFileOrDirectory {
             return nil
         }
     }

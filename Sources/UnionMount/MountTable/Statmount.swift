@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#else
-#error("UnionMount supports Linux only")
-#endif
 import CUnionMountShim
 import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#else
+    #error("UnionMount supports Linux only")
+#endif
 
 /// statmount(2) and listmount(2) (Linux 6.8+): one mount's fields, and the ids of the mounts of a namespace,
 /// straight from the kernel without it printing the whole `/proc/self/mountinfo` table.

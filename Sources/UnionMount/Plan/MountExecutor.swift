@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import CUnionMountShim
 import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
 
 /// Runs a ``MountPlan`` step by step and turns the first failure into a ``UnionMountError`` that carries
 /// the call, its errno, what the kernel logged, and (on the slow path only) the diagnoses.
@@ -86,7 +87,9 @@ struct MountExecutor {
                     guard let directory else {
                         return system_mount(source, targetC, type, flags.rawValue, dataPointer)
                     }
-                    let fd = withPathCString(directory) { system_open($0, CUnionMount_O_PATH | O_DIRECTORY | O_CLOEXEC) }
+                    let fd = withPathCString(directory) {
+                        system_open($0, CUnionMount_O_PATH | O_DIRECTORY | O_CLOEXEC)
+                    }
                     guard fd >= 0 else {
                         failedCall = "open"
                         return -1
@@ -129,9 +132,10 @@ struct MountExecutor {
         }
         if code != .unsupported {
             kernelMessages += KernelLog.messages(since: started, filesystem: spec.filesystemType)
-            if [.invalidArgument, .noSuchFileOrDirectory, .tooManySymbolicLinkLevels, .notPermitted,
-                .notDirectory, .improperLink].contains(errno), case .overlay(let overlay) = spec
-            {
+            if [
+                .invalidArgument, .noSuchFileOrDirectory, .tooManySymbolicLinkLevels, .notPermitted,
+                .notDirectory, .improperLink,
+            ].contains(errno), case .overlay(let overlay) = spec {
                 diagnoses = OverlayDiagnostics(spec: overlay, features: features).run()
             }
         }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Per-mount flags, shared by mount(2) (`MS_*`) and fsmount(2) (`MOUNT_ATTR_*`).

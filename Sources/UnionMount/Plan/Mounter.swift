@@ -35,7 +35,8 @@ public struct Mounter: Sendable {
     ) throws(UnionMountError) -> MountPlan {
         switch spec {
         case .overlay(let overlay):
-            return try OverlayPlanner(features: features).plan(overlay, target: target, flags: flags, strategy: strategy)
+            return try OverlayPlanner(features: features).plan(
+                overlay, target: target, flags: flags, strategy: strategy)
         case .aufs(let aufs):
             if let strategy, strategy != .aufs {
                 throw UnionMountError(

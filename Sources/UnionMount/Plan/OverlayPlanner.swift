@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
 
 /// Turns an overlay spec into the system calls that mount it on this kernel.
 ///
@@ -101,7 +102,9 @@ struct OverlayPlanner {
             tooLong = add("datadir+", path, "dataDirectories[\(index)]", escaped: false)
         }
         if tooLong == nil, let upper = spec.upperDirectory, let work = spec.workDirectory {
-            tooLong = add("upperdir", upper, "upperDirectory", escaped: true) ?? add("workdir", work, "workDirectory", escaped: true)
+            tooLong =
+                add("upperdir", upper, "upperDirectory", escaped: true)
+                ?? add("workdir", work, "workDirectory", escaped: true)
         }
         if let field = tooLong {
             return refuse(

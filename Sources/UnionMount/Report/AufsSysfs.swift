@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#else
-#error("UnionMount supports Linux only")
-#endif
 import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#else
+    #error("UnionMount supports Linux only")
+#endif
 
 /// The branch state aufs publishes in sysfs: `/sys/fs/aufs/si_<id>/br<N>`, `brid<N>` and `xi_path`
 /// (`fs/aufs/sysfs.c`, `sysaufs.c` of `sfjro/aufs-standalone`).

@@ -107,7 +107,8 @@ extension OverlaySpec {
         let layerCount = lowerDirectories.count + dataDirectories.count
         if layerCount > Self.maximumLayerCount {
             let first = Self.maximumLayerCount
-            let field = first < lowerDirectories.count
+            let field =
+                first < lowerDirectories.count
                 ? "lowerDirectories[\(first)]"
                 : "dataDirectories[\(first - lowerDirectories.count)]"
             throw .invalidSpec(
@@ -223,7 +224,8 @@ extension OverlaySpec {
         }
         if options.metacopy == true, let redirect = options.redirectDirectory {
             // Without an upper directory `follow` is promoted to `on`; `off` depends on redirect_always_follow.
-            let conflicts = redirect == .nofollow
+            let conflicts =
+                redirect == .nofollow
                 || (upperDirectory != nil && (redirect == .off || redirect == .follow))
             if conflicts {
                 throw .invalidSpec(

@@ -12,7 +12,8 @@ struct CodablePath: Codable, Hashable, Sendable {
     init(from decoder: any Decoder) throws {
         if let string = try? decoder.singleValueContainer().decode(String.self) {
             guard !string.utf8.contains(0) else {
-                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "NUL in path"))
+                throw DecodingError.dataCorrupted(
+                    .init(codingPath: decoder.codingPath, debugDescription: "NUL in path"))
             }
             path = FilePath(bytes: Array(string.utf8))
             return

@@ -1,28 +1,29 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#else
-#error("UnionMount supports Linux only")
-#endif
 import CUnionMountShim
 import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#else
+    #error("UnionMount supports Linux only")
+#endif
 
 // `system_foo` is UnionMount's wrapper for the system call `foo`: it returns the raw result, leaves errno
 // set, and in debug builds lets a test's ``SyscallRecorder`` answer instead of the kernel. All policy
 // (retries, messages, fallbacks) lives above this file.
 
 #if ENABLE_MOCKING
-@inline(__always)
-private func mocked(_ name: String, _ arguments: @autoclosure () -> [String], _ real: () -> CInt) -> CInt {
-    guard let recorder = SyscallRecorder.current else { return real() }
-    return recorder.answer(name, arguments())
-}
+    @inline(__always)
+    private func mocked(_ name: String, _ arguments: @autoclosure () -> [String], _ real: () -> CInt) -> CInt {
+        guard let recorder = SyscallRecorder.current else { return real() }
+        return recorder.answer(name, arguments())
+    }
 #else
-@inline(__always)
-private func mocked(_ name: String, _ arguments: @autoclosure () -> [String], _ real: () -> CInt) -> CInt {
-    real()
-}
+    @inline(__always)
+    private func mocked(_ name: String, _ arguments: @autoclosure () -> [String], _ real: () -> CInt) -> CInt {
+        real()
+    }
 #endif
 
 internal func system_errno() -> Errno { Errno(rawValue: errno) }
@@ -39,8 +40,10 @@ private func mountArguments(
     _ source: UnsafePointer<CChar>, _ target: UnsafePointer<CChar>, _ type: UnsafePointer<CChar>, _ flags: UInt,
     _ data: UnsafeRawPointer?
 ) -> [String] {
-    [String(cString: source), String(cString: target), String(cString: type), String(flags),
-     data.map { String(cString: $0.assumingMemoryBound(to: CChar.self)) } ?? ""]
+    [
+        String(cString: source), String(cString: target), String(cString: type), String(flags),
+        data.map { String(cString: $0.assumingMemoryBound(to: CChar.self)) } ?? "",
+    ]
 }
 
 internal func system_mount_in_directory(
@@ -76,8 +79,10 @@ internal func system_fsconfig(
 ) -> CInt {
     mocked(
         "fsconfig",
-        [String(command), key.map { String(cString: $0) } ?? "",
-         command == 1 ? value.map { String(cString: $0.assumingMemoryBound(to: CChar.self)) } ?? "" : String(aux)]
+        [
+            String(command), key.map { String(cString: $0) } ?? "",
+            command == 1 ? value.map { String(cString: $0.assumingMemoryBound(to: CChar.self)) } ?? "" : String(aux),
+        ]
     ) {
         CUnionMount_fsconfig(fd, command, key, value, aux)
     }
@@ -99,14 +104,14 @@ internal func system_open(_ path: UnsafePointer<CChar>, _ flags: CInt) -> CInt {
 
 internal func system_close(_ fd: CInt) {
     #if ENABLE_MOCKING
-    if SyscallRecorder.current != nil, fd >= 1_000_000 { return }
+        if SyscallRecorder.current != nil, fd >= 1_000_000 { return }
     #endif
     _ = close(fd)
 }
 
 internal func system_read(_ fd: CInt, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
     #if ENABLE_MOCKING
-    if let recorder = SyscallRecorder.current, fd >= 1_000_000 { return recorder.readMessage(into: buffer, count) }
+        if let recorder = SyscallRecorder.current, fd >= 1_000_000 { return recorder.readMessage(into: buffer, count) }
     #endif
     return read(fd, buffer, count)
 }

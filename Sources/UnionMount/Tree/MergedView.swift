@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#else
-#error("UnionMount supports Linux only")
-#endif
 import CUnionMountShim
 import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#else
+    #error("UnionMount supports Linux only")
+#endif
 
 /// How a union's branches mark deleted names and opaque directories.
 public enum WhiteoutFormat: Sendable, Hashable {

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import CUnionMountShim
 import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
 
 /// What an unmount did.
 public enum UnmountOutcome: String, Sendable, Hashable, Codable {
@@ -61,10 +62,10 @@ extension Mounter {
         while true {
             do {
                 return try umount(target, noFollow, outcome: .unmounted)
-            } catch where error.code == .busy && attempt < options.retries {
+            } catch  where error.code == .busy && attempt < options.retries {
                 attempt += 1
                 sleep(for: options.retryInterval)
-            } catch where error.code == .busy && options.detachWhenBusy {
+            } catch  where error.code == .busy && options.detachWhenBusy {
                 return try umount(target, noFollow | CInt(MNT_DETACH), outcome: .detached)
             }
         }

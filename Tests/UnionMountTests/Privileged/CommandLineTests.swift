@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import SystemPackage
 import Testing
 
 @testable import UnionMount
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Whether `unionmount demo` can be run as an unprivileged user here, and if not, why.
 enum UnprivilegedDemo {

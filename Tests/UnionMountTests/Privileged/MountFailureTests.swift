@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import SystemPackage
 import Testing
 
 @testable import UnionMount
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 extension PrivilegedTests {
     /// Every refusal comes back typed, with the kernel's words or a diagnosis, and leaves nothing mounted.
@@ -77,8 +78,9 @@ extension PrivilegedTests {
             try makeDirectories(fs.appending("work"))
             #expect(mount("none", fs.string, nil, UInt(MS_REMOUNT | MS_RDONLY), nil) == 0)
             let error = try refusal(
-                OverlaySpec(lowerDirectories: [lower], upperDirectory: fs.appending("upper"),
-                            workDirectory: fs.appending("work")),
+                OverlaySpec(
+                    lowerDirectories: [lower], upperDirectory: fs.appending("upper"),
+                    workDirectory: fs.appending("work")),
                 at: try scratch.directory("m"), strategy: .newMountAPI)
             #expect(error.kernelMessages.contains { $0.contains("read-only") })
             #expect(error.diagnoses.contains(.upperOnReadOnlyFilesystem(fs.appending("upper"))))
@@ -106,7 +108,8 @@ extension PrivilegedTests {
             let target = try scratch.directory("m")
             var options = OverlayOptions()
             options.volatile = true
-            let spec = OverlaySpec(lowerDirectories: [lower], upperDirectory: upper, workDirectory: work, options: options)
+            let spec = OverlaySpec(
+                lowerDirectories: [lower], upperDirectory: upper, workDirectory: work, options: options)
             try mounter.mount(.overlay(spec), at: target)
             #expect(try mounter.unmount(target) == .unmounted)
             let error = try refusal(spec, at: target)
@@ -130,8 +133,10 @@ extension PrivilegedTests {
         func aufsUnavailable() throws {
             guard !KernelFeatures.current.aufs else { return }
             let scratch = try Scratch("aufs")
-            let spec = AufsSpec(branches: [AufsBranch(try scratch.directory("rw"), .readWrite),
-                                           AufsBranch(try scratch.directory("ro"), .readOnly, attributes: [.whiteout])])
+            let spec = AufsSpec(branches: [
+                AufsBranch(try scratch.directory("rw"), .readWrite),
+                AufsBranch(try scratch.directory("ro"), .readOnly, attributes: [.whiteout]),
+            ])
             let target = try scratch.directory("m")
             let error = try #require(throws: UnionMountError.self) { try mounter.mount(.aufs(spec), at: target) }
             #expect(error.code == .unsupported)

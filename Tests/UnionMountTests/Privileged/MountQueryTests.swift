@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CUnionMountShim
 import SystemPackage
 import Testing
 
 @testable import UnionMount
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 extension PrivilegedTests {
     /// statmount(2)/listmount(2) against `/proc/self/mountinfo` on real mounts, and the ``MountQueries``.

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import SystemPackage
 import Testing
 
 @testable import UnionMount
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 extension PrivilegedTests {
     /// Real overlay mounts read back from /proc/self/mountinfo.

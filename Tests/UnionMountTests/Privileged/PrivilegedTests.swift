@@ -20,7 +20,9 @@ struct LayerStack {
     /// - Parameters:
     ///   - count: lower layers.
     ///   - nameBytes: the bytes of each layer's directory name before its index.
-    init(count: Int, nameBytes: [UInt8], upperName: [UInt8] = Array("upper".utf8), workName: [UInt8] = Array("work".utf8))
+    init(
+        count: Int, nameBytes: [UInt8], upperName: [UInt8] = Array("upper".utf8), workName: [UInt8] = Array("work".utf8)
+    )
         throws
     {
         scratch = try Scratch("stack")

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import SystemPackage
 import Testing
 
 @testable import UnionMount
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 extension PrivilegedTests {
     /// umount2(2) with retries, lazy detach, "not mounted", recursion and the scoped helpers.
@@ -37,7 +38,8 @@ extension PrivilegedTests {
             #expect(error.systemCall == "umount2")
             #expect(try mountEntry(at: stack.target) != nil)
             let outcome = try mounter.unmount(
-                stack.target, options: UnmountOptions(retries: 1, retryInterval: .milliseconds(1), detachWhenBusy: true))
+                stack.target, options: UnmountOptions(retries: 1, retryInterval: .milliseconds(1), detachWhenBusy: true)
+            )
             #expect(outcome == .detached)
             #expect(try mountEntry(at: stack.target) == nil)
             close(fd)
@@ -51,7 +53,8 @@ extension PrivilegedTests {
                 try await Task.sleep(for: .milliseconds(60))
                 close(fd)
             }
-            let outcome = try mounter.unmount(stack.target, options: UnmountOptions(retries: 100, retryInterval: .milliseconds(5)))
+            let outcome = try mounter.unmount(
+                stack.target, options: UnmountOptions(retries: 100, retryInterval: .milliseconds(5)))
             try await closer.value
             #expect(outcome == .unmounted)
         }

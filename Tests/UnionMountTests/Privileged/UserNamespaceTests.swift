@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import SystemPackage
 import Testing
 
 @testable import UnionMount
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 extension PrivilegedTests {
     /// Mounts made outside the initial user namespace. The test process cannot enter one itself (unshare(2)
@@ -21,8 +22,10 @@ extension PrivilegedTests {
             environment["UNIONMOUNT_USERNS_CHILD"] = scratch.path.string
             let result = try runProcess(
                 "/usr/bin/unshare",
-                ["--user", "--map-root-user", "--mount", "--", binary, "--testing-library", "swift-testing",
-                 "--filter", "UserNamespaceChild"],
+                [
+                    "--user", "--map-root-user", "--mount", "--", binary, "--testing-library", "swift-testing",
+                    "--filter", "UserNamespaceChild",
+                ],
                 environment: environment)
             #expect(result.status == 0, "\(result)")
             // Swift Testing reports on stderr; the child must have run both tests, not skipped them.
@@ -51,10 +54,15 @@ struct UserNamespaceChild {
         let target = scratch.appending("auto/m")
         let plan = try Mounter().mount(.overlay(spec), at: target)
         defer { _ = try? Mounter().unmount(target) }
-        #expect(plan.steps.contains(.setFlag(key: "userxattr")) || plan.steps.contains {
-            if case .mount(_, _, _, _, let data, _) = $0 { String(decoding: data, as: UTF8.self).contains("userxattr") }
-            else { false }
-        })
+        #expect(
+            plan.steps.contains(.setFlag(key: "userxattr"))
+                || plan.steps.contains {
+                    if case .mount(_, _, _, _, let data, _) = $0 {
+                        String(decoding: data, as: UTF8.self).contains("userxattr")
+                    } else {
+                        false
+                    }
+                })
         let entry = try #require(try mountEntry(at: target))
         #expect(entry.superOptionStrings.contains("userxattr"))
         #expect(readFile(target.appending("x")) == "x")

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import SystemPackage
 import Testing
 
 @testable import UnionMount
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Whether mounting tests can run here: root, overlay available, and a private mount namespace (the test
 /// run is wrapped in `unshare -m --propagation private` by `.ci/test`), so nothing leaks to the host.
