@@ -113,6 +113,20 @@ private func failure(_ errno: Errno, _ call: String = "read") -> Result<[UInt8],
 
 @Suite("aufs sysfs")
 struct AufsSysfsTests {
+    /// A `brs=0` list of a million bytes of `:`-joined pieces without a permission is refused quickly: a piece
+    /// that cannot complete the pending branch is never rescanned (this was quadratic, found by fuzzing).
+    @Test func longBranchListWithoutPermissionsIsLinear() throws {
+        let list = Array(("x=a" + String(repeating: ":a", count: 500_000)).utf8)
+        let clock = ContinuousClock()
+        let started = clock.now
+        #expect(throws: UnionMountError.self) { try AufsSysfs.optionBranchList(list[...]) }
+        #expect(clock.now - started < .seconds(5))
+        let valid = Array((String(repeating: "/l:", count: 1000) + "/last=ro").utf8)
+        let branches = try AufsSysfs.optionBranchList(valid[...])
+        #expect(branches.count == 1)
+        #expect(branches[0].path.bytes.count == 1000 * 3 + 5)
+    }
+
     // MARK: Fixtures
 
     @Test("Docker-shaped host: seven branches, ids with gaps, an escaped space, the xino path")

@@ -343,8 +343,10 @@ extension AufsSysfs {
         var pending: ArraySlice<UInt8>?
         for piece in list.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false) {
             let element = pending.map { list[$0.startIndex..<piece.endIndex] } ?? piece
-            guard let equals = element.lastIndex(of: UInt8(ascii: "=")), equals > element.startIndex,
-                let permission = AufsBranchText.permission(element[(equals + 1)...])
+            // A permission never holds `:`, so only the current piece can complete a pending element: look for
+            // the `=` in the piece alone, which keeps a long list of `:`-joined pieces linear.
+            guard let equals = piece.lastIndex(of: UInt8(ascii: "=")), equals > element.startIndex,
+                let permission = AufsBranchText.permission(piece[(equals + 1)...])
             else {
                 pending = element
                 continue
