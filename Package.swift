@@ -60,6 +60,7 @@ let package = Package(
         // The same overlay mount+unmount cycle issued directly from C: the yardstick for unionmount-bench.
         .target(
             name: "CUnionMountBenchBaseline",
+            dependencies: ["CUnionMountShim"],
             path: "Benchmarks/CBaseline",
             cSettings: [.define("_GNU_SOURCE")]
         ),

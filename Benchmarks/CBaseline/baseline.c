@@ -3,37 +3,17 @@
 #endif
 
 #include "CUnionMountBenchBaseline.h"
+#include "CUnionMountShim.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
-// Syscall numbers for libcs whose headers predate the new mount API (same on every architecture).
-#ifndef SYS_move_mount
-#define SYS_move_mount 429
-#endif
-#ifndef SYS_fsopen
-#define SYS_fsopen 430
-#endif
-#ifndef SYS_fsconfig
-#define SYS_fsconfig 431
-#endif
-#ifndef SYS_fsmount
-#define SYS_fsmount 432
-#endif
-
-// uapi values (include/uapi/linux/mount.h); spelled out so no kernel header clashes with glibc's.
-enum {
-    CUMBENCH_FSOPEN_CLOEXEC = 0x00000001,
-    CUMBENCH_FSMOUNT_CLOEXEC = 0x00000001,
-    CUMBENCH_FSCONFIG_SET_STRING = 1,
-    CUMBENCH_FSCONFIG_CMD_CREATE = 6,
-    CUMBENCH_MOVE_MOUNT_F_EMPTY_PATH = 0x00000004,
-    CUMBENCH_UMOUNT_NOFOLLOW = 0x00000008,
-};
+// The same one-syscall entry points the library uses (CUnionMountShim: raw syscall() per call), so both sides
+// issue identical calls; the uapi values come from there too.
+enum { CUMBENCH_UMOUNT_NOFOLLOW = 0x00000008 };
 
 int cumbench_paths_are_plain(const char *const *paths, size_t count) {
     for (size_t i = 0; i < count; i++) {
@@ -45,7 +25,7 @@ int cumbench_paths_are_plain(const char *const *paths, size_t count) {
 }
 
 static int cumbench_set_string(int fc, const char *key, const char *value) {
-    return (int)syscall(SYS_fsconfig, fc, CUMBENCH_FSCONFIG_SET_STRING, key, value, 0);
+    return CUnionMount_fsconfig(fc, CUnionMount_FSCONFIG_SET_STRING, key, value, 0);
 }
 
 // Closes `fd` when it is open without disturbing errno from the call that failed.
@@ -59,7 +39,7 @@ static void cumbench_close_quietly(int fd) {
 int cumbench_cycle_new_mount_api(const char *const *lowers, size_t lower_count, const char *upper, const char *work,
                                  const char *target, const char **failed_call) {
     *failed_call = NULL;
-    int fc = (int)syscall(SYS_fsopen, "overlay", CUMBENCH_FSOPEN_CLOEXEC);
+    int fc = CUnionMount_fsopen("overlay", CUnionMount_FSOPEN_CLOEXEC);
     if (fc < 0) {
         *failed_call = "fsopen";
         return -1;
@@ -70,15 +50,15 @@ int cumbench_cycle_new_mount_api(const char *const *lowers, size_t lower_count, 
     }
     if (cumbench_set_string(fc, "upperdir", upper) != 0) goto config_failed;
     if (cumbench_set_string(fc, "workdir", work) != 0) goto config_failed;
-    if (syscall(SYS_fsconfig, fc, CUMBENCH_FSCONFIG_CMD_CREATE, NULL, NULL, 0) != 0) goto config_failed;
+    if (CUnionMount_fsconfig(fc, CUnionMount_FSCONFIG_CMD_CREATE, NULL, NULL, 0) != 0) goto config_failed;
 
-    int mfd = (int)syscall(SYS_fsmount, fc, CUMBENCH_FSMOUNT_CLOEXEC, 0);
+    int mfd = CUnionMount_fsmount(fc, CUnionMount_FSMOUNT_CLOEXEC, 0);
     if (mfd < 0) {
         *failed_call = "fsmount";
         cumbench_close_quietly(fc);
         return -1;
     }
-    if (syscall(SYS_move_mount, mfd, "", AT_FDCWD, target, CUMBENCH_MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+    if (CUnionMount_move_mount(mfd, "", AT_FDCWD, target, CUnionMount_MOVE_MOUNT_F_EMPTY_PATH) != 0) {
         *failed_call = "move_mount";
         cumbench_close_quietly(mfd);
         cumbench_close_quietly(fc);

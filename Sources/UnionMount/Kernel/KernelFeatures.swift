@@ -169,20 +169,7 @@ extension KernelFeatures {
 
 /// Reads a small file (procfs, sysfs) whole; `nil` if it cannot be opened or read.
 func readSmallFile(_ path: FilePath) -> [UInt8]? {
-    let fd = withPathCString(path) { open($0, O_RDONLY | O_CLOEXEC) }
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var result: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-        if count < 0 {
-            if errno == EINTR { continue }
-            return nil
-        }
-        if count == 0 { return result }
-        result += chunk[0..<count]
-    }
+    try? MountTableFile.readAll(path)
 }
 
 /// Reads every queued message of an fs-context fd (one per read(2), `ENODATA` when empty), newest last.
