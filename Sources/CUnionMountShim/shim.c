@@ -97,6 +97,24 @@ int CUnionMount_lsetxattr(const char *path, const char *name, const void *value,
     return lsetxattr(path, name, value, size, flags);
 }
 
+long CUnionMount_llistxattr(const char *path, char *list, size_t size) {
+    return (long)llistxattr(path, list, size);
+}
+
+int CUnionMount_lremovexattr(const char *path, const char *name) {
+    return lremovexattr(path, name);
+}
+
+int CUnionMount_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags) {
+    return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+const unsigned int CUnionMount_RENAME_NOREPLACE = 1; /* RENAME_NOREPLACE, <linux/fs.h> */
+const unsigned int CUnionMount_RENAME_EXCHANGE = 2;  /* RENAME_EXCHANGE */
+
+unsigned int CUnionMount_major(uint64_t device) { return major(device); }
+unsigned int CUnionMount_minor(uint64_t device) { return minor(device); }
+
 uint64_t CUnionMount_makedev(unsigned int major, unsigned int minor) {
     return (uint64_t)makedev(major, minor);
 }

@@ -69,6 +69,21 @@ long CUnionMount_lgetxattr(const char *_Nonnull path, const char *_Nonnull name,
 /// lsetxattr(2).
 int CUnionMount_lsetxattr(const char *_Nonnull path, const char *_Nonnull name, const void *_Nullable value,
                           size_t size, int flags);
+/// llistxattr(2): the NUL-separated names of a file's extended attributes (symbolic links not followed).
+long CUnionMount_llistxattr(const char *_Nonnull path, char *_Nullable list, size_t size);
+/// lremovexattr(2).
+int CUnionMount_lremovexattr(const char *_Nonnull path, const char *_Nonnull name);
+/// renameat2(2), called through syscall(2); `flags` is 0, `CUnionMount_RENAME_NOREPLACE` or
+/// `CUnionMount_RENAME_EXCHANGE`.
+int CUnionMount_renameat2(int olddirfd, const char *_Nonnull oldpath, int newdirfd, const char *_Nonnull newpath,
+                          unsigned int flags);
+/// `RENAME_NOREPLACE`: fail with EEXIST instead of replacing the new path.
+extern const unsigned int CUnionMount_RENAME_NOREPLACE;
+/// `RENAME_EXCHANGE`: swap the two paths atomically.
+extern const unsigned int CUnionMount_RENAME_EXCHANGE;
+/// major(3) and minor(3) of a device number.
+unsigned int CUnionMount_major(uint64_t device);
+unsigned int CUnionMount_minor(uint64_t device);
 /// makedev(3) of a major and minor device number.
 uint64_t CUnionMount_makedev(unsigned int major, unsigned int minor);
 
