@@ -28,7 +28,8 @@ extension UnionMountCommand {
         var option: [String] = []
         @Option(name: .long, help: "overlay, aufs or auto (aufs when --branch is given, else overlay).")
         var type: Kind = .auto
-        @Option(name: .long, help: "Force a strategy: new-mount-api, mount, mount-relative or aufs-mount.")
+        @Option(
+            name: .long, help: "Force a strategy: new-mount-api, mount, mount-relative, aufs-mount or fuse-overlayfs.")
         var strategy: String?
         @Flag(name: .long, help: "Print the plan (each system call with its arguments) and mount nothing.")
         var dryRun = false
@@ -115,5 +116,7 @@ func describe(_ step: MountStep) -> String {
         "source=\(source) target=\(target) type=\(type) flags=\(flags.mountFlagNames.joined(separator: "|")) "
             + "data=\(String(decoding: data, as: UTF8.self)) (\(data.count) bytes)"
             + (directory.map { " cwd=\($0)" } ?? "")
+    case .spawn(let program, let arguments):
+        ([program.string] + arguments.map { String(decoding: $0, as: UTF8.self) }).joined(separator: " ")
     }
 }

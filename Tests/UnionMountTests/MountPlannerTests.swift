@@ -7,10 +7,12 @@ import Testing
 /// The planner's ladder on kernels described by hand, so every rung is reached whatever this machine is.
 @Suite struct MountPlannerTests {
     static func kernel(
-        newAPI: Bool = true, lowerdirPlus: Bool = true, fds: Bool = true, initialUserNamespace: Bool = true
+        newAPI: Bool = true, lowerdirPlus: Bool = true, fds: Bool = true, initialUserNamespace: Bool = true,
+        overlay: Bool = true, fuse: Bool = false, fuseOverlayfsProgram: String? = nil
     ) -> KernelFeatures {
         KernelFeatures(
-            pageSize: 4096, overlay: true, aufs: false, fuse: false, fuseOverlayfsProgram: nil, newMountAPI: newAPI,
+            pageSize: 4096, overlay: overlay, aufs: false, fuse: fuse, fuseOverlayfsProgram: fuseOverlayfsProgram,
+            newMountAPI: newAPI,
             overlayParameterParsing: newAPI, appendLowerDirectory: lowerdirPlus, layerFileDescriptors: fds,
             dataOnlyLayers: true, userXattr: true, statmount: false, listmount: false,
             initialUserNamespace: initialUserNamespace, userNamespaces: true, maximumLayers: 500,
@@ -126,5 +128,216 @@ import Testing
         #expect(found.contains(.overlappingLayers("/", "/")))
         let asRoot = OverlayDiagnostics(spec: spec, features: Self.kernel()).run()
         #expect(!asRoot.contains(.trustedXattrsUnavailable(feature: "metacopy=on")))
+    }
+}
+
+/// fuse-overlayfs plans: the exact argument bytes, what cannot be carried, and where the ladder picks it.
+@Suite struct FuseOverlayfsPlanTests {
+    static let fuseKernel = MountPlannerTests.kernel(
+        overlay: false, fuse: true, fuseOverlayfsProgram: "/usr/bin/fuse-overlayfs")
+
+    static func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+    /// The plan's single spawn step.
+    static func arguments(_ plan: MountPlan) throws -> [[UInt8]] {
+        guard plan.steps.count == 1, case .spawn(let program, let arguments) = plan.steps[0] else {
+            Issue.record("not one spawn step: \(plan.steps)")
+            return []
+        }
+        #expect(program == "/usr/bin/fuse-overlayfs")
+        return arguments
+    }
+
+    /// The options libfuse would see in the argument after each `-o`.
+    static func options(_ arguments: [[UInt8]]) -> [[UInt8]] {
+        arguments.indices.dropFirst().filter { arguments[$0 - 1] == bytes("-o") }
+            .flatMap { FuseOverlayfsGrammar.splitOptionGroup(arguments[$0]) }
+    }
+
+    @Test func argumentBytesEscapeCommaAndBackslashOnly() throws {
+        let odd: [UInt8] = Array("/l/\u{7F}".utf8) + [0xFF, 0x0A, 0x09, 0x20, 0x3D]
+        let spec = OverlaySpec(
+            lowerDirectories: ["/l/a,b", "/l/c\\d", "/l/e=f g\\012", FilePath(bytes: odd)],
+            upperDirectory: "/u/x,upperdir=/tmp/evil", workDirectory: "/w/wo:rk,")
+        let plan = try Mounter(features: Self.fuseKernel).plan(.overlay(spec), at: "/m,x")
+        #expect(plan.strategy == .fuseOverlayfs)
+        let arguments = try Self.arguments(plan)
+        #expect(
+            arguments == [
+                Self.bytes("-o"), Self.bytes("lowerdir=/l/a\\,b:/l/c\\\\d:/l/e=f g\\\\012:") + Array(odd),
+                Self.bytes("-o"), Self.bytes("upperdir=/u/x\\,upperdir=/tmp/evil"),
+                Self.bytes("-o"), Self.bytes("workdir=/w/wo:rk\\,"),
+                Self.bytes("/m,x"),
+            ])
+        // What libfuse hands fuse-overlayfs: exactly one option per argument, the paths byte for byte.
+        #expect(
+            Self.options(arguments) == [
+                Self.bytes("lowerdir=/l/a,b:/l/c\\d:/l/e=f g\\012:") + Array(odd),
+                Self.bytes("upperdir=/u/x,upperdir=/tmp/evil"), Self.bytes("workdir=/w/wo:rk,"),
+            ])
+    }
+
+    @Test func escapingRoundTripsEveryByteString() {
+        var generator = SplitMix64(seed: 440)
+        let alphabet: [UInt8] = [0x5C, 0x2C, 0x3A, 0x30, 0x31, 0x37, 0x61, 0x0A, 0xFF, 0x3D]
+        for _ in 0..<2000 {
+            let length = Int.random(in: 0...12, using: &generator)
+            let value = (0..<length).map { _ in alphabet.randomElement(using: &generator)! }
+            #expect(FuseOverlayfsGrammar.splitOptionGroup(FuseOverlayfsGrammar.escape(value)) == [value])
+        }
+        // libfuse's octal escape, which an unescaped backslash would trigger.
+        #expect(
+            FuseOverlayfsGrammar.splitOptionGroup(Self.bytes("a\\012b,c")) == [Self.bytes("a\nb"), Self.bytes("c")])
+    }
+
+    @Test func colonInLowerOrUpperIsRefusedNamingTheField() throws {
+        let mounter = Mounter(features: Self.fuseKernel)
+        let lower = OverlaySpec(lowerDirectories: ["/a", "/b:c"])
+        let error = try #require(throws: UnionMountError.self) {
+            try mounter.plan(.overlay(lower), at: "/m", strategy: .fuseOverlayfs)
+        }
+        #expect(error.code == .invalidSpec)
+        #expect(error.input == "lowerDirectories[1]")
+        let upper = OverlaySpec(lowerDirectories: ["/a"], upperDirectory: "/u:1", workDirectory: "/w")
+        let upperError = try #require(throws: UnionMountError.self) {
+            try mounter.plan(.overlay(upper), at: "/m")
+        }
+        #expect(upperError.code == .invalidSpec)
+        #expect(upperError.input == "upperDirectory")
+        // The work directory only goes through realpath(3): a colon is fine there.
+        let work = OverlaySpec(lowerDirectories: ["/a"], upperDirectory: "/u", workDirectory: "/w:1")
+        #expect(try mounter.plan(.overlay(work), at: "/m").strategy == .fuseOverlayfs)
+    }
+
+    @Test func pluginSyntaxIsRefused() throws {
+        let plugin = FilePath(bytes: Self.bytes("//plugin/data/x"))
+        let spec = OverlaySpec(lowerDirectories: [plugin, "/b"])
+        let mounter = Mounter(features: Self.fuseKernel)
+        if plugin.bytes.starts(with: Self.bytes("//")) {
+            let error = thrown { try mounter.plan(.overlay(spec), at: "/m") }
+            #expect(error?.code == .invalidSpec)
+            #expect(error?.input == "lowerDirectories[0]")
+        } else {
+            // FilePath collapsed the double slash: the layer is an ordinary path.
+            let arguments = try Self.arguments(try mounter.plan(.overlay(spec), at: "/m"))
+            #expect(!arguments[1].starts(with: Self.bytes("lowerdir=//")))
+        }
+    }
+
+    @Test func optionsCarriedAcceptedOrRefused() throws {
+        let mounter = Mounter(features: Self.fuseKernel)
+        var options = OverlayOptions(
+            defaultPermissions: true, redirectDirectory: .off, index: false, inodeNumbers: .off, metacopy: false,
+            volatile: true, userXattr: true, verity: .off)
+        options.additional = [.init("squash_to_root"), .init("uidmapping", "0:1000:1")]
+        let spec = OverlaySpec(lowerDirectories: ["/a", "/b"], options: options)
+        let plan = try mounter.plan(.overlay(spec), at: "/m", flags: [.readOnly, .noSetUID, .noDevices, .noExecute])
+        #expect(
+            Self.options(try Self.arguments(plan)).map { String(decoding: $0, as: UTF8.self) } == [
+                "lowerdir=/a:/b", "default_permissions", "redirect_dir=off", "volatile", "ro", "nosuid", "nodev",
+                "noexec", "squash_to_root", "uidmapping=0:1000:1",
+            ])
+
+        let refused: [(OverlayOptions, String)] = [
+            (OverlayOptions(index: true), "options.index"), (OverlayOptions(metacopy: true), "options.metacopy"),
+            (OverlayOptions(nfsExport: true), "options.nfsExport"),
+            (OverlayOptions(inodeNumbers: .auto), "options.inodeNumbers"),
+            (OverlayOptions(uuid: .null), "options.uuid"),
+            (OverlayOptions(verity: .on), "options.verity"), (OverlayOptions(fsync: .strict), "options.fsync"),
+            (OverlayOptions(redirectDirectory: .on), "options.redirectDirectory"),
+            (OverlayOptions(overrideCredentials: true), "options.overrideCredentials"),
+        ]
+        for (options, field) in refused {
+            let spec = OverlaySpec(lowerDirectories: ["/a", "/b"], options: options)
+            let error = try #require(throws: UnionMountError.self) { try mounter.plan(.overlay(spec), at: "/m") }
+            #expect(error.code == .unsupported, "\(field)")
+            #expect(error.input == field)
+        }
+        let foreground = OverlaySpec(
+            lowerDirectories: ["/a", "/b"], options: OverlayOptions(additional: [.init("debug")]))
+        let debugError = try #require(throws: UnionMountError.self) {
+            try mounter.plan(.overlay(foreground), at: "/m")
+        }
+        #expect(debugError.code == .invalidSpec)
+        #expect(debugError.input == "options.additional[0]")
+        let data = OverlaySpec(lowerDirectories: ["/a"], dataDirectories: ["/d"])
+        let dataError = try #require(throws: UnionMountError.self) {
+            try mounter.plan(.overlay(data), at: "/m", strategy: .fuseOverlayfs)
+        }
+        #expect(dataError.code == .unsupported)
+        let flagError = try #require(throws: UnionMountError.self) {
+            try mounter.plan(.overlay(spec), at: "/m", flags: [.relativeAccessTime])
+        }
+        #expect(flagError.input == "flags")
+    }
+
+    @Test func ladderAndForcedStrategy() throws {
+        let spec = OverlaySpec(lowerDirectories: ["/a", "/b"])
+        // Kernel overlay wins whenever it exists.
+        let both = MountPlannerTests.kernel(fuse: true, fuseOverlayfsProgram: "/usr/bin/fuse-overlayfs")
+        #expect(try Mounter(features: both).plan(.overlay(spec), at: "/m").strategy == .newMountAPI)
+        #expect(
+            try Mounter(features: both).plan(.overlay(spec), at: "/m", strategy: .fuseOverlayfs).strategy
+                == .fuseOverlayfs)
+        #expect(try Mounter(features: Self.fuseKernel).plan(.overlay(spec), at: "/m").strategy == .fuseOverlayfs)
+        // Forced without the program, or without FUSE: unsupported, naming what is missing.
+        let noProgram = MountPlannerTests.kernel(fuse: true)
+        let error = try #require(throws: UnionMountError.self) {
+            try Mounter(features: noProgram).plan(.overlay(spec), at: "/m", strategy: .fuseOverlayfs)
+        }
+        #expect(error.code == .unsupported)
+        #expect(error.message.contains("program"))
+        let noFuse = MountPlannerTests.kernel(fuseOverlayfsProgram: "/usr/bin/fuse-overlayfs")
+        let fuseError = try #require(throws: UnionMountError.self) {
+            try Mounter(features: noFuse).plan(.overlay(spec), at: "/m", strategy: .fuseOverlayfs)
+        }
+        #expect(fuseError.code == .unsupported)
+        #expect(fuseError.message.contains("/dev/fuse"))
+        // Without overlay and without the program the ladder stays with the kernel strategies.
+        let neither = MountPlannerTests.kernel(overlay: false, fuse: true)
+        #expect(try Mounter(features: neither).plan(.overlay(spec), at: "/m").strategy == .newMountAPI)
+    }
+
+    @Test func argumentLimits() throws {
+        // 128 layers of ~100 bytes are 13 KB: far below one argument's 131071 bytes.
+        let spec = OverlaySpec(lowerDirectories: MountPlannerTests.layers(128))
+        let plan = try MountPlan.fuseOverlayfs(spec, target: "/m")
+        #expect(try Self.arguments(plan)[1].count > 128 * 95)
+        // 500 layers of ~300 bytes are not.
+        let huge = OverlaySpec(lowerDirectories: MountPlannerTests.layers(500, length: 300))
+        let error = try #require(throws: UnionMountError.self) { try MountPlan.fuseOverlayfs(huge, target: "/m") }
+        #expect(error.code == .optionsTooLong)
+        #expect(error.input == "lowerDirectories")
+        #expect(error.message.contains("131071"))
+        let total = try #require(throws: UnionMountError.self) {
+            try MountPlan.fuseOverlayfs(spec, target: "/m", argumentLimit: 4096)
+        }
+        #expect(total.code == .optionsTooLong)
+        #expect(total.message.contains("ARG_MAX"))
+    }
+
+    @Test func planJSONRoundTripsNonUTF8Arguments() throws {
+        let spec = OverlaySpec(lowerDirectories: [FilePath(bytes: [0x2F, 0x61, 0xFF]), "/b"])
+        let plan = try MountPlan.fuseOverlayfs(spec, target: "/m")
+        let data = try JSONEncoder().encode(plan)
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(object["strategy"] as? String == "fuse-overlayfs")
+        let step = try #require((object["steps"] as? [[String: Any]])?.first)
+        #expect(step["syscall"] as? String == "posix_spawn")
+        #expect(step["program"] as? String == "/usr/bin/fuse-overlayfs")
+        #expect((step["arguments"] as? [String])?[1] == "lowerdir=/a\\xFF:/b")
+        #expect((step["argumentsBase64"] as? [String])?.count == 3)
+        #expect(try JSONDecoder().decode(MountPlan.self, from: data) == plan)
+        let plain = try MountPlan.fuseOverlayfs(OverlaySpec(lowerDirectories: ["/a", "/b"]), target: "/m")
+        let plainData = try JSONEncoder().encode(plain)
+        #expect(!String(decoding: plainData, as: UTF8.self).contains("argumentsBase64"))
+        #expect(try JSONDecoder().decode(MountPlan.self, from: plainData) == plain)
+    }
+
+    @Test func ignoredOptionsAreTheProgramsReportOfThePlansOwn() {
+        let arguments = [Self.bytes("-o"), Self.bytes("lowerdir=/a:/b"), Self.bytes("-o"), Self.bytes("ro,bogus=1")]
+        let lines = ["unknown argument ignored: lazytime", "unknown argument ignored: bogus=1", "other"]
+        #expect(MountExecutor.ignoredOptions(lines, of: arguments) == [Self.bytes("bogus=1")])
+        #expect(MountExecutor.ignoredOptions(["unknown argument ignored: lazytime"], of: arguments).isEmpty)
     }
 }

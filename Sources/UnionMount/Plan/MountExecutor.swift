@@ -19,6 +19,7 @@ struct MountExecutor {
         switch plan.strategy {
         case .newMountAPI: try runNewMountAPI(started)
         case .legacy, .legacyRelative, .aufs: try runMountCalls(started)
+        case .fuseOverlayfs: try runFuseOverlayfs()
         }
     }
 
@@ -67,8 +68,8 @@ struct MountExecutor {
                 if withPathCString(target, { system_move_mount(mountFD, $0) }) != 0 {
                     throw failure(step, system_errno(), messages: [], started: started)
                 }
-            case .mount:
-                preconditionFailure("mount(2) step in a new-mount-API plan")
+            case .mount, .spawn:
+                preconditionFailure("\(step.systemCall) step in a new-mount-API plan")
             }
         }
     }

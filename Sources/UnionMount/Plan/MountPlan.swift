@@ -12,6 +12,9 @@ public enum MountStrategy: String, Sendable, Hashable, Codable, CaseIterable {
     case legacyRelative = "mount-relative"
     /// aufs: mount(2) with `br:` filling the first page, then `MS_REMOUNT` `append:` batches.
     case aufs = "aufs-mount"
+    /// The `fuse-overlayfs` program (FUSE), spawned with posix_spawn(2) as `fuse-overlayfs -o … <target>`; for
+    /// kernels without overlay, or forced. See ``MountPlan/fuseOverlayfs(_:target:flags:program:pageSize:argumentLimit:)``.
+    case fuseOverlayfs = "fuse-overlayfs"
 }
 
 /// One fsconfig(2) command.
@@ -56,6 +59,9 @@ public enum MountStep: Sendable, Hashable {
     case mount(
         source: String, target: FilePath, filesystemType: String, flags: MountFlags, data: [UInt8],
         workingDirectory: FilePath?)
+    /// `posix_spawn(program, [program] + arguments, minimal environment)` with stdin and stdout on `/dev/null`,
+    /// stderr captured, then waitpid(2) until it exits; no shell. Each argument is bytes (paths need not be UTF-8).
+    case spawn(program: FilePath, arguments: [[UInt8]])
 
     /// The system call's name.
     public var systemCall: String {
@@ -65,6 +71,7 @@ public enum MountStep: Sendable, Hashable {
         case .fsmount: "fsmount"
         case .moveMount: "move_mount"
         case .mount: "mount"
+        case .spawn: "posix_spawn"
         }
     }
 }
@@ -86,11 +93,13 @@ public struct MountPlan: Sendable, Hashable {
 extension MountStep: Codable {
     private enum CodingKeys: String, CodingKey {
         case syscall, fstype, command, key, value, valueBase64, fd, attributes, target, source, flags, data,
-            dataBase64, cwd
+            dataBase64, cwd, program, arguments, argumentsBase64
     }
 
     /// Encodes the step as `{"syscall": …, <arguments by name>}`; byte strings that are not UTF-8 get a
-    /// readable form with `\xNN` plus an exact `…Base64` twin.
+    /// readable form with `\xNN` plus an exact `…Base64` twin. A spawn step is
+    /// `{"syscall": "posix_spawn", "program": …, "arguments": [ … ]}`, with `argumentsBase64` (every argument,
+    /// in order) when any argument is not UTF-8.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(systemCall, forKey: .syscall)
@@ -129,6 +138,12 @@ extension MountStep: Codable {
             try container.encode(flags.mountFlagNames, forKey: .flags)
             try encodeBytes(data, .data, .dataBase64)
             if let directory { try container.encode(path: directory, forKey: .cwd) }
+        case .spawn(let program, let arguments):
+            try container.encode(path: program, forKey: .program)
+            try container.encode(arguments.map(\.readable), forKey: .arguments)
+            if arguments.contains(where: { String(validating: $0, as: UTF8.self) == nil }) {
+                try container.encode(arguments.map(Base64.encode), forKey: .argumentsBase64)
+            }
         }
     }
 
@@ -173,6 +188,22 @@ extension MountStep: Codable {
                 flags: MountFlags(names.compactMap(MountFlags.init(mountFlagName:))),
                 data: try decodeBytes(.data, .dataBase64),
                 workingDirectory: try container.decodePathIfPresent(forKey: .cwd))
+        case "posix_spawn":
+            let program = try container.decodePath(forKey: .program)
+            if let encoded = try container.decodeIfPresent([String].self, forKey: .argumentsBase64) {
+                var arguments: [[UInt8]] = []
+                for argument in encoded {
+                    guard let bytes = Base64.decode(argument) else {
+                        throw DecodingError.dataCorruptedError(
+                            forKey: .argumentsBase64, in: container, debugDescription: "base64")
+                    }
+                    arguments.append(bytes)
+                }
+                self = .spawn(program: program, arguments: arguments)
+            } else {
+                let arguments = try container.decode([String].self, forKey: .arguments)
+                self = .spawn(program: program, arguments: arguments.map { Array($0.utf8) })
+            }
         default:
             throw DecodingError.dataCorruptedError(forKey: .syscall, in: container, debugDescription: syscall)
         }

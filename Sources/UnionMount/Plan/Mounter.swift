@@ -9,6 +9,16 @@ import SystemPackage
 ///     print(plan.strategy)            // new-mount-api on Linux 6.8+
 ///     try mounter.unmount("/merged")
 ///
+/// Where the kernel has no overlay but has FUSE and the `fuse-overlayfs` program (rootless setups, some
+/// sandboxes), overlay specs are mounted by that program instead (``MountStrategy/fuseOverlayfs``): it is
+/// spawned with posix_spawn(3), no shell and a fixed environment, and the mount exists once its parent process
+/// exits 0. The same strategy can be forced anywhere FUSE and the program exist. It carries lower, upper and work
+/// directories and a few options; what it cannot carry exactly (a `:` in a lower or upper path, data-only
+/// layers, kernel-only options such as `index=on`, `metacopy=on`) is refused with a typed error rather than
+/// dropped — see ``MountPlan/fuseOverlayfs(_:target:flags:program:pageSize:argumentLimit:)``.
+/// ``unmount(_:options:)`` unmounts such a mount with umount2(2), or with `fusermount3 -u` where umount2(2) is
+/// not permitted (a mount made without root).
+///
 /// A `Mounter` holds no state beyond the kernel features it plans for; it is safe to share.
 public struct Mounter: Sendable {
     /// The kernel features plans are made for; ``KernelFeatures/current`` unless a test says otherwise.
@@ -26,7 +36,9 @@ public struct Mounter: Sendable {
     ///   - target: the mount point.
     ///   - flags: per-mount flags (`MS_*` / `MOUNT_ATTR_*`).
     ///   - strategy: force one strategy instead of the first that fits; a forced strategy that cannot carry
-    ///     the spec throws (for example ``MountStrategy/legacy`` with options over 4095 bytes).
+    ///     the spec throws (for example ``MountStrategy/legacy`` with options over 4095 bytes, or
+    ///     ``MountStrategy/fuseOverlayfs`` with a `:` in a lower path or without the program). Unforced, an
+    ///     overlay spec goes to fuse-overlayfs only when the kernel has no overlay but has FUSE and the program.
     /// - Returns: the plan, each system call with its arguments.
     /// - Throws: ``UnionMountError`` with code ``UnionMountError/Code/invalidSpec``,
     ///   ``UnionMountError/Code/optionsTooLong`` or ``UnionMountError/Code/unsupported``.
@@ -53,7 +65,8 @@ public struct Mounter: Sendable {
     /// - Throws: ``UnionMountError``: planning errors as in ``plan(_:at:flags:strategy:)``; a refused system
     ///   call with its errno, the kernel's messages and the diagnoses; nothing stays mounted after a throw.
     ///
-    /// The system calls are fsopen(2), fsconfig(2), fsmount(2) and move_mount(2), or mount(2).
+    /// The system calls are fsopen(2), fsconfig(2), fsmount(2) and move_mount(2), or mount(2); or, for
+    /// ``MountStrategy/fuseOverlayfs``, posix_spawn(3) and waitpid(2) of the `fuse-overlayfs` program.
     @discardableResult
     public func mount(
         _ spec: UnionSpec, at target: FilePath, flags: MountFlags = [], strategy: MountStrategy? = nil

@@ -15,6 +15,10 @@ import SystemPackage
 /// 3. ``MountStrategy/legacyRelative``: mount(2) with paths relative to their deepest common directory,
 ///    performed from that directory.
 /// 4. Otherwise ``UnionMountError/Code/optionsTooLong`` saying how many bytes were needed.
+///
+/// Before the ladder: on a kernel without overlay (`/proc/filesystems`) that has FUSE and the
+/// `fuse-overlayfs` program, ``MountStrategy/fuseOverlayfs``. Forced, ``MountStrategy/fuseOverlayfs`` needs
+/// FUSE and the program whatever the kernel has (``UnionMountError/Code/unsupported`` naming what is missing).
 struct OverlayPlanner {
     /// fsconfig(2) copies at most 255 bytes of a string value (`strndup_user(value, 256)`).
     static let fsconfigValueLimit = 255
@@ -44,7 +48,12 @@ struct OverlayPlanner {
                 throw UnionMountError(
                     code: .invalidSpec, message: "the aufs strategy cannot mount an overlay spec", input: "strategy",
                     spec: .overlay(spec))
+            case .fuseOverlayfs:
+                return try fuseOverlayfs(spec, target, flags)
             }
+        }
+        if !features.overlay && features.fuse && features.fuseOverlayfsProgram != nil {
+            return try fuseOverlayfs(spec, target, flags)
         }
         var reasons: [String] = []
         for attempt in [
@@ -123,6 +132,23 @@ struct OverlayPlanner {
         }
         steps += [.create, .fsmount(attributes: flags.subtracting(.remount)), .moveMount(target: target)]
         return .success(MountPlan(strategy: .newMountAPI, steps: steps))
+    }
+
+    // MARK: - fuse-overlayfs
+
+    private func fuseOverlayfs(
+        _ spec: OverlaySpec, _ target: FilePath, _ flags: MountFlags
+    ) throws(UnionMountError) -> MountPlan {
+        var missing: [String] = []
+        if !features.fuse { missing.append("FUSE (\"fuse\" in /proc/filesystems and /dev/fuse)") }
+        if features.fuseOverlayfsProgram == nil { missing.append("the fuse-overlayfs program in PATH") }
+        guard missing.isEmpty, let program = features.fuseOverlayfsProgram else {
+            throw UnionMountError(
+                code: .unsupported, message: "fuse-overlayfs needs " + missing.joined(separator: " and "),
+                input: "strategy", spec: .overlay(spec))
+        }
+        return try MountPlan.fuseOverlayfs(
+            spec, target: target, flags: flags, program: FilePath(program), pageSize: features.pageSize)
     }
 
     // MARK: - mount(2)

@@ -51,7 +51,12 @@ extension Mounter {
     /// - Throws: ``UnionMountError`` with code ``UnionMountError/Code/busy`` after the last retry, or the
     ///   system call's errno.
     ///
-    /// The corresponding system call is `umount2(2)`.
+    /// The corresponding system call is `umount2(2)`. When it answers `EPERM` for a FUSE mount (`fuse` or
+    /// `fuse.*` in `/proc/self/mountinfo` at exactly `target`, as a mount made without root by fuse-overlayfs),
+    /// `fusermount3 -u` (else `fusermount -u`; `-z` for a lazy unmount) is spawned like fuse-overlayfs itself
+    /// (posix_spawn(3), no shell, fixed environment) and does it; its "Device or resource busy" counts as
+    /// `EBUSY` for the retries, any other failure throws with system call `fusermount3`, its exit status and
+    /// stderr.
     @discardableResult
     public func unmount(_ target: FilePath, options: UnmountOptions = UnmountOptions()) throws(UnionMountError)
         -> UnmountOutcome
@@ -81,10 +86,46 @@ extension Mounter {
             return .notMounted
         case .invalidArgument where !isMountPoint(target):
             return .notMounted
+        case .notPermitted where isFuseMount(target):
+            return try fusermountUnmount(target, lazy: flags & CInt(MNT_DETACH) != 0, outcome: outcome)
         default:
             throw UnionMountError.systemCall(
                 "umount2", errno, message: "unmount of \(target.readable) failed", input: target.readable)
         }
+    }
+
+    /// Whether the top mount at exactly `target` (made absolute, not resolved) is a FUSE mount.
+    private func isFuseMount(_ target: FilePath) -> Bool {
+        let path = absolute(target)
+        guard let entry = (try? MountInfo.read())?.last(where: { $0.mountPoint == path }) else { return false }
+        let type = entry.filesystemType
+        return type == "fuse" || type.hasPrefix("fuse.") || type.hasPrefix("fuse3.")
+    }
+
+    /// `fusermount3 -u [-z] <target>` (or `fusermount`), for FUSE mounts umount2(2) may not touch.
+    private func fusermountUnmount(_ target: FilePath, lazy: Bool, outcome: UnmountOutcome) throws(UnionMountError)
+        -> UnmountOutcome
+    {
+        let candidates = ["fusermount3", "fusermount"].flatMap { name in
+            ["/usr/bin/", "/bin/", "/usr/local/bin/", "/usr/sbin/", "/sbin/"].map { $0 + name }
+        }
+        guard let program = candidates.first(where: { access($0, X_OK) == 0 }) else {
+            throw UnionMountError.systemCall(
+                "umount2", .notPermitted,
+                message: "unmount of \(target.readable) failed, and there is no fusermount3 or fusermount to ask",
+                input: target.readable)
+        }
+        let name = FilePath(program).lastComponent?.string ?? program
+        let arguments = [Array("-u".utf8)] + (lazy ? [Array("-z".utf8)] : []) + [absolute(target).bytes]
+        let result = try ProgramRunner.run(FilePath(program), arguments)
+        if result.succeeded { return outcome }
+        let lines = result.standardErrorLines
+        let busy = lines.contains { $0.contains("Device or resource busy") }
+        var message = "unmount of \(target.readable) failed: umount2 said EPERM, \(name) -u \(result.ending)"
+        if let last = lines.last { message += ": \(last)" }
+        throw UnionMountError(
+            code: busy ? .busy : .systemCallFailed, message: message, input: target.readable, systemCall: name,
+            errno: busy ? .resourceBusy : nil, kernelMessages: lines)
     }
 
     /// Unmounts every mount at or below `path`, deepest first, stacked mounts top first.
