@@ -112,6 +112,8 @@ int CUnionMount_renameat2(int olddirfd, const char *oldpath, int newdirfd, const
 const unsigned int CUnionMount_RENAME_NOREPLACE = 1; /* RENAME_NOREPLACE, <linux/fs.h> */
 const unsigned int CUnionMount_RENAME_EXCHANGE = 2;  /* RENAME_EXCHANGE */
 
+int CUnionMount_syncfs(int fd) { return syncfs(fd); }
+
 unsigned int CUnionMount_major(uint64_t device) { return major(device); }
 unsigned int CUnionMount_minor(uint64_t device) { return minor(device); }
 

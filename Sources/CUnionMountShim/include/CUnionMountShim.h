@@ -81,6 +81,8 @@ int CUnionMount_renameat2(int olddirfd, const char *_Nonnull oldpath, int newdir
 extern const unsigned int CUnionMount_RENAME_NOREPLACE;
 /// `RENAME_EXCHANGE`: swap the two paths atomically.
 extern const unsigned int CUnionMount_RENAME_EXCHANGE;
+/// syncfs(2): writes out the filesystem holding `fd`.
+int CUnionMount_syncfs(int fd);
 /// major(3) and minor(3) of a device number.
 unsigned int CUnionMount_major(uint64_t device);
 unsigned int CUnionMount_minor(uint64_t device);
@@ -120,3 +122,16 @@ extern const uint64_t CUnionMount_STATX_MNT_ID_UNIQUE;
 
 #endif // __linux__
 #endif // C_UNION_MOUNT_SHIM_H
+
+// The byte scan of the mountinfo parser (scan.c): no system call, no policy.
+#ifndef C_UNION_MOUNT_SHIM_SCAN_H
+#define C_UNION_MOUNT_SHIM_SCAN_H
+#include <stddef.h>
+#include <stdint.h>
+/// Finds the end of the line that starts at `base[from]`: the position of the next `\n` before `total`, or `total`.
+/// Sets `*count` to the number of spaces (0x20) in the line and writes the positions of the first `capacity` of
+/// them to `spaces`, in order. Reads only `base[from..<total]`. Uses AVX2 when the CPU has it, SSE2 otherwise on
+/// x86-64, a byte loop elsewhere.
+size_t CUnionMount_scan_line(const uint8_t *_Nonnull base, size_t from, size_t total, size_t *_Nonnull spaces,
+                             size_t capacity, size_t *_Nonnull count);
+#endif // C_UNION_MOUNT_SHIM_SCAN_H

@@ -1,3 +1,4 @@
+import CUnionMountShim
 import SystemPackage
 
 #if canImport(Glibc)
@@ -6,9 +7,6 @@ import SystemPackage
     import Musl
 #else
     #error("UnionMount supports Linux only")
-#endif
-#if arch(x86_64)
-    internal import _Builtin_intrinsics.intel
 #endif
 
 /// What a mount table parser (``MountInfo`` for `/proc/self/mountinfo`, ``ProcMounts`` for `/proc/mounts` and
@@ -200,7 +198,7 @@ private func contiguousArray(_ bytes: some Collection<UInt8>) -> [UInt8] {
 
 // MARK: - Line parsing
 
-/// The line loop of ``MountInfo`` and ``ProcMounts`` (on x86-64, mountinfo has a faster one of its own:
+/// The line loop of ``MountInfo`` and ``ProcMounts`` (mountinfo has a faster one of its own:
 /// ``runMountInfo(_:inputName:policy:)``).
 enum MountTableParser {
     enum Format { case mountinfo, mounts }
@@ -219,9 +217,7 @@ enum MountTableParser {
     static func run(
         _ storage: MountTableStorage, format: Format, inputName: String, policy: MalformedLinePolicy
     ) throws(UnionMountError) -> (entries: [MountEntry], skipped: [UnionMountError]) {
-        #if arch(x86_64)
-            if format == .mountinfo { return try runMountInfo(storage, inputName: inputName, policy: policy) }
-        #endif
+        if format == .mountinfo { return try runMountInfo(storage, inputName: inputName, policy: policy) }
         var entries: [MountEntry] = []
         var skipped: [UnionMountError] = []
         storage.bytes.withUnsafeBufferPointer { buffer in
@@ -267,233 +263,185 @@ enum MountTableParser {
         return (entries, skipped)
     }
 
-    // MARK: mountinfo on x86-64: one pass per line
+    // MARK: mountinfo: one pass per line
 
-    #if arch(x86_64)
+    /// How many spaces of a line the fast path records; a line with more (fields) goes to the general parser.
+    static let recordedSpaces = 32
 
-        /// How many spaces of a line the fast path records; a line with more (fields) goes to the general parser.
-        static let recordedSpaces = 32
-
-        /// The mountinfo line loop.
-        ///
-        /// Each line is read once, a block of bytes at a time (``ByteBlock``), which yields its end and the positions
-        /// of its spaces with no per-field search. A line whose fields are well-formed in the ordinary way (see
-        /// ``entry(_:start:end:total:spaces:count:storage:)``) becomes an entry right there; any other line, empty or
-        /// malformed or merely unusual, is handed to ``parseMountInfoLine(_:start:end:storage:)``, the general
-        /// parser, which decides and words the error exactly as it always did.
-        static func runMountInfo(
-            _ storage: MountTableStorage, inputName: String, policy: MalformedLinePolicy
-        ) throws(UnionMountError) -> (entries: [MountEntry], skipped: [UnionMountError]) {
-            var entries: [MountEntry] = []
-            var skipped: [UnionMountError] = []
-            storage.bytes.withUnsafeBufferPointer { buffer in
-                guard let base = buffer.baseAddress else { return }
-                let total = buffer.count
-                entries.reserveCapacity(total / 128 + 1)
-                withUnsafeTemporaryAllocation(of: Int.self, capacity: recordedSpaces) { spacesBuffer in
-                    guard let spaces = spacesBuffer.baseAddress else { return }
-                    var position = 0
-                    var lineNumber = 0
-                    while position < total {
-                        lineNumber += 1
-                        let lineStart = position
-                        var count = 0
-                        let lineEnd = scanLine(base, from: lineStart, total: total, spaces: spaces, count: &count)
-                        position = lineEnd + 1
-                        if count <= recordedSpaces, lineEnd - lineStart <= Int(UInt32.max),
-                            let entry = entry(
-                                base, start: lineStart, end: lineEnd, total: total, spaces: spaces, count: count,
-                                storage: storage)
-                        {
-                            entries.append(entry)
-                            continue
-                        }
-                        let result: Line
-                        if lineEnd - lineStart > Int(UInt32.max) {
-                            result = .malformed("line is longer than 4 GiB")
-                        } else {
-                            result = parseMountInfoLine(base, start: lineStart, end: lineEnd, storage: storage)
-                        }
-                        switch result {
-                        case .entry(let entry):
-                            entries.append(entry)
-                        case .ignored:
-                            continue
-                        case .malformed(let reason):
-                            let excerpt = excerptOf(
-                                UnsafeBufferPointer(start: base + lineStart, count: lineEnd - lineStart))
-                            skipped.append(.malformed("\(reason): \(excerpt)", input: inputName, line: lineNumber))
-                            if policy == .throw { return }
-                        }
+    /// The mountinfo line loop.
+    ///
+    /// Each line is read once by `CUnionMount_scan_line` (the shim's `scan.c`: AVX2 or SSE2 blocks on x86-64, a
+    /// byte loop elsewhere), which yields its end and the positions of its spaces with no per-field search. A line whose fields are well-formed in the ordinary way (see
+    /// ``entry(_:start:end:total:spaces:count:storage:)``) becomes an entry right there; any other line, empty or
+    /// malformed or merely unusual, is handed to ``parseMountInfoLine(_:start:end:storage:)``, the general
+    /// parser, which decides and words the error exactly as it always did.
+    static func runMountInfo(
+        _ storage: MountTableStorage, inputName: String, policy: MalformedLinePolicy
+    ) throws(UnionMountError) -> (entries: [MountEntry], skipped: [UnionMountError]) {
+        var entries: [MountEntry] = []
+        var skipped: [UnionMountError] = []
+        storage.bytes.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            let total = buffer.count
+            entries.reserveCapacity(total / 128 + 1)
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: recordedSpaces) { spacesBuffer in
+                guard let spaces = spacesBuffer.baseAddress else { return }
+                var position = 0
+                var lineNumber = 0
+                while position < total {
+                    lineNumber += 1
+                    let lineStart = position
+                    var count = 0
+                    let lineEnd = CUnionMount_scan_line(base, lineStart, total, spaces, recordedSpaces, &count)
+                    position = lineEnd + 1
+                    if count <= recordedSpaces, lineEnd - lineStart <= Int(UInt32.max),
+                        let entry = entry(
+                            base, start: lineStart, end: lineEnd, total: total, spaces: spaces, count: count,
+                            storage: storage)
+                    {
+                        entries.append(entry)
+                        continue
+                    }
+                    let result: Line
+                    if lineEnd - lineStart > Int(UInt32.max) {
+                        result = .malformed("line is longer than 4 GiB")
+                    } else {
+                        result = parseMountInfoLine(base, start: lineStart, end: lineEnd, storage: storage)
+                    }
+                    switch result {
+                    case .entry(let entry):
+                        entries.append(entry)
+                    case .ignored:
+                        continue
+                    case .malformed(let reason):
+                        let excerpt = excerptOf(
+                            UnsafeBufferPointer(start: base + lineStart, count: lineEnd - lineStart))
+                        skipped.append(.malformed("\(reason): \(excerpt)", input: inputName, line: lineNumber))
+                        if policy == .throw { return }
                     }
                 }
             }
-            if policy == .throw, let first = skipped.first { throw first }
-            return (entries, skipped)
         }
+        if policy == .throw, let first = skipped.first { throw first }
+        return (entries, skipped)
+    }
 
-        /// Finds the end of the line starting at `from` (the next `\n`, or `total`) and records the positions of
-        /// its spaces in `spaces`, the first ``recordedSpaces`` of them; `count` is set to how many there are (so a
-        /// count above ``recordedSpaces`` means some were not recorded).
-        @inline(__always)
-        static func scanLine(
-            _ base: UnsafePointer<UInt8>, from: Int, total: Int, spaces: UnsafeMutablePointer<Int>, count: inout Int
-        ) -> Int {
-            var cursor = from
-            while cursor &+ ByteBlock.size <= total {
-                let block = ByteBlock(base + cursor)
-                var blanks = block.spaces
-                let newlines = block.newlines
-                if newlines != 0 {
-                    let offset = newlines.trailingZeroBitCount
-                    blanks &= (1 &<< UInt32(truncatingIfNeeded: offset)) &- 1
-                    record(blanks, at: cursor, spaces: spaces, count: &count)
-                    return cursor &+ offset
-                }
-                record(blanks, at: cursor, spaces: spaces, count: &count)
-                cursor &+= ByteBlock.size
-            }
-            while cursor < total {
-                let byte = base[cursor]
-                if byte == newline { return cursor }
-                if byte == space {
-                    if count < recordedSpaces { spaces[count] = cursor }
-                    count &+= 1
-                }
-                cursor &+= 1
-            }
-            return total
-        }
-
-        /// Records the positions of the set bits of `blanks` (bit i: the byte at `offset + i`) after the `count`
-        /// already recorded (while there is room), and adds their number to `count`.
-        @inline(__always)
-        static func record(_ blanks: UInt32, at offset: Int, spaces: UnsafeMutablePointer<Int>, count: inout Int) {
-            var bits = blanks
-            while bits != 0 {
-                if count < recordedSpaces { spaces[count] = offset &+ bits.trailingZeroBitCount }
-                count &+= 1
-                bits &= bits &- 1
-            }
-        }
-
-        /// The value of the decimal digits in `[from, to)`, or nil when there are none, more than `maximumDigits`
-        /// (chosen so the value cannot overflow) or a byte that is not a digit. Up to 8 digits are converted as one
-        /// word, without a loop, when 8 bytes can be read at `from` (`from + 8 <= total`).
-        @inline(__always)
-        static func decimal(
-            _ base: UnsafePointer<UInt8>, from: Int, to: Int, total: Int, maximumDigits: Int
-        ) -> Int? {
-            let length = to &- from
-            guard length > 0, length <= maximumDigits else { return nil }
-            if length <= 8 && from &+ 8 <= total {
-                // The digits moved to the high end of the word, '0's before them: "123" reads as "00000123".
-                let word = UInt64(littleEndian: UnsafeRawPointer(base + from).loadUnaligned(as: UInt64.self))
-                let shift = UInt64(truncatingIfNeeded: (8 &- length) &* 8)
-                let zeros: UInt64 = 0x3030_3030_3030_3030
-                let text = (word &<< shift) | (zeros & ~(UInt64.max &<< shift))
-                // Every byte in 0x30…0x39: high nibble 3, and still 3 after adding 6.
-                let nibbles: UInt64 = 0xF0F0_F0F0_F0F0_F0F0
-                guard (text & nibbles) | (((text &+ 0x0606_0606_0606_0606) & nibbles) &>> 4) == 0x3333_3333_3333_3333
-                else { return nil }
-                var value = text &- zeros
-                value = ((value &* 10) &+ (value &>> 8)) & 0x00FF_00FF_00FF_00FF
-                value = ((value &* 100) &+ (value &>> 16)) & 0x0000_FFFF_0000_FFFF
-                value = ((value &* 10000) &+ (value &>> 32)) & 0xFFFF_FFFF
-                return Int(truncatingIfNeeded: value)
-            }
-            var value = 0
-            var largest: UInt8 = 0
-            var index = from
-            while index < to {
-                let digit = base[index] &- UInt8(ascii: "0")
-                largest = max(largest, digit)
-                value = value &* 10 &+ Int(digit)
-                index &+= 1
-            }
-            return largest < 10 ? value : nil
-        }
-
-        /// The high bit of every byte of `word` that is zero, exactly (no borrow between bytes).
-        @inline(__always)
-        static func zeroBytes(_ word: UInt64) -> UInt64 {
-            let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
-            return ~(((word & low7) &+ low7) | word | low7)
-        }
-
-        /// The first colon in `[from, to)`, or `to`.
-        @inline(__always)
-        static func firstColon(_ base: UnsafePointer<UInt8>, from: Int, to: Int, total: Int) -> Int {
-            if from &+ 8 <= total {
-                let word = UInt64(littleEndian: UnsafeRawPointer(base + from).loadUnaligned(as: UInt64.self))
-                let colons = zeroBytes(word ^ 0x3A3A_3A3A_3A3A_3A3A)
-                if colons != 0 { return min(from &+ (colons.trailingZeroBitCount &>> 3), to) }
-                if to &- from <= 8 { return to }
-            }
-            var index = from
-            while index < to && base[index] != UInt8(ascii: ":") { index &+= 1 }
-            return index
-        }
-
-        /// The entry of a mountinfo line `[start, end)` whose `count` spaces (all recorded) are at `spaces`, when the
-        /// line is well-formed in the ordinary way: decimal IDs of at most 18 digits and device numbers of at most 9
-        /// (so nothing can overflow), non-empty root, mount point and filesystem type, and the first field after
-        /// field 6 that is exactly `-` followed by exactly three fields. Otherwise nil, and the general parser
-        /// decides; for a line accepted here it yields the same entry (fields split on single spaces, the same
-        /// spans and numbers).
-        @inline(__always)
-        static func entry(
-            _ base: UnsafePointer<UInt8>, start: Int, end: Int, total: Int, spaces: UnsafeMutablePointer<Int>,
-            count: Int, storage: MountTableStorage
-        ) -> MountEntry? {
-            // Ten fields at least: the separator is field `count - 3` (three fields follow it) and comes after field 6.
-            let separator = count &- 3
-            guard separator >= 6 else { return nil }
-            @inline(__always) func fieldStart(_ index: Int) -> Int { spaces[index &- 1] &+ 1 }
-            guard let mountID = decimal(base, from: start, to: spaces[0], total: total, maximumDigits: 18),
-                let parentID = decimal(base, from: fieldStart(1), to: spaces[1], total: total, maximumDigits: 18)
+    /// The value of the decimal digits in `[from, to)`, or nil when there are none, more than `maximumDigits`
+    /// (chosen so the value cannot overflow) or a byte that is not a digit. Up to 8 digits are converted as one
+    /// word, without a loop, when 8 bytes can be read at `from` (`from + 8 <= total`).
+    @inline(__always)
+    static func decimal(
+        _ base: UnsafePointer<UInt8>, from: Int, to: Int, total: Int, maximumDigits: Int
+    ) -> Int? {
+        let length = to &- from
+        guard length > 0, length <= maximumDigits else { return nil }
+        if length <= 8 && from &+ 8 <= total {
+            // The digits moved to the high end of the word, '0's before them: "123" reads as "00000123".
+            let word = UInt64(littleEndian: UnsafeRawPointer(base + from).loadUnaligned(as: UInt64.self))
+            let shift = UInt64(truncatingIfNeeded: (8 &- length) &* 8)
+            let zeros: UInt64 = 0x3030_3030_3030_3030
+            let text = (word &<< shift) | (zeros & ~(UInt64.max &<< shift))
+            // Every byte in 0x30…0x39: high nibble 3, and still 3 after adding 6.
+            let nibbles: UInt64 = 0xF0F0_F0F0_F0F0_F0F0
+            guard (text & nibbles) | (((text &+ 0x0606_0606_0606_0606) & nibbles) &>> 4) == 0x3333_3333_3333_3333
             else { return nil }
-            // major:minor, split at the first colon.
-            let deviceStart = fieldStart(2)
-            let deviceEnd = spaces[2]
-            let colon = firstColon(base, from: deviceStart, to: deviceEnd, total: total)
-            guard colon < deviceEnd,
-                let major = decimal(base, from: deviceStart, to: colon, total: total, maximumDigits: 9),
-                let minor = decimal(base, from: colon &+ 1, to: deviceEnd, total: total, maximumDigits: 9)
-            else { return nil }
-            let rootStart = fieldStart(3)
-            let mountPointStart = fieldStart(4)
-            guard spaces[3] > rootStart, spaces[4] > mountPointStart else { return nil }
-            // The separator must be the first "-" after field 6; the fields before it are the optional fields.
-            @inline(__always) func isDash(_ field: Int) -> Bool {
-                spaces[field] &- fieldStart(field) == 1 && base[spaces[field] &- 1] == UInt8(ascii: "-")
-            }
-            guard isDash(separator) else { return nil }
-            var field = 6
-            while field < separator {
-                if isDash(field) { return nil }
-                field &+= 1
-            }
-            let typeStart = fieldStart(separator &+ 1)
-            guard spaces[separator &+ 1] > typeStart else { return nil }
-
-            @inline(__always)
-            func span(_ from: Int, _ to: Int) -> ByteSpan {
-                ByteSpan(
-                    start: UInt32(truncatingIfNeeded: from &- start), count: UInt32(truncatingIfNeeded: to &- from))
-            }
-            return MountEntry(
-                mountID: mountID, parentID: parentID, major: UInt32(truncatingIfNeeded: major),
-                minor: UInt32(truncatingIfNeeded: minor), origin: .mountinfo, storage: storage,
-                fields: MountEntryFields(
-                    lineStart: start, root: span(rootStart, spaces[3]), mountPoint: span(mountPointStart, spaces[4]),
-                    mountOptions: span(fieldStart(5), spaces[5]),
-                    optionalFields: separator > 6 ? span(fieldStart(6), spaces[separator &- 1]) : .empty,
-                    filesystemType: span(typeStart, spaces[separator &+ 1]),
-                    source: span(fieldStart(separator &+ 2), spaces[separator &+ 2]),
-                    superOptions: span(fieldStart(count), end)))
+            var value = text &- zeros
+            value = ((value &* 10) &+ (value &>> 8)) & 0x00FF_00FF_00FF_00FF
+            value = ((value &* 100) &+ (value &>> 16)) & 0x0000_FFFF_0000_FFFF
+            value = ((value &* 10000) &+ (value &>> 32)) & 0xFFFF_FFFF
+            return Int(truncatingIfNeeded: value)
         }
-    #endif
+        var value = 0
+        var largest: UInt8 = 0
+        var index = from
+        while index < to {
+            let digit = base[index] &- UInt8(ascii: "0")
+            largest = max(largest, digit)
+            value = value &* 10 &+ Int(digit)
+            index &+= 1
+        }
+        return largest < 10 ? value : nil
+    }
+
+    /// The high bit of every byte of `word` that is zero, exactly (no borrow between bytes).
+    @inline(__always)
+    static func zeroBytes(_ word: UInt64) -> UInt64 {
+        let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+        return ~(((word & low7) &+ low7) | word | low7)
+    }
+
+    /// The first colon in `[from, to)`, or `to`.
+    @inline(__always)
+    static func firstColon(_ base: UnsafePointer<UInt8>, from: Int, to: Int, total: Int) -> Int {
+        if from &+ 8 <= total {
+            let word = UInt64(littleEndian: UnsafeRawPointer(base + from).loadUnaligned(as: UInt64.self))
+            let colons = zeroBytes(word ^ 0x3A3A_3A3A_3A3A_3A3A)
+            if colons != 0 { return min(from &+ (colons.trailingZeroBitCount &>> 3), to) }
+            if to &- from <= 8 { return to }
+        }
+        var index = from
+        while index < to && base[index] != UInt8(ascii: ":") { index &+= 1 }
+        return index
+    }
+
+    /// The entry of a mountinfo line `[start, end)` whose `count` spaces (all recorded) are at `spaces`, when the
+    /// line is well-formed in the ordinary way: decimal IDs of at most 18 digits and device numbers of at most 9
+    /// (so nothing can overflow), non-empty root, mount point and filesystem type, and the first field after
+    /// field 6 that is exactly `-` followed by exactly three fields. Otherwise nil, and the general parser
+    /// decides; for a line accepted here it yields the same entry (fields split on single spaces, the same
+    /// spans and numbers).
+    @inline(__always)
+    static func entry(
+        _ base: UnsafePointer<UInt8>, start: Int, end: Int, total: Int, spaces: UnsafeMutablePointer<Int>,
+        count: Int, storage: MountTableStorage
+    ) -> MountEntry? {
+        // Ten fields at least: the separator is field `count - 3` (three fields follow it) and comes after field 6.
+        let separator = count &- 3
+        guard separator >= 6 else { return nil }
+        @inline(__always) func fieldStart(_ index: Int) -> Int { spaces[index &- 1] &+ 1 }
+        guard let mountID = decimal(base, from: start, to: spaces[0], total: total, maximumDigits: 18),
+            let parentID = decimal(base, from: fieldStart(1), to: spaces[1], total: total, maximumDigits: 18)
+        else { return nil }
+        // major:minor, split at the first colon.
+        let deviceStart = fieldStart(2)
+        let deviceEnd = spaces[2]
+        let colon = firstColon(base, from: deviceStart, to: deviceEnd, total: total)
+        guard colon < deviceEnd,
+            let major = decimal(base, from: deviceStart, to: colon, total: total, maximumDigits: 9),
+            let minor = decimal(base, from: colon &+ 1, to: deviceEnd, total: total, maximumDigits: 9)
+        else { return nil }
+        let rootStart = fieldStart(3)
+        let mountPointStart = fieldStart(4)
+        guard spaces[3] > rootStart, spaces[4] > mountPointStart else { return nil }
+        // The separator must be the first "-" after field 6; the fields before it are the optional fields.
+        @inline(__always) func isDash(_ field: Int) -> Bool {
+            spaces[field] &- fieldStart(field) == 1 && base[spaces[field] &- 1] == UInt8(ascii: "-")
+        }
+        guard isDash(separator) else { return nil }
+        var field = 6
+        while field < separator {
+            if isDash(field) { return nil }
+            field &+= 1
+        }
+        let typeStart = fieldStart(separator &+ 1)
+        guard spaces[separator &+ 1] > typeStart else { return nil }
+
+        @inline(__always)
+        func span(_ from: Int, _ to: Int) -> ByteSpan {
+            ByteSpan(
+                start: UInt32(truncatingIfNeeded: from &- start), count: UInt32(truncatingIfNeeded: to &- from))
+        }
+        return MountEntry(
+            mountID: mountID, parentID: parentID, major: UInt32(truncatingIfNeeded: major),
+            minor: UInt32(truncatingIfNeeded: minor), origin: .mountinfo, storage: storage,
+            fields: MountEntryFields(
+                lineStart: start, root: span(rootStart, spaces[3]), mountPoint: span(mountPointStart, spaces[4]),
+                mountOptions: span(fieldStart(5), spaces[5]),
+                optionalFields: separator > 6 ? span(fieldStart(6), spaces[separator &- 1]) : .empty,
+                filesystemType: span(typeStart, spaces[separator &+ 1]),
+                source: span(fieldStart(separator &+ 2), spaces[separator &+ 2]),
+                superOptions: span(fieldStart(count), end)))
+    }
 
     /// At most 120 bytes of a line, readable, for error messages.
     static func excerptOf(_ line: UnsafeBufferPointer<UInt8>) -> String {
@@ -657,35 +605,6 @@ enum MountTableParser {
                     optionalFields: .empty, filesystemType: spans.2, source: spans.0, superOptions: spans.3)))
     }
 }
-
-// MARK: - Byte blocks
-
-#if arch(x86_64)
-    /// 32 bytes of a mount table classified at once with SSE2 (part of every x86-64 CPU, 16 bytes per compare): bit
-    /// `i` of ``newlines`` (``spaces``) is set when byte `i` is a `\n` (a space).
-    struct ByteBlock {
-        /// Bytes per block.
-        static let size = 32
-
-        let newlines: UInt32
-        let spaces: UInt32
-
-        /// Classifies the ``size`` bytes at `bytes`, which must all be readable.
-        @inline(__always)
-        init(_ bytes: UnsafePointer<UInt8>) {
-            let raw = UnsafeRawPointer(bytes)
-            let low = _mm_loadu_si128(raw.assumingMemoryBound(to: __m128i.self))
-            let high = _mm_loadu_si128((raw + 16).assumingMemoryBound(to: __m128i.self))
-            let newline = _mm_set1_epi8(0x0A)
-            let space = _mm_set1_epi8(0x20)
-            func bits(_ vector: __m128i, _ byte: __m128i) -> UInt32 {
-                UInt32(truncatingIfNeeded: UInt16(truncatingIfNeeded: _mm_movemask_epi8(_mm_cmpeq_epi8(vector, byte))))
-            }
-            newlines = bits(low, newline) | bits(high, newline) &<< 16
-            spaces = bits(low, space) | bits(high, space) &<< 16
-        }
-    }
-#endif
 
 // MARK: - Reading
 
