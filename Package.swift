@@ -91,6 +91,16 @@ let package = Package(
             ],
             path: "Benchmarks/MountTableBenchmark"
         ),
+        // The layer store's mount+unmount of a container against the bare mount of the same layers.
+        .executableTarget(
+            name: "unionmount-store-bench",
+            dependencies: [
+                "UnionMount",
+                "UnionMountBenchSupport",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Benchmarks/StoreBenchmark"
+        ),
         .testTarget(
             name: "UnionMountTests",
             dependencies: [

@@ -16,7 +16,10 @@ struct UnionMountCommand: ParsableCommand {
             Every subcommand prints text for people, or JSON for scripts with --json (sorted keys, slashes not \
             escaped). Errors go to stderr; the exit status is 1 for a failed operation and 64 for bad usage.
             """,
-        subcommands: [Demo.self, Mount.self, Unmount.self, List.self, Inspect.self, Tree.self, Probe.self]
+        subcommands: [
+            Demo.self, Mount.self, Unmount.self, List.self, Inspect.self, Tree.self, Probe.self, Store.self,
+            Manifest.self,
+        ]
     )
 }
 

@@ -56,7 +56,7 @@ struct ProcessResult: CustomStringConvertible {
 }
 
 /// Collects the bytes of one pipe on a thread of its own.
-private final class PipeReader: @unchecked Sendable {
+final class PipeReader: @unchecked Sendable {
     private let lock = NSLock()
     private var data = Data()
     private let done = DispatchSemaphore(value: 0)

@@ -35,7 +35,8 @@
             #expect(error.kernelMessages.first == "e overlay: too many lower directories, limit is 500")
             #expect(error.plan?.strategy == .newMountAPI)
             let names = recorder.calls.map(\.name)
-            #expect(names == ["fsopen", "fsconfig", "fsconfig", "fsconfig", "fsconfig"])  // source, l1, l2, l3: no create
+            // source, l1, l2, l3: no create
+            #expect(names == ["fsopen", "fsconfig", "fsconfig", "fsconfig", "fsconfig"])
             #expect(error.message.contains("lowerdir+=/l3"))
         }
 

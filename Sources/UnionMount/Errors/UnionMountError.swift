@@ -27,6 +27,12 @@ public struct UnionMountError: Error, Sendable, Hashable, CustomStringConvertibl
         public static let busy = Code("busy")
         /// Input read from outside (a mount table, a sysfs file, an option string) is malformed.
         public static let malformedInput = Code("malformed input")
+        /// A named layer, container or store does not exist.
+        public static let notFound = Code("not found")
+        /// A layer or container of that name already exists.
+        public static let alreadyExists = Code("already exists")
+        /// A layer or container is still used (by a layer built on it, a container, or a mount).
+        public static let inUse = Code("in use")
 
         /// The code's name.
         public var description: String { name }

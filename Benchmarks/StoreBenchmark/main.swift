@@ -1,0 +1,108 @@
+import SystemPackage
+import UnionMount
+import UnionMountBenchSupport
+
+// unionmount-store-bench: the layer store's cost of mounting a container, as a ratio to the bare mount of the
+// same layers, measured in one run.
+//
+//     swift build -c release --product unionmount-store-bench
+//     sudo unshare -m --propagation private .build/release/unionmount-store-bench [--sizes 1,16,128,500]
+//
+// For each chain length N the store holds N image layers and a container on them. One "store" cycle is
+// `LayerStore.mount(container:)` + `unmount(container:)` on an open store: the flock(2) lock, reading the
+// records and the chain, the journal and count writes (each fsync'ed and renamed), and the mount itself. One
+// "bare" cycle mounts the same spec (same layers, upper, work and options) with `Mounter` at the same place and
+// unmounts it. The two alternate in interleaved rounds; the report gives the median cycle of each and their
+// ratio. `--tmpfs` puts the store on a tmpfs (no disk flushes; isolates the store's own work).
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+var sizes = [1, 16, 128, 500]
+var rounds = 21
+var cyclesPerRound = 10
+var useTmpfs = false
+var arguments = CommandLine.arguments.dropFirst().makeIterator()
+while let argument = arguments.next() {
+    switch argument {
+    case "--sizes": sizes = (arguments.next() ?? "").split(separator: ",").compactMap { Int($0) }
+    case "--rounds": rounds = Int(arguments.next() ?? "") ?? rounds
+    case "--cycles": cyclesPerRound = Int(arguments.next() ?? "") ?? cyclesPerRound
+    case "--tmpfs": useTmpfs = true
+    default:
+        print("usage: unionmount-store-bench [--sizes 1,16,128,500] [--rounds N] [--cycles N] [--tmpfs]")
+        exit(64)
+    }
+}
+if let failure = preflightFailure(program: "unionmount-store-bench") {
+    print(failure)
+    exit(1)
+}
+
+func now() -> UInt64 {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+}
+
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+var template = Array("/tmp/unionmount-store-bench-XXXXXX".utf8CString)
+guard mkdtemp(&template) != nil else { fatalError("mkdtemp failed") }
+let scratch = FilePath(platformString: template)
+if useTmpfs {
+    guard mount("tmpfs", scratch.string, "tmpfs", 0, "size=1g") == 0 else { fatalError("cannot mount a tmpfs") }
+}
+defer {
+    _ = try? Mounter().unmountRecursively(scratch)
+    _ = system("rm -rf '\(scratch.string)'")
+}
+
+let mounter = Mounter()
+print("# unionmount-store-bench — Linux \(kernelRelease()), \(useTmpfs ? "tmpfs" : "disk under /tmp")")
+print("")
+print("| layers | bare mount+unmount | store mount+unmount | store / bare |")
+print("|---:|---:|---:|---:|")
+for size in sizes {
+    progress("building a \(size)-layer chain")
+    let root = scratch.appending("store-\(size)")
+    let store = try LayerStore.create(at: root)
+    var parent: String?
+    for index in 1...size {
+        let builder = try store.beginLayer("l\(index)", parent: parent)
+        let file = builder.directory.appending("file-\(index)").string
+        let fd = open(file, O_CREAT | O_WRONLY, 0o644)
+        close(fd)
+        try builder.commit()
+        parent = "l\(index)"
+    }
+    let container = try store.createContainer("c", image: parent)
+    let spec = try store.unionSpec(container: "c")
+    var bare: [Double] = []
+    var stored: [Double] = []
+    for round in 0..<(rounds + 1) {
+        var start = now()
+        for _ in 0..<cyclesPerRound {
+            try mounter.mount(spec, at: container.mergedDirectory)
+            try mounter.unmount(container.mergedDirectory)
+        }
+        let bareTime = Double(now() - start) / Double(cyclesPerRound)
+        start = now()
+        for _ in 0..<cyclesPerRound {
+            try store.mount(container: "c")
+            try store.unmount(container: "c")
+        }
+        let storeTime = Double(now() - start) / Double(cyclesPerRound)
+        if round > 0 {  // the first round warms caches
+            bare.append(bareTime)
+            stored.append(storeTime)
+        }
+    }
+    let (b, s) = (median(bare), median(stored))
+    print("| \(size) | \(String(format3(b / 1000))) µs | \(String(format3(s / 1000))) µs | \(format3(s / b)) |")
+}
+
+func format3(_ value: Double) -> String {
+    let scaled = (value * 100).rounded() / 100
+    return String(scaled)
+}

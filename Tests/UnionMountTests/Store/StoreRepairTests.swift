@@ -1,0 +1,161 @@
+import SystemPackage
+import Testing
+
+@testable import UnionMount
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Crash debris, made by hand the way a killed process leaves it, and repaired by the next open. No mounts are
+/// involved, so these run unprivileged too; the crash tests with real kills and mounts are in `StoreCrashTests`.
+@Suite struct StoreRepairTests {
+    let scratch: Scratch
+    let root: FilePath
+    let store: LayerStore
+
+    init() throws {
+        scratch = try Scratch("store-repair")
+        root = scratch.path.appending("store")
+        store = try LayerStore.create(at: root, features: StoreBackendTests.features())
+        try store.createLayer("base") { try writeFile($0.appending("f"), "base") }
+        try store.createContainer("c", image: "base")
+    }
+
+    func reopen() throws -> LayerStore { try LayerStore(opening: root, features: StoreBackendTests.features()) }
+
+    @Test func cleanStoreNeedsNothing() throws {
+        let reopened = try reopen()
+        #expect(reopened.repairReport.isClean)
+        #expect(try reopened.check().isEmpty)
+    }
+
+    @Test("a half-created layer whose builder died is removed; a live builder's is kept")
+    func stagingDebris() throws {
+        try makeDirectories(root.appending("staging/dead.0123/diff"))
+        try writeFile(root.appending("staging/dead.0123/diff/f"), "x")
+        let live = try store.beginLayer("live")
+        try writeFile(live.directory.appending("g"), "y")
+        #expect(try store.check() == ["staging/dead.0123 is left over"])
+        let reopened = try reopen()
+        #expect(reopened.repairReport.actions == ["removed the half-created staging/dead.0123"])
+        #expect(!fileExists(root.appending("staging/dead.0123")))
+        #expect(fileExists(live.directory.appending("g")))
+        let layer = try live.commit()
+        #expect(readFile(layer.directory.appending("g")) == "y")
+        #expect(try reopened.layers().map(\.id) == ["base", "live"])
+    }
+
+    @Test func trashDebrisIsRemoved() throws {
+        try makeDirectories(root.appending("trash/old.9/diff/deep/er"))
+        let reopened = try reopen()
+        #expect(reopened.repairReport.actions == ["removed the half-removed trash/old.9"])
+        #expect(try StoreFiles.names(in: root.appending("trash")).isEmpty)
+    }
+
+    @Test("a count for a mount that is gone is reset")
+    func staleCount() throws {
+        try writeFile(root.appending("containers/c/mounts"), "count=3\n")
+        let reopened = try reopen()
+        #expect(reopened.repairReport.actions == ["reset the stale count 3 of c, which is not mounted"])
+        #expect(try reopened.container("c").mountCount == 0)
+    }
+
+    @Test("an interrupted mount is undone, an interrupted unmount finished")
+    func pendingOperations() throws {
+        try writeFile(root.appending("containers/c/mounts"), "count=0\npending=mount\n")
+        #expect(try store.check() == ["container c has a pending mount"])
+        var reopened = try reopen()
+        #expect(reopened.repairReport.actions == ["undid the interrupted mount of c"])
+        #expect(readFile(root.appending("containers/c/mounts")) == "count=0\n")
+        try writeFile(root.appending("containers/c/mounts"), "count=1\npending=unmount\n")
+        reopened = try reopen()
+        #expect(reopened.repairReport.actions == ["finished the interrupted unmount of c"])
+        #expect(try reopened.container("c").mountCount == 0)
+        try writeFile(root.appending("containers/c/mounts"), "count=1\npending=fly\n")
+        reopened = try reopen()
+        #expect(reopened.repairReport.problems.count == 1)
+        #expect(readFile(root.appending("containers/c/mounts")) == "count=0\n")
+        #expect(try reopened.check().isEmpty)
+    }
+
+    @Test func temporaryRecordsAndMissingDirectories() throws {
+        try writeFile(root.appending("containers/c/mounts.tmp"), "count=")
+        try writeFile(root.appending("store.conf.tmp"), "form")
+        #expect(rmdir(root.appending("containers/c/merged").string) == 0)
+        let reopened = try reopen()
+        #expect(!fileExists(root.appending("containers/c/mounts.tmp")))
+        #expect(!fileExists(root.appending("store.conf.tmp")))
+        #expect(fileExists(root.appending("containers/c/merged")))
+        #expect(reopened.repairReport.actions.count == 3)
+        #expect(try reopened.check().isEmpty)
+    }
+
+    @Test("an init layer whose container never appeared is removed")
+    func orphanInitLayer() throws {
+        try store.createContainer("d", image: "base") { try writeFile($0.appending("hostname"), "d") }
+        #expect(try store.layer("d-init").owner == "d")
+        // What a crash between the two renames of createContainer leaves: the init layer, no container.
+        #expect(rename(root.appending("containers/d").string, root.appending("trash/d.1").string) == 0)
+        let reopened = try reopen()
+        #expect(reopened.repairReport.actions.contains("removed the init layer d-init of the vanished container d"))
+        #expect(thrown { try reopened.layer("d-init") }?.code == .notFound)
+    }
+
+    @Test("damaged records are reported, not guessed at")
+    func damagedRecords() throws {
+        try writeFile(root.appending("layers/base/layer.conf"), "id=base\ndepth=x\n")
+        let reopened = try reopen()
+        let problems = try reopened.check()
+        #expect(problems.contains { $0.contains("depth") })
+        #expect(thrown { try reopened.layer("base") }?.code == .malformedInput)
+        // A container record whose chain does not start at its image.
+        try writeFile(root.appending("containers/c/container.conf"), "id=c\nimage=base\nlayers=other base\n")
+        #expect(thrown { try reopened.container("c") }?.code == .malformedInput)
+        try writeFile(root.appending("containers/c/container.conf"), "id=c\nimage=base\nlayers=base ../x\n")
+        #expect(thrown { try reopened.container("c") }?.code == .invalidSpec)
+    }
+
+    @Test("layers: ids, parents, chains, users and removal")
+    func layerLifecycle() throws {
+        #expect(thrown { try store.createLayer("base") { _ in } }?.code == .alreadyExists)
+        #expect(thrown { try store.createLayer("x", parent: "missing") { _ in } }?.code == .notFound)
+        #expect(thrown { try store.createLayer("../x") { _ in } }?.code == .invalidSpec)
+        try store.createLayer("app", parent: "base") { try writeFile($0.appending("g"), "app") }
+        #expect(try store.chain("app").map(\.id) == ["app", "base"])
+        #expect(try store.layer("app").depth == 2)
+        #expect(try store.users(ofLayer: "base") == ["layer app", "container c"])
+        #expect(thrown { try store.removeLayer("base") }?.code == .inUse)
+        try store.removeLayer("app")
+        try store.removeContainer("c")
+        try store.removeLayer("base")
+        #expect(try store.layers().isEmpty)
+        #expect(try store.containers().isEmpty)
+        #expect(try StoreFiles.names(in: root.appending("trash")).isEmpty)
+        #expect(try store.check().isEmpty)
+    }
+
+    @Test("a populate that throws leaves nothing behind")
+    func failedPopulate() throws {
+        struct Failure: Error {}
+        #expect(throws: Failure.self) { try store.createLayer("x") { _ in throw Failure() } }
+        #expect(throws: Failure.self) { try store.createContainer("y", image: "base") { _ in throw Failure() } }
+        #expect(try StoreFiles.names(in: root.appending("staging")).isEmpty)
+        #expect(thrown { try store.layer("x") }?.code == .notFound)
+        #expect(thrown { try store.container("y") }?.code == .notFound)
+    }
+
+    @Test("chains stop at the kernel's 500 layers")
+    func depthLimit() throws {
+        var parent = "base"
+        for index in 2...500 {
+            try store.beginLayer("l\(index)", parent: parent).commit()
+            parent = "l\(index)"
+        }
+        #expect(try store.layer("l500").depth == 500)
+        #expect(try store.chain("l500").count == 500)
+        #expect(thrown { try store.beginLayer("l501", parent: "l500") }?.code == .invalidSpec)
+        // No room for an init layer on a full chain either.
+        #expect(thrown { try store.createContainer("full", image: "l500") { _ in } }?.code == .invalidSpec)
+    }
+}
