@@ -65,12 +65,14 @@ struct StoreRemoveContainer: ParsableCommand {
         commandName: "remove-container", abstract: "Remove a container that is not mounted, and its init layer.")
 
     @OptionGroup var store: StoreOptions
+    @OptionGroup var output: OutputOptions
     @Argument(help: "The container's id.")
     var id: String
 
     func run() throws {
         let store = try store.open()
         try reportingFailures { try store.removeContainer(id) }
+        if output.json { try printJSON(["removedContainer": id]) } else { print("removed container \(id)") }
     }
 }
 

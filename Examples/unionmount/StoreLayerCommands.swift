@@ -57,12 +57,14 @@ struct StoreRemoveLayer: ParsableCommand {
         commandName: "remove-layer", abstract: "Remove a layer that no layer, container or mount uses.")
 
     @OptionGroup var store: StoreOptions
+    @OptionGroup var output: OutputOptions
     @Argument(help: "The layer's id.")
     var id: String
 
     func run() throws {
         let store = try store.open()
         try reportingFailures { try store.removeLayer(id) }
+        if output.json { try printJSON(["removedLayer": id]) } else { print("removed layer \(id)") }
     }
 }
 
@@ -102,12 +104,18 @@ struct StoreExport: ParsableCommand {
     var to: String
     @Option(name: .long, help: "The whiteout format to write: \(WhiteoutFormatArgument.help).")
     var format: WhiteoutFormatArgument = WhiteoutFormatArgument(argument: "aufs")!
+    @OptionGroup var output: OutputOptions
     @Argument(help: "The container's id.")
     var id: String
 
     func run() throws {
         let store = try store.open()
         try reportingFailures { try store.exportChanges(container: id, to: FilePath(to), format: format.format) }
+        if output.json {
+            try printJSON(["container": id, "directory": to, "format": format.format.argumentName])
+        } else {
+            print(to)
+        }
     }
 }
 

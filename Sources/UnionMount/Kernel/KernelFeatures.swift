@@ -20,7 +20,8 @@ public struct KernelFeatures: Sendable, Hashable, Codable {
     public var overlay: Bool
     /// `aufs` is listed in `/proc/filesystems`.
     public var aufs: Bool
-    /// `fuse` is listed in `/proc/filesystems` and `/dev/fuse` exists.
+    /// `fuse` is listed in `/proc/filesystems` and this process may open `/dev/fuse` for reading and writing
+    /// (it is often mode 0600, root only).
     public var fuse: Bool
     /// The `fuse-overlayfs` program found in `PATH`, if any.
     public var fuseOverlayfsProgram: String?
@@ -63,7 +64,7 @@ public struct KernelFeatures: Sendable, Hashable, Codable {
             pageSize: Int(sysconf(Int32(_SC_PAGESIZE))),
             overlay: filesystems.contains("overlay"),
             aufs: filesystems.contains("aufs"),
-            fuse: filesystems.contains("fuse") && access("/dev/fuse", F_OK) == 0,
+            fuse: filesystems.contains("fuse") && access("/dev/fuse", R_OK | W_OK) == 0,
             fuseOverlayfsProgram: findProgram("fuse-overlayfs"),
             newMountAPI: false, overlayParameterParsing: false, appendLowerDirectory: false,
             layerFileDescriptors: false, dataOnlyLayers: false, userXattr: false,

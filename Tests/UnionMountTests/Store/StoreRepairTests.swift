@@ -67,7 +67,7 @@ import Testing
         #expect(try store.check() == ["container c has a pending mount"])
         var reopened = try reopen()
         #expect(reopened.repairReport.actions == ["undid the interrupted mount of c"])
-        #expect(readFile(root.appending("containers/c/mounts")) == "count=0\n")
+        #expect(readFile(root.appending("containers/c/mounts")) == "count=0000000000\npending=none   \n")
         try writeFile(root.appending("containers/c/mounts"), "count=1\npending=unmount\n")
         reopened = try reopen()
         #expect(reopened.repairReport.actions == ["finished the interrupted unmount of c"])
@@ -75,7 +75,7 @@ import Testing
         try writeFile(root.appending("containers/c/mounts"), "count=1\npending=fly\n")
         reopened = try reopen()
         #expect(reopened.repairReport.problems.count == 1)
-        #expect(readFile(root.appending("containers/c/mounts")) == "count=0\n")
+        #expect(readFile(root.appending("containers/c/mounts")) == "count=0000000000\npending=none   \n")
         #expect(try reopened.check().isEmpty)
     }
 
@@ -157,5 +157,25 @@ import Testing
         #expect(thrown { try store.beginLayer("l501", parent: "l500") }?.code == .invalidSpec)
         // No room for an init layer on a full chain either.
         #expect(thrown { try store.createContainer("full", image: "l500") { _ in } }?.code == .invalidSpec)
+    }
+}
+
+/// The container mount record: fixed width, written in place, read back exactly.
+@Suite struct StoreMountStateTests {
+    @Test(arguments: [
+        StoreMountState(count: 0), StoreMountState(count: 1, pending: .unmount),
+        StoreMountState(count: 0, pending: .mount),
+        StoreMountState(count: 12345),
+    ])
+    func roundTrip(state: StoreMountState) throws {
+        let scratch = try Scratch("mount-state")
+        let file = scratch.path.appending("mounts")
+        try state.write(to: file)
+        #expect(try StoreMountState.read(file) == state)
+        #expect(readFile(file)?.utf8.count == StoreMountState.width)
+        // Overwritten in place by a different state; a longer file written by hand is cut to the record.
+        try writeFile(file, "count=7\npending=mount\n" + String(repeating: "x", count: 40))
+        try StoreMountState(count: 2).write(to: file)
+        #expect(try StoreMountState.read(file) == StoreMountState(count: 2))
     }
 }
