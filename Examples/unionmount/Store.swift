@@ -43,6 +43,16 @@ struct StoreOptions: ParsableArguments {
             try LayerStore.create(at: FilePath(root), backend: backend.flatMap(LayerStoreBackend.init(rawValue:)))
         }
     }
+
+    /// Opens the store, runs `body` (a ``UnionMountError`` becomes exit 1) and prints its result: JSON with
+    /// `--json`, else the lines `text` makes of it.
+    func run<Result: Encodable>(
+        _ output: OutputOptions, _ body: (LayerStore) throws -> Result, text: (Result) -> [String]
+    ) throws {
+        let store = try open()
+        let result = try reportingFailures { try body(store) }
+        if output.json { try printJSON(result) } else { text(result).forEach { print($0) } }
+    }
 }
 
 /// A whiteout format named on the command line.
@@ -89,17 +99,17 @@ struct StoreInfo: ParsableCommand {
     }
 
     func run() throws {
-        let store = try store.open()
-        let report = try reportingFailures {
+        try store.run(output) { store in
             Report(
                 root: store.root.string, backend: store.backend.rawValue,
-                whiteoutFormat: store.whiteoutFormat.argumentName,
-                layers: try store.layers().count, containers: try store.containers().count, repairs: store.repairReport)
+                whiteoutFormat: store.whiteoutFormat.argumentName, layers: try store.layers().count,
+                containers: try store.containers().count, repairs: store.repairReport)
+        } text: { report in
+            [
+                "\(report.root): backend \(report.backend), whiteouts \(report.whiteoutFormat)",
+                "\(report.layers) layer(s), \(report.containers) container(s)",
+            ] + repairLines(report.repairs)
         }
-        if output.json { return try printJSON(report) }
-        print("\(report.root): backend \(report.backend), whiteouts \(report.whiteoutFormat)")
-        print("\(report.layers) layer(s), \(report.containers) container(s)")
-        printRepairs(report.repairs)
     }
 }
 
@@ -112,13 +122,15 @@ struct StoreRepair: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let store = try store.open()
-        var report = store.repairReport
-        let again = try reportingFailures { try store.repair() }
-        report.actions += again.actions
-        report.problems += again.problems
-        if output.json { return try printJSON(report) }
-        printRepairs(report)
+        try store.run(output) { store in
+            var report = store.repairReport
+            let again = try store.repair()
+            report.actions += again.actions
+            report.problems += again.problems
+            return report
+        } text: {
+            repairLines($0)
+        }
     }
 }
 
@@ -138,7 +150,7 @@ struct StoreCheck: ParsableCommand {
     }
 }
 
-func printRepairs(_ report: RepairReport) {
-    for action in report.actions { print("repaired: \(action)") }
-    for problem in report.problems { print("problem: \(problem)") }
+/// A repair report as text lines.
+func repairLines(_ report: RepairReport) -> [String] {
+    report.actions.map { "repaired: \($0)" } + report.problems.map { "problem: \($0)" }
 }

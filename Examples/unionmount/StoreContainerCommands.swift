@@ -14,13 +14,12 @@ struct StoreContainers: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let store = try store.open()
-        let containers = try reportingFailures { try store.containers() }
-        if output.json { return try printJSON(containers) }
-        for container in containers {
-            print(
-                "\(container.id)  layer=\(container.layer ?? "-")  mounts=\(container.mountCount)  \(container.mergedDirectory)"
-            )
+        try store.run(output) {
+            try $0.containers()
+        } text: { containers in
+            containers.map {
+                "\($0.id)  layer=\($0.layer ?? "-")  mounts=\($0.mountCount)  \($0.mergedDirectory)"
+            }
         }
     }
 }
@@ -42,20 +41,17 @@ struct StoreCreateContainer: ParsableCommand {
     var id: String?
 
     func run() throws {
-        let store = try store.open()
         let initialize: ((FilePath) throws -> Void)? = initFrom.map { source in
             { directory in
                 _ = directory.withPlatformString { rmdir($0) }
                 try LayerTree.copy(from: FilePath(source), to: directory)
             }
         }
-        let container: StoreContainer
-        do {
-            container = try store.createContainer(id, image: image, initialize: initialize)
-        } catch let error as UnionMountError {
-            throw failing(error)
+        try store.run(output) {
+            try $0.createContainer(id, image: image, initialize: initialize)
+        } text: {
+            [$0.id]
         }
-        if output.json { try printJSON(container) } else { print(container.id) }
     }
 }
 
@@ -70,10 +66,21 @@ struct StoreRemoveContainer: ParsableCommand {
     var id: String
 
     func run() throws {
-        let store = try store.open()
-        try reportingFailures { try store.removeContainer(id) }
-        if output.json { try printJSON(["removedContainer": id]) } else { print("removed container \(id)") }
+        try store.run(output) { store in
+            try store.removeContainer(id)
+            return ["removedContainer": id]
+        } text: { _ in
+            ["removed container \(id)"]
+        }
     }
+}
+
+/// What `store mount` and `store unmount` print.
+struct MountReport: Encodable {
+    var container: String
+    var merged: String
+    var mounted: Bool
+    var mountCount: Int
 }
 
 /// `unionmount store mount`: mount a container (or take one more reference) and print its root.
@@ -87,21 +94,14 @@ struct StoreMount: ParsableCommand {
     var id: String
 
     func run() throws {
-        let store = try store.open()
-        let merged = try reportingFailures { try store.mount(container: id) }
-        let count = try reportingFailures { try store.container(id).mountCount }
-        if output.json {
-            try printJSON(MountReport(container: id, merged: merged.string, mountCount: count))
-        } else {
-            print(merged)
+        try store.run(output) { store in
+            let merged = try store.mount(container: id)
+            return MountReport(
+                container: id, merged: merged.string, mounted: true, mountCount: try store.container(id).mountCount)
+        } text: {
+            [$0.merged]
         }
     }
-}
-
-struct MountReport: Encodable {
-    var container: String
-    var merged: String
-    var mountCount: Int
 }
 
 /// `unionmount store unmount`: drop a reference; the last one unmounts.
@@ -117,13 +117,14 @@ struct StoreUnmount: ParsableCommand {
     var id: String
 
     func run() throws {
-        let store = try store.open()
-        let unmounted = try reportingFailures { try store.unmount(container: id, lazy: lazy) }
-        let count = try reportingFailures { try store.container(id).mountCount }
-        if output.json {
-            try printJSON(["container": id, "unmounted": String(unmounted), "mountCount": String(count)])
-        } else {
-            print(unmounted ? "unmounted \(id)" : "\(id) still has \(count) reference(s)")
+        try store.run(output) { store in
+            let unmounted = try store.unmount(container: id, lazy: lazy)
+            let container = try store.container(id)
+            return MountReport(
+                container: id, merged: container.mergedDirectory.string, mounted: !unmounted,
+                mountCount: container.mountCount)
+        } text: { report in
+            [report.mounted ? "\(id) still has \(report.mountCount) reference(s)" : "unmounted \(id)"]
         }
     }
 }

@@ -2,10 +2,6 @@ import ArgumentParser
 import SystemPackage
 import UnionMount
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// `unionmount store layers`: every layer.
 struct StoreLayers: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "layers", abstract: "List the layers.")
@@ -14,11 +10,10 @@ struct StoreLayers: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() throws {
-        let store = try store.open()
-        let layers = try reportingFailures { try store.layers() }
-        if output.json { return try printJSON(layers) }
-        for layer in layers {
-            print("\(layer.id)  parent=\(layer.parent ?? "-")  depth=\(layer.depth)  \(layer.directory)")
+        try store.run(output) {
+            try $0.layers()
+        } text: { layers in
+            layers.map { "\($0.id)  parent=\($0.parent ?? "-")  depth=\($0.depth)  \($0.directory)" }
         }
     }
 }
@@ -40,14 +35,14 @@ struct StoreCreateLayer: ParsableCommand {
     var id: String?
 
     func run() throws {
-        let store = try store.open()
-        let layer = try reportingFailures { () throws -> StoreLayer in
+        try store.run(output) { store in
             if let from {
                 return try store.importLayer(id, parent: parent, from: FilePath(from), format: format.format)
             }
             return try store.beginLayer(id, parent: parent).commit()
+        } text: {
+            [$0.id]
         }
-        if output.json { try printJSON(layer) } else { print(layer.id) }
     }
 }
 
@@ -62,9 +57,12 @@ struct StoreRemoveLayer: ParsableCommand {
     var id: String
 
     func run() throws {
-        let store = try store.open()
-        try reportingFailures { try store.removeLayer(id) }
-        if output.json { try printJSON(["removedLayer": id]) } else { print("removed layer \(id)") }
+        try store.run(output) { store in
+            try store.removeLayer(id)
+            return ["removedLayer": id]
+        } text: { _ in
+            ["removed layer \(id)"]
+        }
     }
 }
 
@@ -79,17 +77,18 @@ struct StoreChanges: ParsableCommand {
     var id: String
 
     func run() throws {
-        let store = try store.open()
-        let changes = try reportingFailures { try store.changes(container: id) }
-        if output.json { return try printJSON(changes) }
-        for change in changes {
-            let mark =
-                switch change.kind {
-                case .added: "A"
-                case .modified: "C"
-                case .deleted: "D"
-                }
-            print("\(mark) /\(change.path)")
+        try store.run(output) {
+            try $0.changes(container: id)
+        } text: { changes in
+            changes.map { change in
+                let mark =
+                    switch change.kind {
+                    case .added: "A"
+                    case .modified: "C"
+                    case .deleted: "D"
+                    }
+                return "\(mark) /\(change.path)"
+            }
         }
     }
 }
@@ -109,12 +108,11 @@ struct StoreExport: ParsableCommand {
     var id: String
 
     func run() throws {
-        let store = try store.open()
-        try reportingFailures { try store.exportChanges(container: id, to: FilePath(to), format: format.format) }
-        if output.json {
-            try printJSON(["container": id, "directory": to, "format": format.format.argumentName])
-        } else {
-            print(to)
+        try store.run(output) { store in
+            try store.exportChanges(container: id, to: FilePath(to), format: format.format)
+            return ["container": id, "directory": to, "format": format.format.argumentName]
+        } text: { _ in
+            [to]
         }
     }
 }
@@ -132,8 +130,10 @@ struct StoreCommit: ParsableCommand {
     var id: String
 
     func run() throws {
-        let store = try store.open()
-        let layer = try reportingFailures { try store.commit(container: id, as: layerID) }
-        if output.json { try printJSON(layer) } else { print(layer.id) }
+        try store.run(output) {
+            try $0.commit(container: id, as: layerID)
+        } text: {
+            [$0.id]
+        }
     }
 }

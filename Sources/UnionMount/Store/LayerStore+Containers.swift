@@ -10,11 +10,7 @@ extension LayerStore {
     /// Every container, sorted by id (reads `containers/*/container.conf` and `mounts`).
     public func containers() throws(UnionMountError) -> [StoreContainer] {
         var containers: [StoreContainer] = []
-        for name in try StoreFiles.names(in: containersDirectory) {
-            let id = String(decoding: name, as: UTF8.self)
-            guard Array(id.utf8) == name, (try? StoreIdentifier.validate(id, input: "container")) != nil else {
-                continue
-            }
+        for id in try identifiers(in: containersDirectory) {
             if let container = try readContainer(id) { containers.append(container) }
         }
         return containers

@@ -11,9 +11,7 @@ extension LayerStore {
     /// Every layer, sorted by id (reads `layers/*/layer.conf`).
     public func layers() throws(UnionMountError) -> [StoreLayer] {
         var layers: [StoreLayer] = []
-        for name in try StoreFiles.names(in: layersDirectory) {
-            let id = String(decoding: name, as: UTF8.self)
-            guard Array(id.utf8) == name, (try? StoreIdentifier.validate(id, input: "layer")) != nil else { continue }
+        for id in try identifiers(in: layersDirectory) {
             if let layer = try readLayer(id) { layers.append(layer) }
         }
         return layers
@@ -141,6 +139,14 @@ extension LayerStore {
     }
 
     // MARK: Implementation
+
+    /// The names in `directory` that are valid ids, sorted (anything else there is not the store's).
+    func identifiers(in directory: FilePath) throws(UnionMountError) -> [String] {
+        try StoreFiles.names(in: directory).compactMap { name in
+            let id = String(decoding: name, as: UTF8.self)
+            return (try? StoreIdentifier.validate(id, input: "id")) == nil ? nil : id
+        }
+    }
 
     func readLayer(_ id: String) throws(UnionMountError) -> StoreLayer? {
         let file = layerDirectory(id).appending("layer.conf")

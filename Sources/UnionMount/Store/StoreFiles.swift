@@ -136,13 +136,18 @@ enum StoreFiles {
                 "opendir", error, message: "cannot read directory \(directory.readable)", input: directory.readable)
         }
         defer { closedir(handle) }
+        return entries(of: handle).sorted { $0.lexicographicallyPrecedes($1) }
+    }
+
+    /// The names readdir(3) gives for an open directory, `.` and `..` excluded.
+    private static func entries(of handle: OpaquePointer) -> [[UInt8]] {
         var names: [[UInt8]] = []
         while let entry = readdir(handle) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
             if name == Array(".".utf8) || name == Array("..".utf8) { continue }
             names.append(name)
         }
-        return names.sorted { $0.lexicographicallyPrecedes($1) }
+        return names
     }
 
     /// Removes the tree at `path` (absent is fine), depth first, through directory file descriptors
@@ -190,13 +195,7 @@ enum StoreFiles {
             throw UnionMountError.systemCall("fdopendir", system_errno(), message: "cannot read \(path.readable)")
         }
         defer { closedir(handle) }
-        var names: [[UInt8]] = []
-        while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
-            if name == Array(".".utf8) || name == Array("..".utf8) { continue }
-            names.append(name)
-        }
-        for name in names {
+        for name in entries(of: handle) {
             let child = path + [UInt8(ascii: "/")] + name
             let cName = name.map { CChar(bitPattern: $0) } + [0]
             var info = stat()
