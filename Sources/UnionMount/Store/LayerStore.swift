@@ -50,7 +50,8 @@ public struct LayerStore: Sendable {
     ///     the backend it was created with; asking for another one throws.
     ///   - features: the kernel's features (probed once per process by default).
     /// - Throws: ``UnionMountError/Code/unsupported`` when no backend (or not the one asked for) works here;
-    ///   ``UnionMountError/Code/invalidSpec`` for a relative root or a backend mismatch.
+    ///   ``UnionMountError/Code/invalidSpec`` for a relative root, a backend mismatch, or a root that already
+    ///   holds something other than a store.
     public static func create(
         at root: FilePath, backend: LayerStoreBackend? = nil, features: KernelFeatures = .current
     ) throws(UnionMountError) -> LayerStore {
@@ -79,6 +80,16 @@ public struct LayerStore: Sendable {
         }
         try makeParents(root)
         try StoreFiles.makeDirectory(root, mode: 0o700)
+        // An existing directory becomes a store only when empty, or holding what an interrupted creation left.
+        let layout: Set<[UInt8]> = Set(
+            ["layers", "containers", "staging", "trash", "empty", lockName, configurationName + ".tmp"].map {
+                Array($0.utf8)
+            })
+        if let foreign = try StoreFiles.names(in: root).first(where: { !layout.contains($0) }) {
+            throw UnionMountError.invalidSpec(
+                "\(root.readable) is not empty (it holds \(foreign.readable)) and is not a layer store",
+                input: root.readable)
+        }
         for directory in ["layers", "containers", "staging", "trash", "empty"] {
             try StoreFiles.makeDirectory(root.appending(directory), mode: directory == "empty" ? 0o755 : 0o700)
         }

@@ -73,6 +73,13 @@ import Testing
         }
         #expect(thrown { try LayerStore(opening: scratch.path, features: Self.features()) }?.code == .invalidSpec)
         #expect(thrown { try LayerStore.create(at: "relative/store", features: Self.features()) }?.code == .invalidSpec)
+        // A directory that holds something else is never turned into a store.
+        try makeDirectories(scratch.path.appending("home"))
+        try writeFile(scratch.path.appending("home/notes.txt"), "mine")
+        let foreign = thrown { try LayerStore.create(at: scratch.path.appending("home"), features: Self.features()) }
+        #expect(foreign?.code == .invalidSpec)
+        #expect(foreign?.message.contains("notes.txt") == true)
+        #expect(!fileExists(scratch.path.appending("home/layers")))
     }
 
     #if ENABLE_MOCKING
