@@ -1,5 +1,11 @@
 import SystemPackage
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
 /// A layer of a ``LayerStore``: read-only contents stacked on an optional parent.
 public struct StoreLayer: Sendable, Hashable, Codable {
     /// The layer's id.
@@ -107,7 +113,7 @@ public final class LayerBuilder {
 
     private func finish() {
         finished = true
-        Glibc.close(lock)
+        close(lock)
         lock = -1
     }
 
@@ -118,9 +124,3 @@ public final class LayerBuilder {
         }
     }
 }
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
