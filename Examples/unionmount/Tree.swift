@@ -24,6 +24,10 @@ extension UnionMountCommand {
         var branch: [String] = []
         @Flag(name: .long, help: "The overlay layers use user.overlay.* xattrs (a userxattr mount).")
         var userxattr = false
+        @Flag(
+            name: .customLong("fuse-overlayfs"),
+            help: "The layers are fuse-overlayfs's: its .wh..wh..opq files and user.fuseoverlayfs.opaque count.")
+        var fuseOverlayfs = false
         @OptionGroup var source: SourceOptions
         @OptionGroup var output: OutputOptions
         @Argument(help: "The mount point of a mounted union.")
@@ -36,8 +40,8 @@ extension UnionMountCommand {
             if !branch.isEmpty && (upper != nil || !lower.isEmpty) {
                 throw ValidationError("--branch (aufs) cannot be combined with --upper/--lower (overlay)")
             }
-            if userxattr && (target != nil || !branch.isEmpty) {
-                throw ValidationError("--userxattr applies to --upper/--lower only")
+            if (userxattr || fuseOverlayfs) && (target != nil || !branch.isEmpty) {
+                throw ValidationError("--userxattr and --fuse-overlayfs apply to --upper/--lower only")
             }
             if !branch.isEmpty { _ = try aufsBranches(branch) }
         }
@@ -52,7 +56,8 @@ extension UnionMountCommand {
                 }
                 let layers = (upper.map { [$0] } ?? []) + lower
                 return try MergedView.entries(
-                    branches: layers.map { FilePath($0) }, format: userxattr ? .overlayUser : .overlayTrusted)
+                    branches: layers.map { FilePath($0) }, format: userxattr ? .overlayUser : .overlayTrusted,
+                    fuseOverlayfs: fuseOverlayfs)
             }
             if output.json { return try printJSON(entries) }
             printTree(entries)

@@ -106,11 +106,16 @@ public enum MergedView {
     ///   - branches: the branch roots, top first (overlay: the upper directory, then the lower ones; data-only
     ///     layers are never part of the merged view and must not be given).
     ///   - format: the whiteout format of the branches.
+    ///   - fuseOverlayfs: the branches are fuse-overlayfs's (whose mount table entry does not show them): its own
+    ///     marks count too — a `.wh..wh..opq` file makes its directory opaque and is not listed, as does
+    ///     `user.fuseoverlayfs.opaque`.
     /// - Returns: one entry per visible name, the root of the union excluded.
     /// - Throws: ``UnionMountError/Code/invalidSpec`` when there are no branches or a branch root is not a
     ///   directory; ``UnionMountError/Code/systemCallFailed`` when a branch root or a directory in a branch cannot
     ///   be read (``UnionMountError/input`` names it).
-    public static func entries(branches: [FilePath], format: WhiteoutFormat) throws(UnionMountError) -> [MergedEntry] {
+    public static func entries(
+        branches: [FilePath], format: WhiteoutFormat, fuseOverlayfs: Bool = false
+    ) throws(UnionMountError) -> [MergedEntry] {
         guard !branches.isEmpty else {
             throw UnionMountError.invalidSpec("a merged view needs at least one branch", input: "branches")
         }
@@ -131,6 +136,7 @@ public enum MergedView {
             roots.append(root)
         }
         var walker = MergedViewWalker(roots: roots, branchPaths: branches, format: format)
+        walker.fuseOverlayfs = fuseOverlayfs
         try walker.walk(directory: [], branches: Array(branches.indices))
         walker.found.sort { $0.key.lexicographicallyPrecedes($1.key) }
         return walker.found.map(\.entry)
@@ -185,6 +191,8 @@ struct MergedViewWalker {
     let roots: [[UInt8]]
     let branchPaths: [FilePath]
     let format: WhiteoutFormat
+    /// Whether fuse-overlayfs's own marks count too (see ``MergedView/entries(branches:format:fuseOverlayfs:)``).
+    var fuseOverlayfs = false
     var found: [(key: [UInt8], entry: MergedEntry)] = []
 
     private static let slash = UInt8(ascii: "/")
@@ -259,6 +267,7 @@ struct MergedViewWalker {
         default: type = .other
         }
         if case .overlay = format {
+            if fuseOverlayfs && name == Self.opaqueMarker { return nil }
             if info.st_mode & S_IFMT == S_IFCHR && info.st_rdev == 0 {
                 return (name, Candidate(branch: branch, type: nil))
             }
@@ -273,7 +282,11 @@ struct MergedViewWalker {
     private func isOpaque(_ directory: [UInt8]) -> Bool {
         switch format {
         case .overlay:
-            return xattr(directory, "overlay.opaque") == [UInt8(ascii: "y")]
+            if xattr(directory, "overlay.opaque") == [UInt8(ascii: "y")] { return true }
+            guard fuseOverlayfs else { return false }
+            var info = stat()
+            return lstat(Self.cString(Self.join(directory, Self.opaqueMarker)), &info) == 0
+                || rawXattr(directory, "user.fuseoverlayfs.opaque") == [UInt8(ascii: "y")]
         case .aufs:
             var info = stat()
             return lstat(Self.cString(Self.join(directory, Self.opaqueMarker)), &info) == 0
@@ -284,11 +297,14 @@ struct MergedViewWalker {
     /// or it cannot be read.
     private func xattr(_ path: [UInt8], _ name: String) -> [UInt8]? {
         guard case .overlay(let prefix) = format else { return nil }
+        return rawXattr(path, prefix + name)
+    }
+
+    /// The value of the xattr `name` of `path` (not following a symlink), nil when it has none.
+    private func rawXattr(_ path: [UInt8], _ name: String) -> [UInt8]? {
         var value = [UInt8](repeating: 0, count: 256)
         let cPath = Self.cString(path)
-        let count = value.withUnsafeMutableBytes {
-            CUnionMount_lgetxattr(cPath, prefix + name, $0.baseAddress, $0.count)
-        }
+        let count = value.withUnsafeMutableBytes { CUnionMount_lgetxattr(cPath, name, $0.baseAddress, $0.count) }
         return count >= 0 ? Array(value[..<count]) : nil
     }
 
