@@ -18,9 +18,10 @@ public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePoi
     runLibFuzzer(argc, argv, fuzz)
 }
 
-/// `MountInfo.parse` reads most lines with a word-at-a-time fast path and hands the others to the general line
-/// parser; both must find the same entries (the same field spans and numbers, not only equal decoded values) and
-/// skip the same lines with the same messages. The reference here is the general parser on every line.
+/// `MountInfo.parse` reads most lines with its fast path (the C block scanner and cheap checks) and hands the
+/// others to the general line parser; both must find the same entries (the same field spans and numbers, not only
+/// equal decoded values) and skip the same lines with the same messages. The reference here is the general parser
+/// on every line.
 enum MountInfoDifferential {
     static func check(_ bytes: [UInt8]) {
         let (entries, skipped) = MountInfo.parseSkippingMalformed(bytes)

@@ -134,4 +134,22 @@ extern const uint64_t CUnionMount_STATX_MNT_ID_UNIQUE;
 /// x86-64, a byte loop elsewhere.
 size_t CUnionMount_scan_line(const uint8_t *_Nonnull base, size_t from, size_t total, size_t *_Nonnull spaces,
                              size_t capacity, size_t *_Nonnull count);
+
+/// One line found by `CUnionMount_scan_lines`; positions count from the scan's `from`.
+typedef struct {
+    uint32_t end;    ///< where the line's `\n` is (for a last line without one: `total`)
+    uint32_t spaces; ///< the spaces recorded up to the line's end: its own are those after the previous line's
+    uint64_t digits; ///< bit i: the line's byte i (i < 64, before `total`) is an ASCII digit or a space
+} CUnionMount_line;
+
+/// Scans the lines from `base[from]` on in 64-byte blocks and returns how many complete lines it recorded in
+/// `lines`, each with its spaces (0x20) appended in order to `spaces`. A last line without `\n` counts when
+/// the scan reaches `total`. Stops at the first block that starts once `space_capacity` spaces or
+/// `line_capacity` lines are recorded or 4 GiB are read; the caller resumes after the last line returned (0
+/// lines: a single line too large for one call). `spaces` must have room for `space_capacity + 64` entries
+/// and `lines` for `line_capacity + 65`. `implementation`: 0 the best the CPU has (AVX-512 with VBMI2, AVX2,
+/// a byte loop); 1, 2, 3 one of those, or the best below it. All write the same records.
+size_t CUnionMount_scan_lines(const uint8_t *_Nonnull base, size_t from, size_t total, uint32_t *_Nonnull spaces,
+                              size_t space_capacity, CUnionMount_line *_Nonnull lines, size_t line_capacity,
+                              int implementation);
 #endif // C_UNION_MOUNT_SHIM_SCAN_H

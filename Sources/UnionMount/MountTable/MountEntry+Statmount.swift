@@ -38,12 +38,13 @@ extension MountEntry {
         let typeSpan = builder.append(raw: StatmountEscaping.escape(type, extra: nil))
         let sourceSpan = builder.append(raw: StatmountEscaping.escape(source, extra: UInt8(ascii: "#")))
         let superSpan = builder.append(raw: StatmountEscaping.superOptions(record))
-        self.init(
+        let storage = builder.finish(
             mountID: Int(record.oldMountID), parentID: Int(record.oldParentID), major: record.deviceMajor,
-            minor: record.deviceMinor, origin: .mountinfo, storage: builder.finish(),
+            minor: record.deviceMinor, origin: .mountinfo,
             fields: MountEntryFields(
                 lineStart: 0, root: rootSpan, mountPoint: mountPointSpan, mountOptions: mountOptionsSpan,
                 optionalFields: optionalSpan, filesystemType: typeSpan, source: sourceSpan, superOptions: superSpan))
+        self.init(storage: storage, position: 0)
     }
 }
 

@@ -50,7 +50,7 @@ public enum MountInfo {
         inputName: String = "mountinfo"
     ) throws(UnionMountError) -> [MountEntry] {
         try MountTableParser.run(
-            MountTableStorage(contiguousArray(bytes)), format: .mountinfo, inputName: inputName,
+            contiguousArray(bytes), format: .mountinfo, inputName: inputName,
             policy: malformedLines
         ).entries
     }
@@ -66,7 +66,7 @@ public enum MountInfo {
     ) -> (entries: [MountEntry], skipped: [UnionMountError]) {
         // The skip policy never throws.
         let result = try? MountTableParser.run(
-            MountTableStorage(contiguousArray(bytes)), format: .mountinfo, inputName: inputName, policy: .skip)
+            contiguousArray(bytes), format: .mountinfo, inputName: inputName, policy: .skip)
         return result.map { ($0.entries, $0.skipped) } ?? ([], [])
     }
 
@@ -87,7 +87,7 @@ public enum MountInfo {
     ) throws(UnionMountError) -> [MountEntry] {
         let bytes = try MountTableFile.readAll(path)
         return try MountTableParser.run(
-            MountTableStorage(bytes), format: .mountinfo, inputName: path.readable, policy: malformedLines
+            bytes, format: .mountinfo, inputName: path.readable, policy: malformedLines
         ).entries
     }
 
@@ -101,7 +101,7 @@ public enum MountInfo {
     ) throws(UnionMountError) -> (entries: [MountEntry], skipped: [UnionMountError]) {
         let bytes = try MountTableFile.readAll(path)
         let result = try MountTableParser.run(
-            MountTableStorage(bytes), format: .mountinfo, inputName: path.readable, policy: .skip)
+            bytes, format: .mountinfo, inputName: path.readable, policy: .skip)
         return (result.entries, result.skipped)
     }
 }
@@ -137,7 +137,7 @@ public enum ProcMounts {
         inputName: String = "mounts"
     ) throws(UnionMountError) -> [MountEntry] {
         try MountTableParser.run(
-            MountTableStorage(contiguousArray(bytes)), format: .mounts, inputName: inputName, policy: malformedLines
+            contiguousArray(bytes), format: .mounts, inputName: inputName, policy: malformedLines
         ).entries
     }
 
@@ -152,7 +152,7 @@ public enum ProcMounts {
         _ bytes: some Collection<UInt8>, inputName: String = "mounts"
     ) -> (entries: [MountEntry], skipped: [UnionMountError]) {
         let result = try? MountTableParser.run(
-            MountTableStorage(contiguousArray(bytes)), format: .mounts, inputName: inputName, policy: .skip)
+            contiguousArray(bytes), format: .mounts, inputName: inputName, policy: .skip)
         return result.map { ($0.entries, $0.skipped) } ?? ([], [])
     }
 
@@ -169,7 +169,7 @@ public enum ProcMounts {
     ) throws(UnionMountError) -> [MountEntry] {
         let bytes = try MountTableFile.readAll(path)
         return try MountTableParser.run(
-            MountTableStorage(bytes), format: .mounts, inputName: path.readable, policy: malformedLines
+            bytes, format: .mounts, inputName: path.readable, policy: malformedLines
         ).entries
     }
 
@@ -184,7 +184,7 @@ public enum ProcMounts {
     ) throws(UnionMountError) -> (entries: [MountEntry], skipped: [UnionMountError]) {
         let bytes = try MountTableFile.readAll(path)
         let result = try MountTableParser.run(
-            MountTableStorage(bytes), format: .mounts, inputName: path.readable, policy: .skip)
+            bytes, format: .mounts, inputName: path.readable, policy: .skip)
         return (result.entries, result.skipped)
     }
 }
@@ -198,14 +198,14 @@ private func contiguousArray(_ bytes: some Collection<UInt8>) -> [UInt8] {
 
 // MARK: - Line parsing
 
-/// The line loop of ``MountInfo`` and ``ProcMounts`` (mountinfo has a faster one of its own:
-/// ``runMountInfo(_:inputName:policy:)``).
+/// The line loops of ``MountInfo`` and ``ProcMounts`` and their general line parsers (mountinfo has a faster
+/// loop of its own for ordinary lines: ``runMountInfo(_:inputName:policy:)``).
 enum MountTableParser {
     enum Format { case mountinfo, mounts }
 
     /// The outcome of one line.
     enum Line {
-        case entry(MountEntry)
+        case record(MountEntryRecord)
         case ignored
         case malformed(String)
     }
@@ -215,232 +215,53 @@ enum MountTableParser {
     static let tab = UInt8(ascii: "\t")
 
     static func run(
-        _ storage: MountTableStorage, format: Format, inputName: String, policy: MalformedLinePolicy
+        _ bytes: [UInt8], format: Format, inputName: String, policy: MalformedLinePolicy
     ) throws(UnionMountError) -> (entries: [MountEntry], skipped: [UnionMountError]) {
-        if format == .mountinfo { return try runMountInfo(storage, inputName: inputName, policy: policy) }
-        var entries: [MountEntry] = []
+        if format == .mountinfo {
+            return try runMountInfo(
+                MountTableStorage(bytes, layout: .mountinfoLines), inputName: inputName, policy: policy)
+        }
+        let storage = MountTableStorage(bytes, layout: .mountsLines)
+        var starts = LineStarts(capacity: bytes.count / 64 + 16)
+        defer { starts.deallocate() }
         var skipped: [UnionMountError] = []
         storage.bytes.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             let total = buffer.count
-            entries.reserveCapacity(total / 128 + 1)
             var position = 0
             var lineNumber = 0
             while position < total {
                 lineNumber += 1
                 let lineStart = position
-                let lineEnd: Int
-                if let hit = memchr(base + lineStart, Int32(newline), total - lineStart) {
-                    lineEnd = UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - base
-                } else {
-                    lineEnd = total
-                }
+                let lineEnd = MountInfoLineReader.lineEnd(base, start: lineStart, total: total)
                 position = lineEnd + 1
                 let result: Line
                 if lineEnd - lineStart > Int(UInt32.max) {
                     result = .malformed("line is longer than 4 GiB")
                 } else {
-                    switch format {
-                    case .mountinfo:
-                        result = parseMountInfoLine(base, start: lineStart, end: lineEnd, storage: storage)
-                    case .mounts:
-                        result = parseMountsLine(base, start: lineStart, end: lineEnd, storage: storage)
-                    }
+                    result = parseMountsLine(base, start: lineStart, end: lineEnd)
                 }
                 switch result {
-                case .entry(let entry):
-                    entries.append(entry)
+                case .record:
+                    starts.append(lineStart)
                 case .ignored:
                     continue
                 case .malformed(let reason):
-                    let excerpt = excerptOf(UnsafeBufferPointer(start: base + lineStart, count: lineEnd - lineStart))
-                    skipped.append(.malformed("\(reason): \(excerpt)", input: inputName, line: lineNumber))
+                    skipped.append(malformed(reason, base, start: lineStart, end: lineEnd, inputName, lineNumber))
                     if policy == .throw { return }
                 }
             }
         }
         if policy == .throw, let first = skipped.first { throw first }
-        return (entries, skipped)
+        return (entries(storage, starts: starts), skipped)
     }
 
-    // MARK: mountinfo: one pass per line
-
-    /// How many spaces of a line the fast path records; a line with more (fields) goes to the general parser.
-    static let recordedSpaces = 32
-
-    /// The mountinfo line loop.
-    ///
-    /// Each line is read once by `CUnionMount_scan_line` (the shim's `scan.c`: AVX2 or SSE2 blocks on x86-64, a
-    /// byte loop elsewhere), which yields its end and the positions of its spaces with no per-field search. A line whose fields are well-formed in the ordinary way (see
-    /// ``entry(_:start:end:total:spaces:count:storage:)``) becomes an entry right there; any other line, empty or
-    /// malformed or merely unusual, is handed to ``parseMountInfoLine(_:start:end:storage:)``, the general
-    /// parser, which decides and words the error exactly as it always did.
-    static func runMountInfo(
-        _ storage: MountTableStorage, inputName: String, policy: MalformedLinePolicy
-    ) throws(UnionMountError) -> (entries: [MountEntry], skipped: [UnionMountError]) {
-        var entries: [MountEntry] = []
-        var skipped: [UnionMountError] = []
-        storage.bytes.withUnsafeBufferPointer { buffer in
-            guard let base = buffer.baseAddress else { return }
-            let total = buffer.count
-            entries.reserveCapacity(total / 128 + 1)
-            withUnsafeTemporaryAllocation(of: Int.self, capacity: recordedSpaces) { spacesBuffer in
-                guard let spaces = spacesBuffer.baseAddress else { return }
-                var position = 0
-                var lineNumber = 0
-                while position < total {
-                    lineNumber += 1
-                    let lineStart = position
-                    var count = 0
-                    let lineEnd = CUnionMount_scan_line(base, lineStart, total, spaces, recordedSpaces, &count)
-                    position = lineEnd + 1
-                    if count <= recordedSpaces, lineEnd - lineStart <= Int(UInt32.max),
-                        let entry = entry(
-                            base, start: lineStart, end: lineEnd, total: total, spaces: spaces, count: count,
-                            storage: storage)
-                    {
-                        entries.append(entry)
-                        continue
-                    }
-                    let result: Line
-                    if lineEnd - lineStart > Int(UInt32.max) {
-                        result = .malformed("line is longer than 4 GiB")
-                    } else {
-                        result = parseMountInfoLine(base, start: lineStart, end: lineEnd, storage: storage)
-                    }
-                    switch result {
-                    case .entry(let entry):
-                        entries.append(entry)
-                    case .ignored:
-                        continue
-                    case .malformed(let reason):
-                        let excerpt = excerptOf(
-                            UnsafeBufferPointer(start: base + lineStart, count: lineEnd - lineStart))
-                        skipped.append(.malformed("\(reason): \(excerpt)", input: inputName, line: lineNumber))
-                        if policy == .throw { return }
-                    }
-                }
-            }
-        }
-        if policy == .throw, let first = skipped.first { throw first }
-        return (entries, skipped)
-    }
-
-    /// The value of the decimal digits in `[from, to)`, or nil when there are none, more than `maximumDigits`
-    /// (chosen so the value cannot overflow) or a byte that is not a digit. Up to 8 digits are converted as one
-    /// word, without a loop, when 8 bytes can be read at `from` (`from + 8 <= total`).
-    @inline(__always)
-    static func decimal(
-        _ base: UnsafePointer<UInt8>, from: Int, to: Int, total: Int, maximumDigits: Int
-    ) -> Int? {
-        let length = to &- from
-        guard length > 0, length <= maximumDigits else { return nil }
-        if length <= 8 && from &+ 8 <= total {
-            // The digits moved to the high end of the word, '0's before them: "123" reads as "00000123".
-            let word = UInt64(littleEndian: UnsafeRawPointer(base + from).loadUnaligned(as: UInt64.self))
-            let shift = UInt64(truncatingIfNeeded: (8 &- length) &* 8)
-            let zeros: UInt64 = 0x3030_3030_3030_3030
-            let text = (word &<< shift) | (zeros & ~(UInt64.max &<< shift))
-            // Every byte in 0x30…0x39: high nibble 3, and still 3 after adding 6.
-            let nibbles: UInt64 = 0xF0F0_F0F0_F0F0_F0F0
-            guard (text & nibbles) | (((text &+ 0x0606_0606_0606_0606) & nibbles) &>> 4) == 0x3333_3333_3333_3333
-            else { return nil }
-            var value = text &- zeros
-            value = ((value &* 10) &+ (value &>> 8)) & 0x00FF_00FF_00FF_00FF
-            value = ((value &* 100) &+ (value &>> 16)) & 0x0000_FFFF_0000_FFFF
-            value = ((value &* 10000) &+ (value &>> 32)) & 0xFFFF_FFFF
-            return Int(truncatingIfNeeded: value)
-        }
-        var value = 0
-        var largest: UInt8 = 0
-        var index = from
-        while index < to {
-            let digit = base[index] &- UInt8(ascii: "0")
-            largest = max(largest, digit)
-            value = value &* 10 &+ Int(digit)
-            index &+= 1
-        }
-        return largest < 10 ? value : nil
-    }
-
-    /// The high bit of every byte of `word` that is zero, exactly (no borrow between bytes).
-    @inline(__always)
-    static func zeroBytes(_ word: UInt64) -> UInt64 {
-        let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
-        return ~(((word & low7) &+ low7) | word | low7)
-    }
-
-    /// The first colon in `[from, to)`, or `to`.
-    @inline(__always)
-    static func firstColon(_ base: UnsafePointer<UInt8>, from: Int, to: Int, total: Int) -> Int {
-        if from &+ 8 <= total {
-            let word = UInt64(littleEndian: UnsafeRawPointer(base + from).loadUnaligned(as: UInt64.self))
-            let colons = zeroBytes(word ^ 0x3A3A_3A3A_3A3A_3A3A)
-            if colons != 0 { return min(from &+ (colons.trailingZeroBitCount &>> 3), to) }
-            if to &- from <= 8 { return to }
-        }
-        var index = from
-        while index < to && base[index] != UInt8(ascii: ":") { index &+= 1 }
-        return index
-    }
-
-    /// The entry of a mountinfo line `[start, end)` whose `count` spaces (all recorded) are at `spaces`, when the
-    /// line is well-formed in the ordinary way: decimal IDs of at most 18 digits and device numbers of at most 9
-    /// (so nothing can overflow), non-empty root, mount point and filesystem type, and the first field after
-    /// field 6 that is exactly `-` followed by exactly three fields. Otherwise nil, and the general parser
-    /// decides; for a line accepted here it yields the same entry (fields split on single spaces, the same
-    /// spans and numbers).
-    @inline(__always)
-    static func entry(
-        _ base: UnsafePointer<UInt8>, start: Int, end: Int, total: Int, spaces: UnsafeMutablePointer<Int>,
-        count: Int, storage: MountTableStorage
-    ) -> MountEntry? {
-        // Ten fields at least: the separator is field `count - 3` (three fields follow it) and comes after field 6.
-        let separator = count &- 3
-        guard separator >= 6 else { return nil }
-        @inline(__always) func fieldStart(_ index: Int) -> Int { spaces[index &- 1] &+ 1 }
-        guard let mountID = decimal(base, from: start, to: spaces[0], total: total, maximumDigits: 18),
-            let parentID = decimal(base, from: fieldStart(1), to: spaces[1], total: total, maximumDigits: 18)
-        else { return nil }
-        // major:minor, split at the first colon.
-        let deviceStart = fieldStart(2)
-        let deviceEnd = spaces[2]
-        let colon = firstColon(base, from: deviceStart, to: deviceEnd, total: total)
-        guard colon < deviceEnd,
-            let major = decimal(base, from: deviceStart, to: colon, total: total, maximumDigits: 9),
-            let minor = decimal(base, from: colon &+ 1, to: deviceEnd, total: total, maximumDigits: 9)
-        else { return nil }
-        let rootStart = fieldStart(3)
-        let mountPointStart = fieldStart(4)
-        guard spaces[3] > rootStart, spaces[4] > mountPointStart else { return nil }
-        // The separator must be the first "-" after field 6; the fields before it are the optional fields.
-        @inline(__always) func isDash(_ field: Int) -> Bool {
-            spaces[field] &- fieldStart(field) == 1 && base[spaces[field] &- 1] == UInt8(ascii: "-")
-        }
-        guard isDash(separator) else { return nil }
-        var field = 6
-        while field < separator {
-            if isDash(field) { return nil }
-            field &+= 1
-        }
-        let typeStart = fieldStart(separator &+ 1)
-        guard spaces[separator &+ 1] > typeStart else { return nil }
-
-        @inline(__always)
-        func span(_ from: Int, _ to: Int) -> ByteSpan {
-            ByteSpan(
-                start: UInt32(truncatingIfNeeded: from &- start), count: UInt32(truncatingIfNeeded: to &- from))
-        }
-        return MountEntry(
-            mountID: mountID, parentID: parentID, major: UInt32(truncatingIfNeeded: major),
-            minor: UInt32(truncatingIfNeeded: minor), origin: .mountinfo, storage: storage,
-            fields: MountEntryFields(
-                lineStart: start, root: span(rootStart, spaces[3]), mountPoint: span(mountPointStart, spaces[4]),
-                mountOptions: span(fieldStart(5), spaces[5]),
-                optionalFields: separator > 6 ? span(fieldStart(6), spaces[separator &- 1]) : .empty,
-                filesystemType: span(typeStart, spaces[separator &+ 1]),
-                source: span(fieldStart(separator &+ 2), spaces[separator &+ 2]),
-                superOptions: span(fieldStart(count), end)))
+    /// The error of a malformed line: the reason, an excerpt, the input's name and the 1-based line number.
+    static func malformed(
+        _ reason: String, _ base: UnsafePointer<UInt8>, start: Int, end: Int, _ inputName: String, _ lineNumber: Int
+    ) -> UnionMountError {
+        let excerpt = excerptOf(UnsafeBufferPointer(start: base + start, count: end - start))
+        return .malformed("\(reason): \(excerpt)", input: inputName, line: lineNumber)
     }
 
     /// At most 120 bytes of a line, readable, for error messages.
@@ -493,10 +314,9 @@ enum MountTableParser {
         excerptOf(fields.bytes(span))
     }
 
-    /// Parses one `/proc/self/mountinfo` line (without its newline).
-    static func parseMountInfoLine(
-        _ base: UnsafePointer<UInt8>, start: Int, end: Int, storage: MountTableStorage
-    ) -> Line {
+    /// Parses one `/proc/self/mountinfo` line (without its newline): the general parser, which decides every
+    /// line the fast loop does not accept and words the errors.
+    static func parseMountInfoLine(_ base: UnsafePointer<UInt8>, start: Int, end: Int) -> Line {
         guard end > start else { return .ignored }
         var fields = SpaceFields(base, start: start, end: end)
         guard let idSpan = fields.next(), let parentSpan = fields.next(), let deviceSpan = fields.next(),
@@ -543,23 +363,40 @@ enum MountTableParser {
         }
         guard typeSpan.count > 0 else { return .malformed("empty filesystem type") }
 
-        return .entry(
-            MountEntry(
+        return .record(
+            MountEntryRecord(
                 mountID: mountID, parentID: parentID, major: major, minor: minor, origin: .mountinfo,
-                storage: storage,
                 fields: MountEntryFields(
                     lineStart: start, root: rootSpan, mountPoint: mountPointSpan, mountOptions: optionsSpan,
                     optionalFields: optionalSpan, filesystemType: typeSpan, source: sourceSpan,
                     superOptions: superSpan)))
     }
 
+    /// The outcome of one line as an entry.
+    enum EntryLine {
+        case entry(MountEntry)
+        case ignored
+        case malformed(String)
+    }
+
+    /// ``parseMountInfoLine(_:start:end:)`` with the entry made on `storage`, a
+    /// ``MountTableStorage/Layout/mountinfoLines`` storage of the same bytes: the reference of the fuzz harness's
+    /// differential check (`Fuzz/Sources/fuzz-mountinfo`).
+    static func parseMountInfoLine(
+        _ base: UnsafePointer<UInt8>, start: Int, end: Int, storage: MountTableStorage
+    ) -> EntryLine {
+        switch parseMountInfoLine(base, start: start, end: end) {
+        case .record: .entry(MountEntry(storage: storage, position: start))
+        case .ignored: .ignored
+        case .malformed(let reason): .malformed(reason)
+        }
+    }
+
     @inline(__always)
     static func isBlank(_ byte: UInt8) -> Bool { byte == space || byte == tab }
 
     /// Parses one `/proc/mounts` or fstab line (without its newline).
-    static func parseMountsLine(
-        _ base: UnsafePointer<UInt8>, start: Int, end lineEnd: Int, storage: MountTableStorage
-    ) -> Line {
+    static func parseMountsLine(_ base: UnsafePointer<UInt8>, start: Int, end lineEnd: Int) -> Line {
         var end = lineEnd
         if end > start && base[end - 1] == UInt8(ascii: "\r") { end -= 1 }
         // source, mount point, type, options, freq, passno
@@ -597,9 +434,9 @@ enum MountTableParser {
         if count > 5 && MountTableNumber.parseInt(bytes(spans.5)) == nil {
             return .malformed("fsck pass number \(excerptOf(bytes(spans.5))) is not a decimal number")
         }
-        return .entry(
-            MountEntry(
-                mountID: -1, parentID: -1, major: 0, minor: 0, origin: .mounts, storage: storage,
+        return .record(
+            MountEntryRecord(
+                mountID: -1, parentID: -1, major: 0, minor: 0, origin: .mounts,
                 fields: MountEntryFields(
                     lineStart: start, root: .empty, mountPoint: spans.1, mountOptions: spans.3,
                     optionalFields: .empty, filesystemType: spans.2, source: spans.0, superOptions: spans.3)))

@@ -312,7 +312,8 @@ extension AufsSysfs {
     ///   as on a host with sysfs branch files.
     /// - Throws: ``UnionMountError/Code/malformedInput`` when the list does not parse.
     public static func branches(inMountOptionsOf entry: MountEntry) throws(UnionMountError) -> [Branch] {
-        let raw = entry.storage.raw(entry.fields.superOptions, line: entry.fields.lineStart)
+        let fields = entry.fields  // computed from the line each time: read once
+        let raw = entry.storage.raw(fields.superOptions, line: fields.lineStart)
         guard let start = branchListStart(raw) else { return [] }
         let list = MountTableEscaping.decode(Array(raw[start...]))
         return try optionBranchList(list[...])

@@ -220,9 +220,9 @@ enum UnionFilesystemKind: String, CaseIterable {
     case aufs = "aufs"
 
     init?(_ entry: MountEntry) {
-        let kind: UnionFilesystemKind? = entry.storage.withField(
-            entry.fields.filesystemType, line: entry.fields.lineStart
-        ) { type in
+        let fields = entry.fields  // computed from the line each time: read once
+        let kind: UnionFilesystemKind? = entry.storage.withField(fields.filesystemType, line: fields.lineStart) {
+            type in
             if type.elementsEqual("overlay".utf8) { return .overlay }
             if type.elementsEqual("aufs".utf8) { return .aufs }
             if type.elementsEqual("fuse.fuse-overlayfs".utf8) { return .fuseOverlayfs }

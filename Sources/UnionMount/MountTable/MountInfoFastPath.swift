@@ -1,0 +1,316 @@
+import CUnionMountShim
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+// The mountinfo line loop. Parsing 10,000 lines has about the budget of three read(2)s of the file, so the loop
+// does no more than it must: the C scanner (`CUnionMount_scan_lines`, scan.c) finds the lines, their spaces and
+// which of their first 64 bytes are digits in 64-byte blocks; the checks below accept an ordinary line from
+// those alone, without converting a number; an entry is the table's storage and where its line starts. Numbers
+// and field positions are read from the line again when an entry is asked for them (``MountInfoLineReader``).
+
+extension MountTableParser {
+    /// The spaces and lines one call of the scanner records at most (plus the slack it needs).
+    static let batchSpaces = 1024
+    static let batchLines = 64
+
+    /// The mountinfo line loop.
+    ///
+    /// A line the scanner's records show to be well-formed in the ordinary way (see
+    /// ``isOrdinary(_:start:spaces:count:digits:)``) is accepted right there; any other line, empty or malformed
+    /// or merely unusual, goes to ``parseMountInfoLine(_:start:end:)``, the general parser, which decides and
+    /// words the error exactly as it always did.
+    static func runMountInfo(
+        _ storage: MountTableStorage, inputName: String, policy: MalformedLinePolicy
+    ) throws(UnionMountError) -> (entries: [MountEntry], skipped: [UnionMountError]) {
+        var skipped: [UnionMountError] = []
+        var starts = LineStarts(capacity: storage.bytes.count / 128 + 16)
+        defer { starts.deallocate() }
+        storage.bytes.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            let total = buffer.count
+            let spaces = UnsafeMutablePointer<UInt32>.allocate(capacity: batchSpaces + 64)
+            let lines = UnsafeMutablePointer<CUnionMount_line>.allocate(capacity: batchLines + 65)
+            defer {
+                spaces.deallocate()
+                lines.deallocate()
+            }
+            var position = 0
+            var lineNumber = 0
+            while position < total {
+                let count = CUnionMount_scan_lines(base, position, total, spaces, batchSpaces, lines, batchLines, 0)
+                if count == 0 {
+                    // One line with more spaces than a batch holds: the general parser alone.
+                    lineNumber += 1
+                    let end = MountInfoLineReader.lineEnd(base, start: position, total: total)
+                    switch general(base, start: position, end: end, lineNumber, inputName, &skipped) {
+                    case .accept: starts.append(position)
+                    case .ignore: break
+                    case .malformed where policy == .throw: return
+                    case .malformed: break
+                    }
+                    position = end + 1
+                    continue
+                }
+                // Room for every line of the batch: the loops below write starts without a check.
+                starts.reserve(count)
+                let out = starts.end
+                var accepted = 0
+                var index = 0
+                while index < count {
+                    let stop = ordinaryLines(
+                        base + position, lines, from: index, to: count, spaces: spaces, position: position,
+                        out: out + accepted)
+                    accepted &+= stop &- index
+                    index = stop
+                    guard index < count else { break }
+                    // Line `index` is not ordinary.
+                    let start = index == 0 ? position : position &+ Int(lines[index &- 1].end) &+ 1
+                    let end = position &+ Int(lines[index].end)
+                    switch general(base, start: start, end: end, lineNumber &+ index &+ 1, inputName, &skipped) {
+                    case .accept:
+                        out[accepted] = start
+                        accepted &+= 1
+                    case .ignore:
+                        break
+                    case .malformed where policy == .throw:
+                        starts.commit(accepted)
+                        return
+                    case .malformed:
+                        break
+                    }
+                    index &+= 1
+                }
+                starts.commit(accepted)
+                lineNumber &+= count
+                position &+= Int(lines[count &- 1].end) &+ 1
+            }
+        }
+        if policy == .throw, let first = skipped.first { throw first }
+        return (entries(storage, starts: starts), skipped)
+    }
+
+    /// Accepts the ordinary lines `first..<count` of a batch the scanner recorded (starting at `position`), up to
+    /// the first line that is not ordinary, writing their starts to `out`; returns the index of that line, or
+    /// `count`.
+    @inline(never)
+    static func ordinaryLines(
+        _ batch: UnsafePointer<UInt8>, _ lines: UnsafePointer<CUnionMount_line>, from first: Int, to count: Int,
+        spaces: UnsafePointer<UInt32>, position: Int, out: UnsafeMutablePointer<Int>
+    ) -> Int {
+        var index = first
+        var lineStart: UInt32 = first == 0 ? 0 : lines[first &- 1].end &+ 1
+        var spaceStart = first == 0 ? 0 : Int(lines[first &- 1].spaces)
+        while index < count {
+            let line = lines[index]
+            let spaceEnd = Int(line.spaces)
+            guard
+                isOrdinary(
+                    batch, start: lineStart, spaces: spaces + spaceStart, count: spaceEnd &- spaceStart,
+                    digits: line.digits)
+            else { break }
+            out[index &- first] = position &+ Int(lineStart)
+            lineStart = line.end &+ 1
+            spaceStart = spaceEnd
+            index &+= 1
+        }
+        return index
+    }
+
+    /// What the line loop does after the general parser has seen a line.
+    enum GeneralOutcome { case accept, ignore, malformed }
+
+    /// A line for the general parser; the error of a malformed one is appended to `skipped`.
+    @inline(never)
+    static func general(
+        _ base: UnsafePointer<UInt8>, start: Int, end: Int, _ lineNumber: Int, _ inputName: String,
+        _ skipped: inout [UnionMountError]
+    ) -> GeneralOutcome {
+        let result: Line
+        if end - start > Int(UInt32.max) {
+            result = .malformed("line is longer than 4 GiB")
+        } else {
+            result = parseMountInfoLine(base, start: start, end: end)
+        }
+        switch result {
+        case .record:
+            return .accept
+        case .ignored:
+            return .ignore
+        case .malformed(let reason):
+            skipped.append(malformed(reason, base, start: start, end: end, inputName, lineNumber))
+            return .malformed
+        }
+    }
+
+    /// Whether the mountinfo line at `batch[start...]` is well-formed in the ordinary way, judged from the
+    /// positions of its `count` spaces (relative to `batch`) and the digit-or-space bits of its first 64 bytes: IDs of 1 to
+    /// 18 digits and device numbers of 1 to 9 (so nothing can overflow) ending before byte 64, non-empty root,
+    /// mount point and filesystem type, and the first field after field 6 that is exactly `-` followed by exactly
+    /// three fields. The general parser accepts every such line too, with the same fields.
+    @inline(__always)
+    static func isOrdinary(
+        _ batch: UnsafePointer<UInt8>, start: UInt32, spaces: UnsafePointer<UInt32>, count: Int, digits: UInt64
+    ) -> Bool {
+        // Ten fields at least: the separator is field `count - 3` (three fields follow it) and comes after field 6.
+        let separator = count &- 3
+        guard separator >= 6 else { return false }
+        let space0 = spaces[0] &- start
+        let space1 = spaces[1] &- start
+        let space2 = spaces[2] &- start
+        guard space2 < 64 else { return false }
+        // Below the third space, every byte but the two spaces and one colon is a digit.
+        let others = ~digits & ((UInt64(1) &<< UInt64(space2)) &- 1)
+        guard others != 0, others & (others &- 1) == 0 else { return false }
+        let colon = UInt32(truncatingIfNeeded: others.trailingZeroBitCount)
+        guard batch[Int(start &+ colon)] == UInt8(ascii: ":"),
+            space0 &- 1 < 18, space1 &- space0 &- 2 < 18, colon &- space1 &- 2 < 9, space2 &- colon &- 2 < 9
+        else { return false }
+        // Root and mount point are not empty.
+        guard spaces[3] &- spaces[2] > 1, spaces[4] &- spaces[3] > 1 else { return false }
+        // The separator is the first field after field 6 that is "-"; the filesystem type after it is not empty.
+        @inline(__always) func isDash(_ field: Int) -> Bool {
+            spaces[field] &- spaces[field &- 1] == 2 && batch[Int(spaces[field] &- 1)] == UInt8(ascii: "-")
+        }
+        guard isDash(separator), spaces[separator &+ 1] &- spaces[separator] > 1 else { return false }
+        var field = 6
+        while field < separator {
+            if isDash(field) { return false }
+            field &+= 1
+        }
+        return true
+    }
+
+    /// The entries of the lines starting at `starts`, all sharing `storage`.
+    static func entries(_ storage: MountTableStorage, starts: LineStarts) -> [MountEntry] {
+        let count = starts.count
+        let positions = starts.base
+        return [MountEntry](unsafeUninitializedCapacity: count) { buffer, initialized in
+            initialized = 0
+            guard let out = buffer.baseAddress else { return }
+            // Eight entries per step: the optimizer takes the eight retains of `storage` together.
+            var index = 0
+            while index &+ 8 <= count {
+                (out + index).initialize(to: MountEntry(storage: storage, position: positions[index]))
+                (out + (index &+ 1)).initialize(to: MountEntry(storage: storage, position: positions[index &+ 1]))
+                (out + (index &+ 2)).initialize(to: MountEntry(storage: storage, position: positions[index &+ 2]))
+                (out + (index &+ 3)).initialize(to: MountEntry(storage: storage, position: positions[index &+ 3]))
+                (out + (index &+ 4)).initialize(to: MountEntry(storage: storage, position: positions[index &+ 4]))
+                (out + (index &+ 5)).initialize(to: MountEntry(storage: storage, position: positions[index &+ 5]))
+                (out + (index &+ 6)).initialize(to: MountEntry(storage: storage, position: positions[index &+ 6]))
+                (out + (index &+ 7)).initialize(to: MountEntry(storage: storage, position: positions[index &+ 7]))
+                index &+= 8
+            }
+            while index < count {
+                (out + index).initialize(to: MountEntry(storage: storage, position: positions[index]))
+                index &+= 1
+            }
+            initialized = count
+        }
+    }
+}
+
+/// A growing list of line starts, without the checks of `Array.append` in the line loop. Deallocate when done.
+struct LineStarts {
+    private(set) var base: UnsafeMutablePointer<Int>
+    private(set) var count = 0
+    private var capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 16)
+        base = .allocate(capacity: self.capacity)
+    }
+
+    /// Where the next start goes.
+    var end: UnsafeMutablePointer<Int> { base + count }
+
+    mutating func append(_ start: Int) {
+        reserve(1)
+        (base + count).initialize(to: start)
+        count += 1
+    }
+
+    /// Makes room for `more` starts after ``end``.
+    mutating func reserve(_ more: Int) {
+        guard count + more > capacity else { return }
+        let larger = max(capacity * 2, count + more)
+        let moved = UnsafeMutablePointer<Int>.allocate(capacity: larger)
+        moved.moveInitialize(from: base, count: count)
+        base.deallocate()
+        base = moved
+        capacity = larger
+    }
+
+    /// Counts `written` starts stored at ``end`` (after ``reserve(_:)``).
+    mutating func commit(_ written: Int) { count += written }
+
+    func deallocate() { base.deallocate() }
+}
+
+/// Reads the numbers and field positions of a mountinfo line that ``MountTableParser`` accepted (so every check
+/// has passed and nothing here can fail or overflow).
+enum MountInfoLineReader {
+    /// Where the line starting at `start` ends: its `\n`, or `total`.
+    @inline(__always)
+    static func lineEnd(_ base: UnsafePointer<UInt8>, start: Int, total: Int) -> Int {
+        guard start < total, let hit = memchr(base + start, Int32(MountTableParser.newline), total - start) else {
+            return total
+        }
+        return UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - base
+    }
+
+    /// Fields 1 to 3: mount ID, parent ID, `major:minor`.
+    static func numbers(
+        _ base: UnsafePointer<UInt8>, start: Int, total: Int
+    ) -> (mountID: Int, parentID: Int, major: UInt32, minor: UInt32) {
+        var index = start
+        @inline(__always) func number() -> Int {
+            var value = 0
+            while index < total {
+                let digit = base[index] &- UInt8(ascii: "0")
+                guard digit < 10 else { break }
+                value = value &* 10 &+ Int(digit)
+                index &+= 1
+            }
+            index &+= 1  // the space or colon after it
+            return value
+        }
+        let mountID = number()
+        let parentID = number()
+        let major = number()
+        let minor = number()
+        return (mountID, parentID, UInt32(truncatingIfNeeded: major), UInt32(truncatingIfNeeded: minor))
+    }
+
+    /// How many spaces ``fields(_:start:total:)`` finds with the C scanner; a line with more is split again by
+    /// the general parser.
+    static let scannedSpaces = 32
+
+    /// The field positions: fields split on single spaces; the separator is the fourth field from the end.
+    static func fields(_ base: UnsafePointer<UInt8>, start: Int, total: Int) -> MountEntryFields {
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: scannedSpaces) { buffer in
+            guard let spaces = buffer.baseAddress else { return .empty }
+            var count = 0
+            let end = CUnionMount_scan_line(base, start, total, spaces, scannedSpaces, &count)
+            let separator = count &- 3
+            guard count <= scannedSpaces, separator >= 6 else {
+                guard case .record(let record) = MountTableParser.parseMountInfoLine(base, start: start, end: end)
+                else { return .empty }
+                return record.fields
+            }
+            @inline(__always) func span(_ from: Int, _ to: Int) -> ByteSpan {
+                ByteSpan(
+                    start: UInt32(truncatingIfNeeded: from &- start), count: UInt32(truncatingIfNeeded: to &- from))
+            }
+            @inline(__always) func field(_ index: Int) -> ByteSpan { span(spaces[index &- 1] &+ 1, spaces[index]) }
+            return MountEntryFields(
+                lineStart: start, root: field(3), mountPoint: field(4), mountOptions: field(5),
+                optionalFields: separator > 6 ? span(spaces[5] &+ 1, spaces[separator &- 1]) : .empty,
+                filesystemType: field(separator &+ 1), source: field(separator &+ 2),
+                superOptions: span(spaces[count &- 1] &+ 1, end))
+        }
+    }
+}
