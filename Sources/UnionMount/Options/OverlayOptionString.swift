@@ -41,55 +41,114 @@ extension OverlaySpec {
         return try validatedLegacyOptionString(relativeTo: base)
     }
 
-    /// ``legacyOptionString(relativeTo:)`` for a spec already validated (the planner's fast path).
+    /// ``legacyOptionString(relativeTo:)`` for a spec already validated.
     func validatedLegacyOptionString(relativeTo base: FilePath? = nil) throws(UnionMountError) -> [UInt8] {
+        var capacity = 64
+        for index in 0..<directoryCount { capacity += directory(directoryField(at: index)).length + 2 }
+        var sink = LegacyOptionArray()
+        sink.bytes.reserveCapacity(capacity)
+        try writeLegacyOptionString(relativeTo: base, into: &sink)
+        return sink.bytes
+    }
+
+    /// Writes the bytes of ``legacyOptionString(relativeTo:)`` for a validated spec into `sink`: an array, a
+    /// buffer, or only a count (the planner counts, the executor writes into a stack buffer). Each path's bytes
+    /// are read in place and copied once; a path with nothing to escape is one bulk copy.
+    func writeLegacyOptionString<Sink: LegacyOptionSink>(relativeTo base: FilePath?, into sink: inout Sink)
+        throws(UnionMountError)
+    {
         let baseBytes = base?.bytes
         if let baseBytes, baseBytes.isEmpty {
             throw .invalidSpec("the base directory is empty", input: "base")
         }
-        func layer(_ path: FilePath, field: DirectoryField) throws(UnionMountError) -> [UInt8] {
-            var bytes = path.bytes
+        // Writes one path's bytes (and their NUL) escaped; the LSM option name instead when it has one.
+        func write(_ terminated: UnsafeBufferPointer<UInt8>) -> String? {
+            guard OverlayEscaping.needsEscaping(nulTerminated: terminated) else {
+                sink.append(terminated.withoutNul)
+                return nil
+            }
+            return Self.writeEscaped(Array(terminated.withoutNul), into: &sink)
+        }
+        // Writes the directory at `index` as written (relative to the base when there is one), escaped.
+        func writeDirectory(_ index: Int) throws(UnionMountError) {
+            let field = directoryField(at: index)
+            let path = directory(field)
+            var lsmOption: String?
             if let baseBytes {
+                let bytes = path.bytes
                 guard let rest = OverlayPathComponents.components(of: bytes, after: baseBytes) else {
                     throw .invalidSpec(
-                        "\(path.readable) is not inside the base directory \(base?.readable ?? "")",
-                        input: field.name)
+                        "\(bytes.readable) is not inside the base directory \(base?.readable ?? "")", input: field.name)
                 }
-                bytes = rest.isEmpty ? [UInt8(ascii: ".")] : Array(rest.joined(separator: [UInt8(ascii: "/")]))
+                let relative = rest.isEmpty ? [UInt8(ascii: ".")] : Array(rest.joined(separator: [UInt8(ascii: "/")]))
+                lsmOption = (relative + [0]).withUnsafeBufferPointer(write)
+            } else {
+                lsmOption = path.withNulTerminatedBytes(write)
             }
-            if let name = Self.lsmOptionAfterComma(in: bytes) {
-                throw .invalidSpec(
-                    "the path contains ',\(name)', which SELinux/Smack would take out of mount(2) data as a "
-                        + "security option; mount it with the new mount API",
-                    input: field.name)
-            }
-            return OverlayEscaping.escape(bytes)
+            if let lsmOption { throw Self.lsmRefusal(lsmOption, field: field) }
         }
 
-        var out = Array("lowerdir=".utf8)
-        for (index, path) in lowerDirectories.enumerated() {
-            if index > 0 { out.append(OverlayEscaping.colon) }
-            out += try layer(path, field: .lower(index))
-        }
-        for (index, path) in dataDirectories.enumerated() {
-            out += [OverlayEscaping.colon, OverlayEscaping.colon]
-            out += try layer(path, field: .data(index))
-        }
-        if let upperDirectory, let workDirectory {
-            out += Array(",upperdir=".utf8)
-            out += try layer(upperDirectory, field: .upper)
-            out += Array(",workdir=".utf8)
-            out += try layer(workDirectory, field: .work)
-        }
-        for (key, value) in options.keyValues {
-            out.append(OverlayEscaping.comma)
-            out += Array(key.utf8)
-            if let value {
-                out.append(OverlayEscaping.equals)
-                out += Array(value.utf8)
+        sink.append("lowerdir=")
+        if baseBytes == nil {
+            // The layers' bytes in place through their arrays' buffers: no copy, no reference counting.
+            var refused: (name: String, index: Int)? = nil
+            let layers = lowerDirectories.count
+            _ =
+                lowerDirectories.allNulTerminatedBytes { index, terminated in
+                    if index > 0 { sink.append(":") }
+                    refused = write(terminated).map { ($0, index) }
+                    return refused == nil
+                }
+                && dataDirectories.allNulTerminatedBytes { index, terminated in
+                    sink.append("::")
+                    refused = write(terminated).map { ($0, layers + index) }
+                    return refused == nil
+                }
+            if let refused { throw Self.lsmRefusal(refused.name, field: directoryField(at: refused.index)) }
+        } else {
+            for index in 0..<(lowerDirectories.count + dataDirectories.count) {
+                if index >= lowerDirectories.count {
+                    sink.append("::")
+                } else if index > 0 {
+                    sink.append(":")
+                }
+                try writeDirectory(index)
             }
         }
-        return out
+        if upperDirectory != nil, workDirectory != nil {
+            let upperIndex = lowerDirectories.count + dataDirectories.count
+            sink.append(",upperdir=")
+            try writeDirectory(upperIndex)
+            sink.append(",workdir=")
+            try writeDirectory(upperIndex + 1)
+        }
+        if !options.isEmpty {
+            for (key, value) in options.keyValues {
+                sink.append(",")
+                var key = key
+                key.withUTF8 { sink.append($0) }
+                if var value {
+                    sink.append("=")
+                    value.withUTF8 { sink.append($0) }
+                }
+            }
+        }
+    }
+
+    /// Writes one path escaped for the legacy grammar; a path with a `,` that starts an LSM option is not
+    /// written, and the option's name is returned.
+    private static func writeEscaped<Sink: LegacyOptionSink>(_ path: [UInt8], into sink: inout Sink) -> String? {
+        if let name = lsmOptionAfterComma(in: path) { return name }
+        OverlayEscaping.escape(path).withUnsafeBufferPointer { sink.append($0) }
+        return nil
+    }
+
+    /// The refusal of a path with a `,` that SELinux/Smack would read as the start of an option.
+    private static func lsmRefusal(_ name: String, field: DirectoryField) -> UnionMountError {
+        .invalidSpec(
+            "the path contains ',\(name)', which SELinux/Smack would take out of mount(2) data as a security "
+                + "option; mount it with the new mount API",
+            input: field.name)
     }
 
     /// Parses mount(2) data for overlay back into a spec, as the kernel's legacy parser reads it.
@@ -269,5 +328,44 @@ extension OverlaySpec {
             if let name = names.first(where: { rest.starts(with: $0.utf8) }) { return name }
         }
         return nil
+    }
+}
+
+/// Where ``OverlaySpec/writeLegacyOptionString(relativeTo:into:)`` puts the bytes.
+protocol LegacyOptionSink {
+    /// Appends bytes.
+    mutating func append(_ bytes: UnsafeBufferPointer<UInt8>)
+}
+
+extension LegacyOptionSink {
+    /// Appends a literal's bytes.
+    mutating func append(_ literal: StaticString) {
+        literal.withUTF8Buffer { append($0) }
+    }
+}
+
+/// Collects the bytes in an array.
+struct LegacyOptionArray: LegacyOptionSink {
+    var bytes: [UInt8] = []
+
+    mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes.append(contentsOf: bytes) }
+}
+
+/// Writes the bytes into a buffer the caller sized by a first pass without one, which only counts them (one
+/// type for both passes, so the planner and the executor run the same specialized code).
+struct LegacyOptionBuffer: LegacyOptionSink {
+    /// Where the bytes go; `nil` to count only.
+    let buffer: UnsafeMutableRawBufferPointer?
+    /// How many bytes were appended.
+    var count = 0
+
+    mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) {
+        if let buffer {
+            precondition(count + bytes.count <= buffer.count, "legacy option string longer than counted")
+            if let base = bytes.baseAddress, bytes.count > 0 {
+                (buffer.baseAddress! + count).copyMemory(from: base, byteCount: bytes.count)
+            }
+        }
+        count += bytes.count
     }
 }

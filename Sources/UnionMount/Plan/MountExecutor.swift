@@ -26,57 +26,130 @@ struct MountExecutor {
     // MARK: - fsopen / fsconfig / fsmount / move_mount
 
     private func runNewMountAPI(_ started: UInt64) throws(UnionMountError) {
+        if case .newMountAPI(let recipe) = plan.storage {
+            try runRecipe(recipe, started)
+            return
+        }
+        try runNewMountAPISteps(started)
+    }
+
+    /// A planner-made plan: the calls straight from its recipe, nothing built per step.
+    private func runRecipe(_ recipe: NewMountAPIRecipe, _ started: UInt64) throws(UnionMountError) {
+        var calls = NewMountAPICalls()
+        recipe.walk(&calls)
+        defer {
+            if calls.mountFD >= 0 { system_close(calls.mountFD) }
+            if calls.context >= 0 { system_close(calls.context) }
+        }
+        if let failed = calls.failure {
+            let messages = failed.drain ? drainMessages(calls.context) : []
+            throw failure(
+                recipe.steps[failed.index], failed.errno, messages: messages, started: started, call: failed.call)
+        }
+    }
+
+    /// A plan given as steps (made by hand or decoded).
+    private func runNewMountAPISteps(_ started: UInt64) throws(UnionMountError) {
         var context: CInt = -1
         var mountFD: CInt = -1
         defer {
             if mountFD >= 0 { system_close(mountFD) }
             if context >= 0 { system_close(context) }
         }
-        for step in plan.steps {
-            switch step {
-            case .fsopen(let type):
-                context = system_fsopen(type, CUnionMount_FSOPEN_CLOEXEC)
-                if context < 0 { throw failure(step, system_errno(), messages: [], started: started) }
-            case .setFlag(let key):
-                if system_fsconfig(context, CUnionMount_FSCONFIG_SET_FLAG, key, nil, 0) != 0 {
-                    throw failure(step, system_errno(), messages: drainMessages(context), started: started)
+        // The steps are read in place; a failing call is the only one that builds an error (and reads the
+        // fs-context log).
+        var failed: (index: Int, errno: Errno, call: String?, drain: Bool)? = nil
+        plan.steps.withUnsafeBufferPointer { steps in
+            for index in steps.indices {
+                switch steps[index] {
+                case .fsopen(let type):
+                    context = type.withCString { system_fsopen($0, CUnionMount_FSOPEN_CLOEXEC) }
+                    if context < 0 {
+                        failed = (index, system_errno(), nil, false)
+                        return
+                    }
+                case .setFlag(let key):
+                    let result = key.withCString { system_fsconfig(context, CUnionMount_FSCONFIG_SET_FLAG, $0, nil, 0) }
+                    if result != 0 {
+                        failed = (index, system_errno(), nil, true)
+                        return
+                    }
+                case .setString(let key, let value):
+                    let result = key.withCString { key in
+                        withCString(value) { system_fsconfig(context, CUnionMount_FSCONFIG_SET_STRING, key, $0, 0) }
+                    }
+                    if result != 0 {
+                        failed = (index, system_errno(), nil, true)
+                        return
+                    }
+                case .setFileDescriptor(let key, let path):
+                    let layer = withPathCString(path) { system_open($0, CUnionMount_O_PATH | O_DIRECTORY | O_CLOEXEC) }
+                    if layer < 0 {
+                        failed = (index, system_errno(), "open", false)
+                        return
+                    }
+                    let result = key.withCString {
+                        system_fsconfig(context, CUnionMount_FSCONFIG_SET_FD, $0, nil, layer)
+                    }
+                    let error = system_errno()
+                    system_close(layer)
+                    if result != 0 {
+                        failed = (index, error, nil, true)
+                        return
+                    }
+                case .create:
+                    if system_fsconfig(context, CUnionMount_FSCONFIG_CMD_CREATE, nil, nil, 0) != 0 {
+                        failed = (index, system_errno(), nil, true)
+                        return
+                    }
+                case .fsmount(let attributes):
+                    mountFD = system_fsmount(context, CUnionMount_FSMOUNT_CLOEXEC, attributes.mountAttributes)
+                    if mountFD < 0 {
+                        failed = (index, system_errno(), nil, true)
+                        return
+                    }
+                case .moveMount(let target):
+                    if withPathCString(target, { system_move_mount(mountFD, $0) }) != 0 {
+                        failed = (index, system_errno(), nil, false)
+                        return
+                    }
+                case .mount, .spawn:
+                    preconditionFailure("\(steps[index].systemCall) step in a new-mount-API plan")
                 }
-            case .setString(let key, let value):
-                let result = withCString(value) {
-                    system_fsconfig(context, CUnionMount_FSCONFIG_SET_STRING, key, $0, 0)
-                }
-                if result != 0 {
-                    throw failure(step, system_errno(), messages: drainMessages(context), started: started)
-                }
-            case .setFileDescriptor(let key, let path):
-                let layer = withPathCString(path) { system_open($0, CUnionMount_O_PATH | O_DIRECTORY | O_CLOEXEC) }
-                if layer < 0 { throw failure(step, system_errno(), messages: [], started: started, call: "open") }
-                let result = system_fsconfig(context, CUnionMount_FSCONFIG_SET_FD, key, nil, layer)
-                let error = system_errno()
-                system_close(layer)
-                if result != 0 { throw failure(step, error, messages: drainMessages(context), started: started) }
-            case .create:
-                if system_fsconfig(context, CUnionMount_FSCONFIG_CMD_CREATE, nil, nil, 0) != 0 {
-                    throw failure(step, system_errno(), messages: drainMessages(context), started: started)
-                }
-            case .fsmount(let attributes):
-                mountFD = system_fsmount(context, CUnionMount_FSMOUNT_CLOEXEC, attributes.mountAttributes)
-                if mountFD < 0 {
-                    throw failure(step, system_errno(), messages: drainMessages(context), started: started)
-                }
-            case .moveMount(let target):
-                if withPathCString(target, { system_move_mount(mountFD, $0) }) != 0 {
-                    throw failure(step, system_errno(), messages: [], started: started)
-                }
-            case .mount, .spawn:
-                preconditionFailure("\(step.systemCall) step in a new-mount-API plan")
             }
+        }
+        if let failed {
+            let messages = failed.drain ? drainMessages(context) : []
+            throw failure(
+                plan.steps[failed.index], failed.errno, messages: messages, started: started, call: failed.call)
         }
     }
 
     // MARK: - mount(2)
 
     private func runMountCalls(_ started: UInt64) throws(UnionMountError) {
+        if case .legacy(let recipe) = plan.storage {
+            try runRecipe(recipe, started)
+            return
+        }
+        try runMountSteps(started)
+    }
+
+    /// A planner-made mount(2) plan: the option string written into a stack buffer, then one mount(2).
+    private func runRecipe(_ recipe: LegacyMountRecipe, _ started: UInt64) throws(UnionMountError) {
+        let result = recipe.spec.source.withCString { source in
+            withPathCString(recipe.target) { target in
+                recipe.withData { system_mount(source, target, "overlay", recipe.flags.rawValue, $0) }
+            }
+        }
+        if result != 0 {
+            let errno = system_errno()
+            throw failure(recipe.step, errno, messages: [], started: started)
+        }
+    }
+
+    /// A plan given as mount(2) steps (aufs, mount-relative, or made by hand or decoded).
+    private func runMountSteps(_ started: UInt64) throws(UnionMountError) {
         var mounted: FilePath? = nil
         for step in plan.steps {
             guard case .mount(let source, let target, let type, let flags, let data, let directory) = step else {
@@ -146,11 +219,14 @@ struct MountExecutor {
     }
 }
 
-/// Runs `body` with the bytes NUL-terminated in a temporary buffer (no heap allocation for small values).
+/// Runs `body` with the bytes NUL-terminated in a temporary buffer (on the stack for values of fsconfig(2)'s size).
+@inline(__always)
 private func withCString<R>(_ bytes: [UInt8], _ body: (UnsafeRawPointer) -> R) -> R {
-    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bytes.count + 1) { buffer in
-        _ = buffer.initialize(from: bytes)
-        buffer[bytes.count] = 0
-        return body(UnsafeRawPointer(buffer.baseAddress!))
+    bytes.withUnsafeBytes { source in
+        withUnsafeTemporaryAllocation(byteCount: source.count + 1, alignment: 1) { buffer in
+            if source.count > 0 { buffer.baseAddress!.copyMemory(from: source.baseAddress!, byteCount: source.count) }
+            buffer[source.count] = 0
+            return body(UnsafeRawPointer(buffer.baseAddress!))
+        }
     }
 }

@@ -77,16 +77,64 @@ public enum MountStep: Sendable, Hashable {
 }
 
 /// The system calls a mount will make, in order, shown before (or instead of) running them.
+///
+/// Two plans are equal when their strategies and steps are; a plan encodes as `{"strategy": …, "steps": […]}`.
 public struct MountPlan: Sendable, Hashable {
     /// The strategy the planner picked.
     public var strategy: MountStrategy
     /// The system calls, in order.
-    public var steps: [MountStep]
+    ///
+    /// A new-mount-API or mount(2) plan from the planner keeps its validated spec instead (see
+    /// `NewMountAPIRecipe`, `LegacyMountRecipe`): the steps are built from it when read, so that mounting (which
+    /// only runs them) allocates nothing per layer.
+    public var steps: [MountStep] {
+        get {
+            switch storage {
+            case .steps(let steps): steps
+            case .newMountAPI(let recipe): recipe.steps
+            case .legacy(let recipe): [recipe.step]
+            }
+        }
+        set { storage = .steps(newValue) }
+    }
+
+    /// The steps, or the recipe they are built from.
+    enum Storage: Sendable {
+        case steps([MountStep])
+        case newMountAPI(NewMountAPIRecipe)
+        case legacy(LegacyMountRecipe)
+    }
+
+    /// What the plan holds.
+    var storage: Storage
 
     /// Creates a plan.
     public init(strategy: MountStrategy, steps: [MountStep]) {
         self.strategy = strategy
-        self.steps = steps
+        self.storage = .steps(steps)
+    }
+
+    /// A new-mount-API plan kept as its recipe.
+    init(newMountAPI recipe: NewMountAPIRecipe) {
+        self.strategy = .newMountAPI
+        self.storage = .newMountAPI(recipe)
+    }
+
+    /// A mount(2) plan kept as its recipe.
+    init(legacy recipe: LegacyMountRecipe) {
+        self.strategy = .legacy
+        self.storage = .legacy(recipe)
+    }
+
+    /// Equal strategies and equal steps.
+    public static func == (lhs: MountPlan, rhs: MountPlan) -> Bool {
+        lhs.strategy == rhs.strategy && lhs.steps == rhs.steps
+    }
+
+    /// Hashes the strategy and the steps.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(strategy)
+        hasher.combine(steps)
     }
 }
 
@@ -220,4 +268,23 @@ extension MountFlags {
     }
 }
 
-extension MountPlan: Codable {}
+extension MountPlan: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case strategy, steps
+    }
+
+    /// Decodes `{"strategy": …, "steps": […]}`.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            strategy: try container.decode(MountStrategy.self, forKey: .strategy),
+            steps: try container.decode([MountStep].self, forKey: .steps))
+    }
+
+    /// Encodes `{"strategy": …, "steps": […]}`.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(strategy, forKey: .strategy)
+        try container.encode(steps, forKey: .steps)
+    }
+}

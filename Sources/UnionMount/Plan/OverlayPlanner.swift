@@ -56,11 +56,12 @@ struct OverlayPlanner {
             return try fuseOverlayfs(spec, target, flags)
         }
         var reasons: [String] = []
-        for attempt in [
-            { newMountAPI(spec, target, flags) }, { legacy(spec, target, flags, relative: false) },
-            { legacy(spec, target, flags, relative: true) },
-        ] {
-            switch attempt() {
+        switch newMountAPI(spec, target, flags) {
+        case .success(let plan): return plan
+        case .failure(let error): reasons.append(error.message)
+        }
+        for relative in [false, true] {
+            switch legacy(spec, target, flags, relative: relative) {
             case .success(let plan): return plan
             case .failure(let error): reasons.append(error.message)
             }
@@ -72,6 +73,8 @@ struct OverlayPlanner {
 
     // MARK: - New mount API
 
+    /// The new-mount-API plan, kept as its recipe (``NewMountAPIRecipe``); this only checks that every value
+    /// fits fsconfig(2).
     private func newMountAPI(
         _ spec: OverlaySpec, _ target: FilePath, _ flags: MountFlags
     ) -> Result<MountPlan, UnionMountError> {
@@ -83,55 +86,38 @@ struct OverlayPlanner {
             return refuse("new mount API: this kernel's overlay has no lowerdir+ (Linux 6.8+)")
         }
         let limit = Self.fsconfigValueLimit
-        var steps: [MountStep] = [.fsopen(filesystemType: "overlay")]
         if !spec.source.isEmpty {
             guard spec.source.utf8.count <= limit else {
                 return refuse("new mount API: source is longer than \(limit) bytes", input: "source")
             }
-            steps.append(.setString(key: "source", value: Array(spec.source.utf8)))
         }
-        steps.reserveCapacity(spec.lowerDirectories.count + spec.dataDirectories.count + 16)
-        // One step per layer: raw bytes up to the fsconfig limit, else a file descriptor where the kernel takes one.
-        func add(_ key: String, _ path: FilePath, _ field: @autoclosure () -> String, escaped: Bool) -> String? {
-            let bytes = escaped ? OverlayEscaping.escape(path.bytes) : path.bytes
-            if bytes.count <= limit {
-                steps.append(.setString(key: key, value: bytes))
-            } else if features.layerFileDescriptors {
-                steps.append(.setFileDescriptor(key: key, path: path))
-            } else {
-                return field()
+        // A directory over the fsconfig limit goes as a file descriptor, where the kernel takes one. Layers are
+        // raw bytes (`lowerdir+`, `datadir+`); upperdir and workdir keep the legacy escaping.
+        if !features.layerFileDescriptors {
+            let layers = spec.lowerDirectories.count + spec.dataDirectories.count
+            for index in 0..<spec.directoryCount {
+                let field = spec.directoryField(at: index)
+                let length = spec.directory(field).withNulTerminatedBytes { bytes in
+                    let path = bytes.withoutNul
+                    return index < layers || !OverlayEscaping.needsEscaping(nulTerminated: bytes)
+                        ? path.count : OverlayEscaping.escapedLength(Array(path))
+                }
+                if length > limit {
+                    return refuse(
+                        "new mount API: \(field.name) is longer than \(limit) bytes and this kernel takes no layer "
+                            + "fds (6.13+)",
+                        input: field.name)
+                }
             }
-            return nil
         }
-        var tooLong: String? = nil
-        for (index, path) in spec.lowerDirectories.enumerated() where tooLong == nil {
-            tooLong = add("lowerdir+", path, "lowerDirectories[\(index)]", escaped: false)
-        }
-        for (index, path) in spec.dataDirectories.enumerated() where tooLong == nil {
-            tooLong = add("datadir+", path, "dataDirectories[\(index)]", escaped: false)
-        }
-        if tooLong == nil, let upper = spec.upperDirectory, let work = spec.workDirectory {
-            tooLong =
-                add("upperdir", upper, "upperDirectory", escaped: true)
-                ?? add("workdir", work, "workDirectory", escaped: true)
-        }
-        if let field = tooLong {
-            return refuse(
-                "new mount API: \(field) is longer than \(limit) bytes and this kernel takes no layer fds (6.13+)",
-                input: field)
-        }
-        for (key, value) in spec.options.keyValues {
-            if let value {
-                guard value.utf8.count <= limit else {
+        if !spec.options.isEmpty {
+            for (key, value) in spec.options.keyValues {
+                if let value, value.utf8.count > limit {
                     return refuse("new mount API: option \(key) is longer than \(limit) bytes", input: key)
                 }
-                steps.append(.setString(key: key, value: Array(value.utf8)))
-            } else {
-                steps.append(.setFlag(key: key))
             }
         }
-        steps += [.create, .fsmount(attributes: flags.subtracting(.remount)), .moveMount(target: target)]
-        return .success(MountPlan(strategy: .newMountAPI, steps: steps))
+        return .success(MountPlan(newMountAPI: NewMountAPIRecipe(spec: spec, target: target, flags: flags)))
     }
 
     // MARK: - fuse-overlayfs
@@ -176,17 +162,31 @@ struct OverlayPlanner {
                 }
                 directory = common
             }
-            let data = try spec.validatedLegacyOptionString(relativeTo: directory)
+            // Without a base directory only the length is needed now: the plan keeps the spec, and the executor
+            // writes the string into a stack buffer.
+            var length = LegacyOptionBuffer(buffer: nil)
+            var data: [UInt8] = []
+            if relative {
+                data = try spec.validatedLegacyOptionString(relativeTo: directory)
+                length.count = data.count
+            } else {
+                try spec.writeLegacyOptionString(relativeTo: nil, into: &length)
+            }
             let limit = OverlaySpec.legacyOptionLimit
-            guard data.count <= limit else {
+            guard length.count <= limit else {
                 let place = directory.map { " relative to \($0.readable)" } ?? ""
                 return .failure(
                     UnionMountError(
                         code: .optionsTooLong,
                         message:
-                            "\(strategy.rawValue): options need \(data.count) bytes\(place); mount(2) takes at most "
+                            "\(strategy.rawValue): options need \(length.count) bytes\(place); mount(2) takes at most "
                             + "\(limit) (one \(features.pageSize)-byte page with its NUL)",
                         spec: .overlay(spec)))
+            }
+            if !relative {
+                return .success(
+                    MountPlan(
+                        legacy: LegacyMountRecipe(spec: spec, target: target, flags: flags, length: length.count)))
             }
             let step = MountStep.mount(
                 source: spec.source, target: target, filesystemType: "overlay", flags: flags, data: data,

@@ -1,5 +1,11 @@
 import SystemPackage
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
 extension OverlaySpec {
     /// Checks the spec against the rules overlayfs enforces, before any system call is made.
     ///
@@ -60,6 +66,30 @@ extension OverlaySpec {
         try validateOptionConflicts()
     }
 
+    /// How many directories the spec names: lower, data-only, upper and work.
+    var directoryCount: Int {
+        lowerDirectories.count + dataDirectories.count + (upperDirectory == nil ? 0 : 1)
+            + (workDirectory == nil ? 0 : 1)
+    }
+
+    /// The field of the directory at `index` in the order lower, data-only, upper, work.
+    func directoryField(at index: Int) -> DirectoryField {
+        if index < lowerDirectories.count { return .lower(index) }
+        let dataIndex = index - lowerDirectories.count
+        if dataIndex < dataDirectories.count { return .data(dataIndex) }
+        return dataIndex == dataDirectories.count && upperDirectory != nil ? .upper : .work
+    }
+
+    /// The path of one directory field; the field must exist in this spec.
+    func directory(_ field: DirectoryField) -> FilePath {
+        switch field {
+        case .lower(let index): lowerDirectories[index]
+        case .data(let index): dataDirectories[index]
+        case .upper: upperDirectory!
+        case .work: workDirectory!
+        }
+    }
+
     /// A directory field of the spec; its name (`lowerDirectories[3]`) is only formatted for an error.
     enum DirectoryField: Equatable {
         case lower(Int), data(Int), upper, work
@@ -73,17 +103,6 @@ extension OverlaySpec {
             case .work: "workDirectory"
             }
         }
-    }
-
-    /// Every directory of the spec with its field, in order: lower, data, upper, work.
-    var namedDirectories: [(field: DirectoryField, path: FilePath)] {
-        var result: [(field: DirectoryField, path: FilePath)] = []
-        result.reserveCapacity(lowerDirectories.count + dataDirectories.count + 2)
-        for (index, path) in lowerDirectories.enumerated() { result.append((.lower(index), path)) }
-        for (index, path) in dataDirectories.enumerated() { result.append((.data(index), path)) }
-        if let upperDirectory { result.append((.upper, upperDirectory)) }
-        if let workDirectory { result.append((.work, workDirectory)) }
-        return result
     }
 
     /// The option keys a raw option may not use: the layer keys, every typed key and `source`.
@@ -118,9 +137,22 @@ extension OverlaySpec {
     }
 
     private func validateLayerPaths() throws(UnionMountError) {
-        let named = namedDirectories
-        for entry in named where entry.path.isEmpty {
-            throw .invalidSpec("the path is empty", input: entry.field.name)
+        // A path is empty when its bytes are only the NUL; the first empty one, in field order, is reported.
+        var empty: Int? = nil
+        _ = lowerDirectories.allNulTerminatedBytes { index, bytes in
+            if bytes.count == 1 { empty = index }
+            return empty == nil
+        }
+        if empty == nil {
+            _ = dataDirectories.allNulTerminatedBytes { index, bytes in
+                if bytes.count == 1 { empty = lowerDirectories.count + index }
+                return empty == nil
+            }
+        }
+        if empty == nil, upperDirectory?.isEmpty == true { empty = lowerDirectories.count + dataDirectories.count }
+        if empty == nil, workDirectory?.isEmpty == true { empty = directoryCount - 1 }
+        if let empty {
+            throw .invalidSpec("the path is empty", input: directoryField(at: empty).name)
         }
         switch (upperDirectory, workDirectory) {
         case (.some, nil):
@@ -135,49 +167,103 @@ extension OverlaySpec {
             throw .invalidSpec(
                 "at least 2 lower layers are needed without an upper directory", input: "lowerDirectories")
         }
-        if let (earlier, later) = Self.firstDuplicate(named.map(\.path)) {
+        if let (earlier, later) = firstDuplicateDirectory() {
+            let laterName = directoryField(at: later).name
             throw .invalidSpec(
-                "\(named[later].field.name) is the same directory as \(named[earlier].field.name) "
-                    + "(\(named[later].path.readable))",
-                input: named[later].field.name)
+                "\(laterName) is the same directory as \(directoryField(at: earlier).name) "
+                    + "(\(directory(directoryField(at: later)).readable))",
+                input: laterName)
         }
         if let upperDirectory, let workDirectory {
-            let upper = upperDirectory.bytes
-            let work = workDirectory.bytes
-            if OverlayPathComponents.isStrictlyInside(work, upper) {
+            switch OverlayPathComponents.nesting(workDirectory, upperDirectory) {
+            case .firstInsideSecond:
                 throw .invalidSpec(
                     "the work directory is inside the upper directory "
                         + "(\"workdir and upperdir must be separate subtrees\")",
                     input: "workDirectory")
-            }
-            if OverlayPathComponents.isStrictlyInside(upper, work) {
+            case .secondInsideFirst:
                 throw .invalidSpec(
                     "the upper directory is inside the work directory "
                         + "(\"workdir and upperdir must be separate subtrees\")",
                     input: "upperDirectory")
+            case .separate, .same:
+                break
             }
         }
     }
 
-    /// The indices of the first path equal to an earlier one: pairwise for a few paths (no allocation), by
-    /// hashing for many (validation runs on every mount, with up to 502 directories).
-    private static func firstDuplicate(_ paths: [FilePath]) -> (earlier: Int, later: Int)? {
-        if paths.count <= 16 {
-            for later in paths.indices {
-                for earlier in 0..<later where paths[earlier] == paths[later] { return (earlier, later) }
+    /// The indices (in ``directoryField(at:)`` order) of the first directory equal to an earlier one, by bytes:
+    /// pairwise for a few, through an open-addressing table of hashes in a temporary buffer for many. The bytes
+    /// are read in place (no copy, no per-path allocation, no SipHash): validation runs on every mount, with up
+    /// to 502 directories.
+    func firstDuplicateDirectory() -> (earlier: Int, later: Int)? {
+        let count = directoryCount
+        if count <= 16 {
+            for later in 0..<count {
+                let path = directory(directoryField(at: later))
+                for earlier in 0..<later where ByteHash.equal(directory(directoryField(at: earlier)), path) {
+                    return (earlier, later)
+                }
             }
             return nil
         }
-        var seen: [PathKey: Int] = [:]
-        seen.reserveCapacity(paths.count)
-        for (index, path) in paths.enumerated() {
-            if let earlier = seen.updateValue(index, forKey: PathKey(path)) { return (earlier, index) }
+        var capacity = 64
+        while capacity < 2 * count { capacity *= 2 }
+        let mask = capacity - 1
+        // A slot holds 22 bits of the hash above the index bits and the index + 1 (at most 1,023); 0 is empty.
+        let indexBits: UInt32 = 0x3FF
+        precondition(count < Int(indexBits), "more directories than the duplicate table indexes")
+        return ByteHash.withZeroedSlots(capacity) { slots in
+            // Inserts the directory at `later`; the earlier index when its bytes are already there. Not inlined:
+            // one copy of this code for the four kinds of directory keeps the mount path's code small.
+            @inline(never) func insert(_ later: Int, _ terminated: UnsafeBufferPointer<UInt8>) -> Int? {
+                let bytes = terminated.withoutNul
+                let hash = ByteHash.hash(UnsafeRawBufferPointer(bytes))
+                let tag = UInt32(truncatingIfNeeded: hash >> 32) & ~indexBits
+                var slot = Int(truncatingIfNeeded: hash) & mask
+                while slots[slot] != 0 {
+                    let entry = slots[slot]
+                    if entry & ~indexBits == tag {
+                        let earlier = Int(entry & indexBits) - 1
+                        let same = directory(directoryField(at: earlier)).withNulTerminatedBytes {
+                            $0.count == terminated.count
+                                && memcmp($0.baseAddress!, terminated.baseAddress!, $0.count) == 0
+                        }
+                        if same { return earlier }
+                    }
+                    slot = (slot + 1) & mask
+                }
+                slots[slot] = tag | UInt32(later + 1)
+                return nil
+            }
+            var found: (earlier: Int, later: Int)? = nil
+            let layers = lowerDirectories.count
+            _ =
+                lowerDirectories.allNulTerminatedBytes { index, bytes in
+                    found = insert(index, bytes).map { ($0, index) }
+                    return found == nil
+                }
+                && dataDirectories.allNulTerminatedBytes { index, bytes in
+                    found = insert(layers + index, bytes).map { ($0, layers + index) }
+                    return found == nil
+                }
+            var next = layers + dataDirectories.count
+            if found == nil, let upperDirectory {
+                let index = next
+                found = upperDirectory.withNulTerminatedBytes { insert(index, $0) }.map { ($0, index) }
+                next += 1
+            }
+            if found == nil, let workDirectory {
+                let index = next
+                found = workDirectory.withNulTerminatedBytes { insert(index, $0) }.map { ($0, index) }
+            }
+            return found
         }
-        return nil
     }
 
     private func validateSource() throws(UnionMountError) {
-        if source.utf8.contains(0) {
+        var source = self.source
+        if source.withUTF8({ $0.count > 0 && memchr($0.baseAddress!, 0, $0.count) != nil }) {
             throw .invalidSpec("the source contains a NUL byte", input: "source")
         }
     }
@@ -274,22 +360,120 @@ enum OverlayPathComponents {
     /// Whether `path` lies strictly below `base`, compared component by component without allocating
     /// (validation runs on every mount).
     static func isStrictlyInside(_ path: [UInt8], _ base: [UInt8]) -> Bool {
+        nesting(path, base) == .firstInsideSecond
+    }
+
+    /// How two paths nest, by components.
+    enum Nesting: Equatable {
+        /// Neither is the other nor inside it.
+        case separate
+        /// The same components.
+        case same
+        /// The first path lies strictly below the second.
+        case firstInsideSecond
+        /// The second path lies strictly below the first.
+        case secondInsideFirst
+    }
+
+    /// How two paths nest, by their bytes read in place.
+    static func nesting(_ first: FilePath, _ second: FilePath) -> Nesting {
+        first.withNulTerminatedBytes { first in
+            second.withNulTerminatedBytes { second in
+                nesting(first.withoutNul, second.withoutNul)
+            }
+        }
+    }
+
+    /// How `first` and `second` nest, in one pass over both (components found with memchr, compared with
+    /// memcmp). A rooted and a relative path are always separate.
+    static func nesting(_ first: [UInt8], _ second: [UInt8]) -> Nesting {
+        first.withUnsafeBufferPointer { first in
+            second.withUnsafeBufferPointer { second in nesting(first, second) }
+        }
+    }
+
+    private static func nesting(_ first: UnsafeBufferPointer<UInt8>, _ second: UnsafeBufferPointer<UInt8>) -> Nesting {
         let slash = UInt8(ascii: "/")
-        guard (path.first == slash) == (base.first == slash) else { return false }
-        func nextComponent(_ bytes: [UInt8], _ index: inout Int) -> Range<Int>? {
+        guard (first.first == slash) == (second.first == slash) else { return .separate }
+        func nextComponent(_ bytes: UnsafeBufferPointer<UInt8>, _ index: inout Int) -> Range<Int>? {
             while index < bytes.count && bytes[index] == slash { index += 1 }
             guard index < bytes.count else { return nil }
             let start = index
-            while index < bytes.count && bytes[index] != slash { index += 1 }
+            if let found = memchr(bytes.baseAddress! + index, CInt(slash), bytes.count - index) {
+                index = UnsafeRawPointer(found) - UnsafeRawPointer(bytes.baseAddress!)
+            } else {
+                index = bytes.count
+            }
             return start..<index
         }
-        var pathIndex = 0
-        var baseIndex = 0
-        while let component = nextComponent(base, &baseIndex) {
-            guard let own = nextComponent(path, &pathIndex), path[own].elementsEqual(base[component]) else {
-                return false
+        var firstIndex = 0
+        var secondIndex = 0
+        while true {
+            switch (nextComponent(first, &firstIndex), nextComponent(second, &secondIndex)) {
+            case (nil, nil): return .same
+            case (.some, nil): return .firstInsideSecond
+            case (nil, .some): return .secondInsideFirst
+            case (.some(let own), .some(let other)):
+                guard own.count == other.count,
+                    memcmp(first.baseAddress! + own.lowerBound, second.baseAddress! + other.lowerBound, own.count) == 0
+                else { return .separate }
             }
         }
-        return nextComponent(path, &pathIndex) != nil
+    }
+}
+
+extension UInt64 {
+    fileprivate func rotated(by count: UInt64) -> UInt64 { (self << count) | (self >> (64 - count)) }
+}
+
+/// A fast, unkeyed hash and equality over byte strings, for duplicate checks within one spec (at most a few
+/// hundred paths of the caller's own, so no flooding concern).
+enum ByteHash {
+    /// A 64-bit hash of the bytes, eight at a time.
+    static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        let multiplier: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let count = bytes.count
+        var hash: UInt64 = 0x243F_6A88_85A3_08D3 ^ UInt64(count)
+        if count < 8 {
+            var word: UInt64 = 0
+            for offset in 0..<count { word |= UInt64(bytes[offset]) << (8 * UInt64(offset)) }
+            hash = (hash ^ word) &* multiplier
+        } else {
+            var offset = 0
+            while offset + 8 <= count {
+                hash = ((hash ^ bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) &* multiplier)
+                    .rotated(by: 29)
+                offset += 8
+            }
+            // The last eight bytes, overlapping the words above when the count is not a multiple of eight.
+            hash = (hash ^ bytes.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)) &* multiplier
+        }
+        hash ^= hash >> 29
+        hash = hash &* 0xBF58_476D_1CE4_E5B9
+        return hash ^ (hash >> 32)
+    }
+
+    /// Runs `body` with `capacity` (a power of two, at most 1,024) zeroed table slots on the stack
+    /// (`withUnsafeTemporaryAllocation` would take the heap above 1 KiB).
+    static func withZeroedSlots<R>(_ capacity: Int, _ body: (UnsafeMutableBufferPointer<UInt32>) -> R) -> R {
+        precondition(capacity <= 1024, "duplicate table over 1,024 slots")
+        if capacity <= 256 {
+            return withUnsafeTemporaryAllocation(of: UInt32.self, capacity: capacity) { slots in
+                slots.initialize(repeating: 0)
+                return body(slots)
+            }
+        }
+        var table = InlineArray<1024, UInt32>(repeating: 0)
+        var span = table.mutableSpan
+        return span.withUnsafeMutableBufferPointer { body(UnsafeMutableBufferPointer(rebasing: $0[..<capacity])) }
+    }
+
+    /// Whether two paths have the same bytes (memcmp, in place).
+    static func equal(_ lhs: FilePath, _ rhs: FilePath) -> Bool {
+        lhs.withNulTerminatedBytes { left in
+            rhs.withNulTerminatedBytes { right in
+                left.count == right.count && memcmp(left.baseAddress!, right.baseAddress!, left.count) == 0
+            }
+        }
     }
 }

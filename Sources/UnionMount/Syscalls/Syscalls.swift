@@ -116,8 +116,9 @@ internal func system_read(_ fd: CInt, _ buffer: UnsafeMutableRawPointer, _ count
     return read(fd, buffer, count)
 }
 
-/// Runs `body` with a C string of the path's bytes.
+/// Runs `body` with a C string of the path's bytes (the path's own storage where the layout allows; see
+/// `FilePath.withNulTerminatedBytes`).
 @inline(__always)
 internal func withPathCString<R>(_ path: FilePath, _ body: (UnsafePointer<CChar>) -> R) -> R {
-    path.withPlatformString(body)
+    path.withNulTerminatedBytes { body(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self)) }
 }
