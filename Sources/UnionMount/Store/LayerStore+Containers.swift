@@ -122,6 +122,15 @@ extension LayerStore {
     func mountsFile(_ id: String) -> FilePath { containerDirectory(id).appending("mounts") }
 
     func readContainer(_ id: String) throws(UnionMountError) -> StoreContainer? {
+        try readContainerRecords(id)?.container
+    }
+
+    /// The container `id` and its mount record as read, or the error that record gave (a damaged one counts as
+    /// 0 in ``StoreContainer/mountCount``; ``repair()`` reports it and rebuilds it from the mount table). Both
+    /// files are read once.
+    func readContainerRecords(
+        _ id: String
+    ) throws(UnionMountError) -> (container: StoreContainer, mountState: Result<StoreMountState, UnionMountError>)? {
         let directory = containerDirectory(id)
         let file = directory.appending("container.conf")
         guard let record = try StoreRecord.read(file) else { return nil }
@@ -138,12 +147,17 @@ extension LayerStore {
             throw UnionMountError.malformed(
                 "the layer chain does not match the image and init layer", input: file.readable)
         }
-        // A damaged mount record counts as 0 here; repair() reports it and rebuilds it from the mount table.
-        let count = (try? StoreMountState.read(mountsFile(id)))?.count ?? 0
-        return StoreContainer(
-            id: id, image: image, initLayer: initLayer, layers: layers, mountCount: count,
-            upperDirectory: directory.appending("diff"), workDirectory: directory.appending("work"),
-            mergedDirectory: directory.appending("merged"))
+        let mountState: Result<StoreMountState, UnionMountError>
+        do {
+            mountState = .success(try StoreMountState.read(mountsFile(id)))
+        } catch {
+            mountState = .failure(error)
+        }
+        let container = StoreContainer(
+            id: id, image: image, initLayer: initLayer, layers: layers,
+            mountCount: (try? mountState.get())?.count ?? 0, upperDirectory: directory.appending("diff"),
+            workDirectory: directory.appending("work"), mergedDirectory: directory.appending("merged"))
+        return (container, mountState)
     }
 
     private func checkNewContainer(_ id: String, image: String?, initLayer: String?) throws(UnionMountError) {

@@ -74,7 +74,8 @@ extension LayerStore {
                     problems.append("layer \(name.readable): \(error.message)")
                 }
             }
-            for container in try containers() {
+            for id in try identifiers(in: containersDirectory) {
+                guard let (container, mountState) = try readContainerRecords(id) else { continue }
                 do throws(UnionMountError) {
                     let chain = try container.layer.map { (top) throws(UnionMountError) in try self.chain(top).map(\.id)
                     }
@@ -88,11 +89,12 @@ extension LayerStore {
                 where !StoreFiles.isDirectory(directory) {
                     problems.append("container \(container.id) lacks \(directory.readable)")
                 }
-                do throws(UnionMountError) {
-                    if let pending = try StoreMountState.read(mountsFile(container.id)).pending {
+                switch mountState {
+                case .success(let state):
+                    if let pending = state.pending {
                         problems.append("container \(container.id) has a pending \(pending.rawValue)")
                     }
-                } catch {
+                case .failure(let error):
                     problems.append("container \(container.id): \(error.message)")
                 }
                 let mounted = isMountPoint(container.mergedDirectory)
@@ -135,12 +137,13 @@ extension LayerStore {
         for name in try StoreFiles.names(in: containersDirectory) {
             let id = String(decoding: name, as: UTF8.self)
             let container: StoreContainer
+            let mountState: Result<StoreMountState, UnionMountError>
             do {
-                guard let read = try readContainer(id) else {
+                guard let read = try readContainerRecords(id) else {
                     report.problems.append("containers/\(name.readable) has no container.conf")
                     continue
                 }
-                container = read
+                (container, mountState) = read
             } catch {
                 report.problems.append("container \(name.readable): \(error.message)")
                 continue
@@ -151,9 +154,9 @@ extension LayerStore {
                 report.actions.append("recreated \(directory.readable)")
             }
             var state: StoreMountState?
-            do {
-                state = try StoreMountState.read(mountsFile(id))
-            } catch {
+            switch mountState {
+            case .success(let read): state = read
+            case .failure(let error):
                 report.problems.append("the mount record of \(id) was unreadable and is rebuilt: \(error.message)")
             }
             var mounted = isMountPoint(container.mergedDirectory)
