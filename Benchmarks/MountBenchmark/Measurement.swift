@@ -1,19 +1,13 @@
 import CUnionMountBenchBaseline
 import SystemPackage
 import UnionMount
+import UnionMountBenchSupport
 
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
     import Musl
 #endif
-
-/// CLOCK_MONOTONIC in nanoseconds.
-func monotonicNanoseconds() -> UInt64 {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
-}
 
 /// One way of running a complete overlay mount+unmount cycle.
 struct Contender {
@@ -190,16 +184,3 @@ func planningCost(
     }
     return Double(elapsed) / Double(calls)
 }
-
-/// The `fraction` quantile (0…1) of `values` with linear interpolation; `nan` for no values.
-func quantile(_ values: [Double], _ fraction: Double) -> Double {
-    guard !values.isEmpty else { return .nan }
-    let sorted = values.sorted()
-    let position = fraction * Double(sorted.count - 1)
-    let lower = Int(position.rounded(.down))
-    let upper = min(lower + 1, sorted.count - 1)
-    return sorted[lower] + (sorted[upper] - sorted[lower]) * (position - Double(lower))
-}
-
-/// The median of `values`.
-func median(_ values: [Double]) -> Double { quantile(values, 0.5) }

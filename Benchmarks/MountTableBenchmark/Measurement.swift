@@ -1,15 +1,10 @@
+import UnionMountBenchSupport
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
     import Musl
 #endif
-
-/// CLOCK_MONOTONIC in nanoseconds.
-func monotonicNanoseconds() -> UInt64 {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
-}
 
 /// Results are summed here so the optimizer cannot drop a call whose result is unused.
 nonisolated(unsafe) var sink = 0
@@ -69,19 +64,6 @@ func measure(_ contenders: [Contender], schedule: Schedule) throws(BenchmarkErro
     }
     return Measurement(callsPerRound: calls, roundMeans: means)
 }
-
-/// The `fraction` quantile (0…1) of `values` with linear interpolation; `nan` for no values.
-func quantile(_ values: [Double], _ fraction: Double) -> Double {
-    guard !values.isEmpty else { return .nan }
-    let sorted = values.sorted()
-    let position = fraction * Double(sorted.count - 1)
-    let lower = Int(position.rounded(.down))
-    let upper = min(lower + 1, sorted.count - 1)
-    return sorted[lower] + (sorted[upper] - sorted[lower]) * (position - Double(lower))
-}
-
-/// The median of `values`.
-func median(_ values: [Double]) -> Double { quantile(values, 0.5) }
 
 /// Median and interquartile range of a sample.
 struct Spread {

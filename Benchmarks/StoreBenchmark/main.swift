@@ -39,14 +39,6 @@ if let failure = preflightFailure(program: "unionmount-store-bench") {
     exit(1)
 }
 
-func now() -> UInt64 {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
-}
-
-func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-
 var template = Array("/tmp/unionmount-store-bench-XXXXXX".utf8CString)
 guard mkdtemp(&template) != nil else { fatalError("mkdtemp failed") }
 let scratch = FilePath(platformString: template)
@@ -81,18 +73,18 @@ for size in sizes {
     var bare: [Double] = []
     var stored: [Double] = []
     for round in 0..<(rounds + 1) {
-        var start = now()
+        var start = monotonicNanoseconds()
         for _ in 0..<cyclesPerRound {
             try mounter.mount(spec, at: container.mergedDirectory)
             try mounter.unmount(container.mergedDirectory)
         }
-        let bareTime = Double(now() - start) / Double(cyclesPerRound)
-        start = now()
+        let bareTime = Double(monotonicNanoseconds() - start) / Double(cyclesPerRound)
+        start = monotonicNanoseconds()
         for _ in 0..<cyclesPerRound {
             try store.mount(container: "c")
             try store.unmount(container: "c")
         }
-        let storeTime = Double(now() - start) / Double(cyclesPerRound)
+        let storeTime = Double(monotonicNanoseconds() - start) / Double(cyclesPerRound)
         if round > 0 {  // the first round warms caches
             bare.append(bareTime)
             stored.append(storeTime)
