@@ -326,6 +326,26 @@ enum JSONContract {
         #expect(text.output.hasPrefix("strategy: "))
     }
 
+    @Test("mount -o with a quoted SELinux label: one context option, split nowhere inside the quotes")
+    func mountQuotedLabelDryRun() throws {
+        let trees = try BranchTrees(count: 2, name: "cliquote")
+        let target = try trees.scratch.directory("target")
+        for strategy in ["new-mount-api", "mount"] {
+            let result = try unionmount(
+                "mount", "--lower", trees.branches[0].string, "--lower", trees.branches[1].string,
+                "-o", "context=\(QuotedOptionTests.quoted)", "--strategy", strategy, "--dry-run", "--json",
+                target.string)
+            #expect(result.status == 0, "\(result)")
+            let plan = try result.decode(MountPlan.self)
+            let spec = OverlaySpec(
+                lowerDirectories: Array(trees.branches[0...1]),
+                options: OverlayOptions(additional: [OverlayOptions.RawOption("context", QuotedOptionTests.quoted)]))
+            let expected = try Mounter().plan(
+                .overlay(spec), at: target, strategy: MountStrategy(rawValue: strategy))
+            #expect(plan == expected)
+        }
+    }
+
     @Test("mount --branch --dry-run --json: the aufs plan, br: list first")
     func mountAufsDryRun() throws {
         let result = try unionmount(

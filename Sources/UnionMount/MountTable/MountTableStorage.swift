@@ -205,11 +205,12 @@ final class MountTableStorage: Sendable {
         }
     }
 
-    /// A comma-separated field split on its raw commas, each piece decoded; empty pieces dropped.
+    /// A comma-separated field split on its raw commas (an LSM label in quotes stays whole, see
+    /// ``MountTableEscaping/forEachOption(of:_:)``), each piece decoded; empty pieces dropped.
     func decodedList(_ span: ByteSpan, line: Int) -> [[UInt8]] {
         withField(span, line: line) { field in
             var result: [[UInt8]] = []
-            MountTableEscaping.forEachPiece(of: field, separator: UInt8(ascii: ",")) { piece in
+            MountTableEscaping.forEachOption(of: field) { piece in
                 result.append(MountTableEscaping.decode(piece))
             }
             return result
@@ -225,7 +226,7 @@ final class MountTableStorage: Sendable {
     func decodedTextList(_ span: ByteSpan, line: Int) -> [String] {
         withField(span, line: line) { field in
             var result: [String] = []
-            MountTableEscaping.forEachPiece(of: field, separator: UInt8(ascii: ",")) { piece in
+            MountTableEscaping.forEachOption(of: field) { piece in
                 result.append(MountTableEscaping.text(piece))
             }
             return result
@@ -236,7 +237,7 @@ final class MountTableStorage: Sendable {
         withField(span, line: line) { field in
             var found = false
             let wanted = UnsafeBufferPointer(start: option.utf8Start, count: option.utf8CodeUnitCount)
-            MountTableEscaping.forEachPiece(of: field, separator: UInt8(ascii: ",")) { piece in
+            MountTableEscaping.forEachOption(of: field) { piece in
                 if !found && piece.elementsEqual(wanted) { found = true }
             }
             return found
@@ -277,7 +278,7 @@ final class MountTableStorage: Sendable {
     func hashDecodedList(_ span: ByteSpan, line: Int, into hasher: inout Hasher) {
         withField(span, line: line) { field in
             var count = 0
-            MountTableEscaping.forEachPiece(of: field, separator: UInt8(ascii: ",")) { piece in
+            MountTableEscaping.forEachOption(of: field) { piece in
                 MountTableEscaping.hashDecoded(piece, into: &hasher)
                 hasher.combine(UInt8(ascii: ","))
                 count += 1

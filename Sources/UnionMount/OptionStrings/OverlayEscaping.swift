@@ -13,6 +13,8 @@
 enum OverlayEscaping {
     static let backslash = UInt8(ascii: "\\")
     static let comma = UInt8(ascii: ",")
+    /// The double quote that SELinux (`selinux_sb_eat_lsm_opts`) honours around a value holding commas.
+    static let quote = UInt8(ascii: "\"")
     static let colon = UInt8(ascii: ":")
     static let equals = UInt8(ascii: "=")
 
@@ -104,7 +106,10 @@ enum OverlayEscaping {
         return out
     }
 
-    /// Splits a mount(2) option string on commas not taken by a backslash (`ovl_next_opt`); backslashes stay.
+    /// Splits a mount(2) option string on commas not taken by a backslash (`ovl_next_opt`), except that an
+    /// option starting `context="` (or `fscontext=`, `defcontext=`, `rootcontext=`) runs to its closing quote,
+    /// commas included, as `selinux_sb_eat_lsm_opts` reads it before overlay sees the rest. A quote anywhere
+    /// else is a plain byte of a path. Backslashes and quotes stay.
     static func splitOptions<Bytes: Collection<UInt8>>(_ data: Bytes) -> [ArraySlice<UInt8>] where Bytes.Index == Int {
         let bytes = ArraySlice(data)
         var result: [ArraySlice<UInt8>] = []
@@ -112,6 +117,10 @@ enum OverlayEscaping {
         var index = bytes.startIndex
         while index < bytes.endIndex {
             let byte = bytes[index]
+            if index == start, let open = quotedValueStart(bytes, at: start) {
+                index = bytes[(open + 1)...].firstIndex(of: quote).map { $0 + 1 } ?? bytes.endIndex
+                continue
+            }
             if byte == backslash {
                 index += 2
                 continue
@@ -198,5 +207,31 @@ enum OverlayEscaping {
         if last.isEmpty { throw start == value.startIndex ? .leadingColon : .trailingColon }
         if inData { layers.data.append(last) } else { layers.lower.append(last) }
         return layers
+    }
+
+    /// The LSM options whose value may be double-quoted to hold commas (`selinux_sb_eat_lsm_opts`).
+    static let quotableKeys: Set<String> = ["context", "fscontext", "defcontext", "rootcontext"]
+
+    /// The index of the opening quote when the option at `start` is `<quotable key>="…`, else nil.
+    private static func quotedValueStart(_ bytes: ArraySlice<UInt8>, at start: Int) -> Int? {
+        guard let equals = bytes[start...].prefix(12).firstIndex(of: equals), equals + 1 < bytes.endIndex,
+            bytes[equals + 1] == quote,
+            quotableKeys.contains(String(decoding: bytes[start..<equals], as: UTF8.self))
+        else { return nil }
+        return equals + 1
+    }
+
+    /// Whether `value` is one double-quoted string: a quote at each end and none inside.
+    static func isQuoted(_ value: some Collection<UInt8>) -> Bool {
+        value.count >= 2 && value.first == quote && value.reversed().first == quote
+            && value.dropFirst().dropLast().allSatisfy { $0 != quote }
+    }
+
+    /// The value to pass to fsconfig(2): SELinux's fsconfig path (`selinux_fs_context_parse_param`) takes the
+    /// label as given, so the quotes that the mount(2) string needs around commas are removed.
+    static func fsconfigValue(_ value: String) -> String {
+        let bytes = Array(value.utf8)
+        guard isQuoted(bytes) else { return value }
+        return String(decoding: bytes.dropFirst().dropLast(), as: UTF8.self)
     }
 }

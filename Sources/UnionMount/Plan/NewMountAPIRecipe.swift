@@ -57,10 +57,8 @@ struct NewMountAPIRecipe: Sendable {
                 work.withNulTerminatedBytes({ Self.directory("workdir", $0, work, escaped: true, &visitor) })
             else { return }
         }
-        if !spec.options.isEmpty {
-            for (key, value) in spec.options.keyValues {
-                guard visitor.setOption(key, value) else { return }
-            }
+        for (key, value) in spec.options.keyValues {
+            guard visitor.setOption(key, value.map(OverlayEscaping.fsconfigValue)) else { return }
         }
         guard visitor.create(), visitor.fsmount(flags.subtracting(.remount)) else { return }
         _ = visitor.moveMount(target)
@@ -153,10 +151,6 @@ extension StaticString {
 }
 
 extension OverlayOptions {
-    /// Whether no option is given (``keyValues`` would be empty), without building the list.
-    var isEmpty: Bool {
-        !defaultPermissions && redirectDirectory == nil && index == nil && nfsExport == nil && inodeNumbers == nil
-            && metacopy == nil && !volatile && userXattr != true && uuid == nil && verity == nil && fsync == nil
-            && overrideCredentials == nil && additional.isEmpty
-    }
+    /// Whether no option is given: derived from ``keyValues`` so that no option can be missed.
+    var isEmpty: Bool { keyValues.isEmpty }
 }

@@ -289,7 +289,18 @@ extension OverlaySpec {
             }
             guard let value = option.value.map({ Array($0.utf8) }) else { continue }
             if value.contains(0) { throw .invalidSpec("the option value contains a NUL byte", input: field) }
-            if value.contains(OverlayEscaping.comma) {
+            if value.contains(OverlayEscaping.quote) {
+                guard OverlayEscaping.quotableKeys.contains(option.key) else {
+                    throw .invalidSpec(
+                        "the option value contains '\"', which only context=, fscontext=, defcontext= and "
+                            + "rootcontext= may use, around the whole value", input: field)
+                }
+                guard OverlayEscaping.isQuoted(value) else {
+                    throw .invalidSpec(
+                        "the option value has an unterminated or embedded '\"'; quote the whole value once",
+                        input: field)
+                }
+            } else if value.contains(OverlayEscaping.comma) {
                 throw .invalidSpec("the option value contains ',', which would start another option", input: field)
             }
             let trailingBackslashes = value.reversed().prefix { $0 == OverlayEscaping.backslash }.count
