@@ -131,13 +131,15 @@ func parseGroup(_ fixture: TableFixture) -> Group {
             Contender(name: "libmount", label: "libmount mnt_new_table+mnt_table_parse_file+mnt_unref_table") {
                 () throws(BenchmarkError) in try libmountParse(path)
             },
-            Contender(name: "parse", label: "MountInfo.read(saved) → [MountEntry]") { () throws(BenchmarkError) in
-                try library("MountInfo.read") { () throws(UnionMountError) in try MountInfo.read(filePath).count }
+            Contender(name: "parse", label: "MountTable.entries(source: .file(saved)) → [MountEntry]") { () throws(BenchmarkError) in
+                try library("MountTable.entries") { () throws(UnionMountError) in
+                    try MountTable.entries(source: .file(filePath)).count
+                }
             },
-            Contender(name: "parse-touch", label: "MountInfo.read(saved) + mountPoint, filesystemType of each") {
+            Contender(name: "parse-touch", label: "MountTable.entries(source: .file(saved)) + mountPoint, filesystemType of each") {
                 () throws(BenchmarkError) in
-                let entries = try library("MountInfo.read") { () throws(UnionMountError) in
-                    try MountInfo.read(filePath)
+                let entries = try library("MountTable.entries") { () throws(UnionMountError) in
+                    try MountTable.entries(source: .file(filePath))
                 }
                 var total = 0
                 for entry in entries {
@@ -147,9 +149,9 @@ func parseGroup(_ fixture: TableFixture) -> Group {
                 }
                 return total
             },
-            Contender(name: "parse-memory", label: "MountInfo.parse(bytes already in memory), no read") {
+            Contender(name: "parse-memory", label: "MountTable.parse(bytes already in memory), no read") {
                 () throws(BenchmarkError) in
-                try library("MountInfo.parse") { () throws(UnionMountError) in try MountInfo.parse(inMemory).count }
+                try library("MountTable.parse") { () throws(UnionMountError) in try MountTable.parse(inMemory).count }
             },
         ],
         targets: [
@@ -163,10 +165,10 @@ func parseGroup(_ fixture: TableFixture) -> Group {
 /// (b) Listing the live union mounts with their branches.
 func listGroup(_ fixture: TableFixture) -> Group {
     let buffer = ReadBuffer(capacity: max(fixture.savedBytes * 4, 1 << 20))
-    func reports(_ source: MountQueries.Source) -> () throws(BenchmarkError) -> Int {
+    func reports(_ source: MountTable.Source) -> () throws(BenchmarkError) -> Int {
         { () throws(BenchmarkError) in
             try library("unionMountReports(\(source))") { () throws(UnionMountError) in
-                try MountQueries.unionMountReports(source: source).count
+                try MountTable.reports(source: source).count
             }
         }
     }
@@ -180,21 +182,23 @@ func listGroup(_ fixture: TableFixture) -> Group {
             Contender(name: "read-live-control", label: "the same read() again (noise control)") {
                 () throws(BenchmarkError) in try buffer.read(liveMountinfo)
             },
-            Contender(name: "list", label: "UnionMounts.list()") { () throws(BenchmarkError) in
-                try library("UnionMounts.list") { () throws(UnionMountError) in try UnionMounts.list().count }
+            Contender(name: "list", label: "MountTable.reports()") { () throws(BenchmarkError) in
+                try library("MountTable.reports") { () throws(UnionMountError) in try MountTable.reports().count }
             },
             Contender(
-                name: "reports-auto", label: "MountQueries.unionMountReports(source: .automatic)",
+                name: "reports-auto", label: "MountTable.reports(source: .automatic)",
                 run: reports(.automatic)),
             Contender(
-                name: "reports-statmount", label: "MountQueries.unionMountReports(source: .statmount)",
+                name: "reports-statmount", label: "MountTable.reports(source: .statmount)",
                 run: reports(.statmount)),
             Contender(
-                name: "reports-mountinfo", label: "MountQueries.unionMountReports(source: .mountinfo)",
+                name: "reports-mountinfo", label: "MountTable.reports(source: .mountinfo)",
                 run: reports(.mountinfo)),
-            Contender(name: "mountinfo-live", label: "MountInfo.read() of the live table, no reports") {
+            Contender(name: "mountinfo-live", label: "MountTable.entries(source: .mountinfo) of the live table, no reports") {
                 () throws(BenchmarkError) in
-                try library("MountInfo.read") { () throws(UnionMountError) in try MountInfo.read().count }
+                try library("MountTable.entries") { () throws(UnionMountError) in
+                    try MountTable.entries(source: .mountinfo).count
+                }
             },
             Contender(name: "libmount-live", label: "libmount mnt_table_parse_file(/proc/self/mountinfo)") {
                 () throws(BenchmarkError) in try libmountParse(liveMountinfo)
@@ -210,10 +214,10 @@ func listGroup(_ fixture: TableFixture) -> Group {
 func lookupGroup(_ fixture: TableFixture) -> Group {
     let buffer = ReadBuffer(capacity: max(fixture.savedBytes * 4, 1 << 20))
     let deep = FilePath(fixture.deepFile)
-    func containing(_ source: MountQueries.Source) -> () throws(BenchmarkError) -> Int {
+    func containing(_ source: MountTable.Source) -> () throws(BenchmarkError) -> Int {
         { () throws(BenchmarkError) in
             try library("mount(containing:)") { () throws(UnionMountError) in
-                try MountQueries.mount(containing: deep, source: source).mountID
+                try MountTable.entry(containing: deep, source: source).mountID
             }
         }
     }
@@ -225,10 +229,10 @@ func lookupGroup(_ fixture: TableFixture) -> Group {
                 () throws(BenchmarkError) in try buffer.read(liveMountinfo)
             },
             Contender(
-                name: "containing-auto", label: "MountQueries.mount(containing:) (.automatic)",
+                name: "containing-auto", label: "MountTable.entry(containing:) (.automatic)",
                 run: containing(.automatic)),
             Contender(
-                name: "containing-mountinfo", label: "MountQueries.mount(containing:, source: .mountinfo)",
+                name: "containing-mountinfo", label: "MountTable.entry(containing:, source: .mountinfo)",
                 run: containing(.mountinfo)),
         ],
         targets: [Target(contender: "containing-auto", reference: "read-live", kind: .atLeastFaster(100))])
@@ -237,33 +241,35 @@ func lookupGroup(_ fixture: TableFixture) -> Group {
 /// Checks, once before timing, that every contender computes what it should on this table.
 func verifyAnswers(_ fixture: TableFixture) throws(BenchmarkError) {
     let saved = FilePath(fixture.savedMountinfo)
-    let parsed = try library("MountInfo.read(saved)") { () throws(UnionMountError) in try MountInfo.read(saved) }
+    let parsed = try library("MountTable.entries(saved)") { () throws(UnionMountError) in
+        try MountTable.entries(source: .file(saved))
+    }
     let libmountCount = try libmountParse(fixture.savedMountinfo)
     guard parsed.count == fixture.totalMounts, libmountCount == fixture.totalMounts else {
         throw BenchmarkError(
             description: "saved table: \(parsed.count) entries parsed, \(libmountCount) by libmount, "
                 + "\(fixture.totalMounts) lines")
     }
-    let listed = try library("UnionMounts.list") { () throws(UnionMountError) in try UnionMounts.list() }
+    let listed = try library("MountTable.reports") { () throws(UnionMountError) in try MountTable.reports() }
     guard listed.count == fixture.overlayMountPoints.count,
         listed.map(\.mountPoint) == fixture.overlayMountPoints.map({ FilePath($0) }),
         listed.allSatisfy({ report in
             report.branches.count == fixture.layersPerOverlay + 1 && report.branches.allSatisfy(\.exists)
         })
     else {
-        throw BenchmarkError(description: "UnionMounts.list() found \(listed.count) overlays, or not their branches")
+        throw BenchmarkError(description: "MountTable.reports() found \(listed.count) overlays, or not their branches")
     }
-    for source in [MountQueries.Source.automatic, .statmount, .mountinfo] {
+    for source in [MountTable.Source.automatic, .statmount, .mountinfo] {
         let reports = try library("unionMountReports(\(source))") { () throws(UnionMountError) in
-            try MountQueries.unionMountReports(source: source)
+            try MountTable.reports(source: source)
         }
         guard reports == listed else {
-            throw BenchmarkError(description: "unionMountReports(source: \(source)) differs from UnionMounts.list()")
+            throw BenchmarkError(description: "unionMountReports(source: \(source)) differs from MountTable.reports()")
         }
     }
-    for source in [MountQueries.Source.automatic, .mountinfo] {
+    for source in [MountTable.Source.automatic, .mountinfo] {
         let entry = try library("mount(containing:)") { () throws(UnionMountError) in
-            try MountQueries.mount(containing: FilePath(fixture.deepFile), source: source)
+            try MountTable.entry(containing: FilePath(fixture.deepFile), source: source)
         }
         guard entry.mountPoint == FilePath(fixture.deepOverlay), entry.filesystemType == "overlay" else {
             throw BenchmarkError(

@@ -5,7 +5,7 @@ import UnionMountBenchSupport
 // unionmount-table-bench: reading a real table of 10,000 mounts (about one in ten an overlay), built in a private
 // mount namespace, reported in one run:
 //
-//   (a) parsing a saved copy of its mountinfo: read() of the file (the floor), libmount, MountInfo;
+//   (a) parsing a saved copy of its mountinfo: read() of the file (the floor), libmount, MountTable.parse;
 //   (b) listing the live union mounts with their branches, against read() of /proc/self/mountinfo;
 //   (c) finding the mount that holds one path, against the same read().
 //
@@ -38,8 +38,8 @@ struct Options {
 
         Builds a mount table of 10,000 mounts (tmpfs mounts on a tmpfs, 1,000 overlays of 3 lower layers each),
         then measures in interleaved rounds: (a) parsing a saved copy of its mountinfo (read() floor, libmount,
-        MountInfo), (b) listing its union mounts (UnionMounts.list, MountQueries.unionMountReports) against a
-        read() of /proc/self/mountinfo, (c) MountQueries.mount(containing:) against the same read(). Must run as
+        MountTable.parse), (b) listing its union mounts (MountTable.reports) against a
+        read() of /proc/self/mountinfo, (c) MountTable.entry(containing:) against the same read(). Must run as
         root in a private mount namespace:
 
             \(benchmarkCommand("unionmount-table-bench"))

@@ -11,9 +11,9 @@ import UnionMount
 var arguments = Array(CommandLine.arguments.dropFirst())
 let json = arguments.contains("--json")
 arguments.removeAll { $0 == "--json" }
-var mountinfo = MountInfo.defaultPath
+var source = MountTable.Source.automatic
 if arguments.count == 2, arguments[0] == "--mountinfo" {
-    mountinfo = FilePath(arguments[1])
+    source = .file(FilePath(arguments[1]))
 } else if !arguments.isEmpty {
     FileHandle.standardError.write(Data("usage: union-mounts [--json] [--mountinfo FILE]\n".utf8))
     exit(64)
@@ -21,7 +21,7 @@ if arguments.count == 2, arguments[0] == "--mountinfo" {
 
 do {
     // One pass over the mount table; aufs branches come from /sys/fs/aufs/si_<id>/.
-    let reports = try UnionMounts.list(mountinfo: mountinfo)
+    let reports = try MountTable.reports(source: source)
     if json {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted]

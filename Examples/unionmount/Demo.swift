@@ -39,10 +39,10 @@ extension UnionMountCommand {
                 print("mounted A over B at C with \(plan.strategy.rawValue):")
                 plan.steps.forEach { print("  \($0.systemCall) \(describe($0))") }
 
-                guard let report = try UnionMounts.inspect(FilePath(c)) else {
+                guard let report = try MountTable.report(at: FilePath(c)) else {
                     throw UnionMountError(code: .notMounted, message: "C does not show in the mount table")
                 }
-                print("\nbranch state (from /proc/self/mountinfo):")
+                print("\nbranch state (from the mount table):")
                 printReport(report)
 
                 print("\nC, each entry with the branch it comes from (MergedView of A and B):")
@@ -64,7 +64,7 @@ extension UnionMountCommand {
                 _ = try? mounter.unmount(FilePath(c))
                 throw failing(error)
             }
-            if !isMountPoint(FilePath(c)) { try fm.removeItem(atPath: base) }
+            if !MountTable.isMountPoint(FilePath(c)) { try fm.removeItem(atPath: base) }
         }
 
         /// Prints the merged view computed from the report's branches, each file with its content read through C.

@@ -30,7 +30,7 @@ extension UnionMountCommand {
 
 /// The report of the union mounted at `target`, or a ``UnionMountError/Code/notMounted`` error.
 func inspectedReport(_ target: FilePath, source: SourceOptions) throws(UnionMountError) -> UnionMountReport {
-    guard let report = try UnionMounts.inspect(target, mountinfo: source.mountinfoPath, aufsSysfs: source.sysfs)
+    guard let report = try MountTable.report(at: target, source: source.table, aufsSysfs: source.sysfs)
     else {
         throw UnionMountError(
             code: .notMounted, message: "no union filesystem is mounted at \(target)", input: target.string)

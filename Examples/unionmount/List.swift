@@ -25,7 +25,7 @@ extension UnionMountCommand {
         func run() throws {
             let types = type.isEmpty ? nil : Set(type.map(\.filesystemType))
             let reports = try reportingFailures {
-                try UnionMounts.list(mountinfo: source.mountinfoPath, aufsSysfs: source.sysfs, types: types)
+                try MountTable.reports(source: source.table, aufsSysfs: source.sysfs, types: types)
             }
             if output.json { return try printJSON(reports) }
             for (index, report) in reports.enumerated() {

@@ -50,7 +50,7 @@ struct StoreChurn: ParsableCommand {
                     report.unmounts += 1
                 } else {
                     let merged = try store.mount(container: id)
-                    guard isMountPoint(merged) else {
+                    guard MountTable.isMountPoint(merged) else {
                         throw UnionMountError(
                             code: .notMounted, message: "\(merged) is not mounted after mount", input: id)
                     }

@@ -31,12 +31,15 @@ struct OutputOptions: ParsableArguments {
 
 /// Where mount tables and aufs' sysfs files are read (real files by default, fixtures in tests).
 struct SourceOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Read this mountinfo file.", valueName: "file"))
-    var mountinfo: String = MountInfo.defaultPath.string
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Read this mountinfo file instead of the live mount table.", valueName: "file"))
+    var mountinfo: String?
     @Option(name: .customLong("aufs-sysfs"), help: ArgumentHelp("Read aufs' sysfs tree here.", valueName: "dir"))
     var aufsSysfs: String = "/sys/fs/aufs"
 
-    var mountinfoPath: FilePath { FilePath(mountinfo) }
+    /// The live table (statmount or mountinfo, as the library chooses), or the given file.
+    var table: MountTable.Source { mountinfo.map { .file(FilePath($0)) } ?? .automatic }
     var sysfs: AufsSysfs { AufsSysfs(root: FilePath(aufsSysfs)) }
 }
 

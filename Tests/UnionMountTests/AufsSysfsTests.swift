@@ -26,7 +26,7 @@ enum AufsFixtures {
 
     /// The entry of a fixture host's mountinfo at `mountPoint`.
     static func entry(_ host: String, at mountPoint: FilePath) throws -> MountEntry {
-        try #require(try MountInfo.read(mountinfo(host)).first { $0.mountPoint == mountPoint })
+        try #require(try MountTable.entries(source: .file(mountinfo(host))).first { $0.mountPoint == mountPoint })
     }
 
     static let dockerSI = "9c1b2e7f40a35d18"
@@ -436,7 +436,7 @@ struct AufsSysfsTests {
 
     private func optionBranches(_ options: String) throws(UnionMountError) -> [AufsSysfs.Branch] {
         let line = "85 22 0:60 / /u rw,relatime - aufs none \(options)\n"
-        let entry = try MountInfo.parse(Array(line.utf8))[0]
+        let entry = try MountTable.parse(Array(line.utf8))[0]
         return try AufsSysfs.branches(inMountOptionsOf: entry)
     }
 

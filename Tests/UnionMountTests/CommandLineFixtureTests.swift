@@ -171,7 +171,7 @@ enum JSONContract {
         let array = try #require(try result.json() as? [Any])
         #expect(array.count == 1)
         for object in array { try JSONContract.expectMountObject(object) }
-        let expected = try UnionMounts.list(mountinfo: FilePath(mountinfo), aufsSysfs: AufsSysfs(root: FilePath(sysfs)))
+        let expected = try MountTable.reports(source: .file(FilePath(mountinfo)), aufsSysfs: AufsSysfs(root: FilePath(sysfs)))
         #expect(try result.decode([UnionMountReport].self) == expected)
         let first = try #require(array.first as? [String: Any])
         #expect(first["fsType"] as? String == "aufs")
@@ -204,7 +204,7 @@ enum JSONContract {
         #expect(result.status == 0, "\(result)")
         let array = try #require(try result.json() as? [Any])
         for object in array { try JSONContract.expectMountObject(object) }
-        let expected = try UnionMounts.list(mountinfo: FilePath(mountinfo))
+        let expected = try MountTable.reports(source: .file(FilePath(mountinfo)))
         #expect(!expected.isEmpty)
         #expect(try result.decode([UnionMountReport].self) == expected)
         #expect(expected.allSatisfy { $0.fsType == "overlay" })
@@ -226,8 +226,7 @@ enum JSONContract {
         let result = try unionmount("inspect", target, "--mountinfo", mountinfo, "--aufs-sysfs", sysfs, "--json")
         #expect(result.status == 0, "\(result)")
         try JSONContract.expectMountObject(try result.json())
-        let expected = try UnionMounts.inspect(
-            FilePath(target), mountinfo: FilePath(mountinfo), aufsSysfs: AufsSysfs(root: FilePath(sysfs)))
+        let expected = try MountTable.report(at: FilePath(target), source: .file(FilePath(mountinfo)), aufsSysfs: AufsSysfs(root: FilePath(sysfs)))
         #expect(try result.decode(UnionMountReport.self) == expected)
 
         let text = try unionmount("inspect", target, "--mountinfo", mountinfo, "--aufs-sysfs", sysfs)
@@ -312,7 +311,7 @@ enum JSONContract {
             lowerDirectories: Array(trees.branches[0...1]), upperDirectory: trees.branches[2],
             workDirectory: trees.branches[3], options: options)
         #expect(try result.decode(MountPlan.self) == (try Mounter().plan(.overlay(spec), at: target)))
-        #expect(!isMountPoint(target))
+        #expect(!MountTable.isMountPoint(target))
 
         let forced = try unionmount(
             "mount", "--lower", trees.branches[0].string, "--lower", trees.branches[1].string, "--strategy", "mount",
@@ -438,7 +437,7 @@ enum JSONContract {
         let executable = try Examples.path("union-mounts")
         let result = try runProcess(executable, ["--json", "--mountinfo", mountinfo])
         #expect(result.status == 0, "\(result)")
-        #expect(try result.decode([UnionMountReport].self) == (try UnionMounts.list(mountinfo: FilePath(mountinfo))))
+        #expect(try result.decode([UnionMountReport].self) == (try MountTable.reports(source: .file(FilePath(mountinfo)))))
         let text = try runProcess(executable, ["--mountinfo", mountinfo])
         #expect(text.output.contains("overlay /srv/ovl/t/m"))
         #expect(try runProcess(executable, ["--bogus"]).status == 64)

@@ -59,25 +59,25 @@ enum FuzzProperties {
     static let absentSysfs = AufsSysfs(root: "/nonexistent/unionmount-fuzz/sys/fs/aufs")
 
     static func mountInfo(_ bytes: [UInt8], _ name: String) {
-        let strict = Result { () throws(UnionMountError) in try MountInfo.parse(bytes) }
-        let (entries, skipped) = MountInfo.parseSkippingMalformed(bytes)
-        let lenient = Result { () throws(UnionMountError) in try MountInfo.parse(bytes, malformedLines: .skip) }
+        let strict = Result { () throws(UnionMountError) in try MountTable.parse(bytes) }
+        let (entries, skipped) = parseSkippingMalformed(bytes)
+        let lenient = Result { () throws(UnionMountError) in try MountTable.parse(bytes, malformedLines: .skip) }
         agree(strict, lenient, entries, skipped, name)
         // A mountinfo entry of a UTF-8 input reads back equal from its description.
         let isUTF8 = String(validating: bytes, as: UTF8.self) != nil
         for entry in entries {
             touch(entry)
             if isUTF8 {
-                let again = try? MountInfo.parse(Array(entry.description.utf8))
+                let again = try? MountTable.parse(Array(entry.description.utf8))
                 #expect(again == [entry], "\(name): \(entry.description) does not read back")
             }
         }
     }
 
     static func procMounts(_ bytes: [UInt8], _ name: String) {
-        let strict = Result { () throws(UnionMountError) in try ProcMounts.parse(bytes) }
-        let (entries, skipped) = ProcMounts.parseSkippingMalformed(bytes)
-        let lenient = Result { () throws(UnionMountError) in try ProcMounts.parse(bytes, malformedLines: .skip) }
+        let strict = Result { () throws(UnionMountError) in try MountTable.parse(bytes, format: .mounts) }
+        let (entries, skipped) = parseSkippingMalformed(bytes, format: .mounts)
+        let lenient = Result { () throws(UnionMountError) in try MountTable.parse(bytes, format: .mounts, malformedLines: .skip) }
         agree(strict, lenient, entries, skipped, name)
         for entry in entries {
             touch(entry)
@@ -178,7 +178,7 @@ enum FuzzProperties {
                 line.append(byte)
             }
         }
-        guard let entries = try? MountInfo.parse(line), entries.count == 1, let entry = entries.first else {
+        guard let entries = try? MountTable.parse(line), entries.count == 1, let entry = entries.first else {
             Issue.record("\(name): the constructed aufs mountinfo line does not parse")
             return
         }

@@ -375,7 +375,7 @@ extension PrivilegedTests {
                 let inBranch = FilePath(bytes: entry.branchPath.bytes + [UInt8(ascii: "/")] + entry.path.bytes)
                 #expect(readFile(through) == readFile(inBranch), "\(entry.path)")
             }
-            let report = try #require(try UnionMounts.inspect(target))
+            let report = try #require(try MountTable.report(at: target))
             #expect(try MergedView.entries(of: report) == view)
             #expect(try Mounter().unmount(target) == .unmounted)
         }

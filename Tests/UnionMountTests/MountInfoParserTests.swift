@@ -149,7 +149,7 @@ enum LibMountOracle {
     /// before splitting it (so `\054` inside an overlay value becomes a separator), hence the options are
     /// compared re-joined with commas; and it keeps fields as C strings, so a decoded NUL (`\000`) ends them.
     static func expectSameAsLibMount(_ path: FilePath, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let ours = try MountInfo.read(path)
+        let ours = try MountTable.entries(source: .file(path))
         let theirs = try parse(path)
         #expect(ours.count == theirs.count, "entry count", sourceLocation: sourceLocation)
         for (entry, record) in zip(ours, theirs) {
@@ -184,7 +184,7 @@ struct MountInfoParserTests {
     typealias Support = MountTableTestSupport
 
     private func parse(_ text: String) throws(UnionMountError) -> [MountEntry] {
-        try MountInfo.parse(Support.bytes(text))
+        try MountTable.parse(Support.bytes(text))
     }
 
     private func single(_ text: String) throws -> MountEntry {
@@ -196,7 +196,7 @@ struct MountInfoParserTests {
     // MARK: Reference samples
 
     @Test func overlaySamplesFromKernelInterfaces() throws {
-        let entries = try MountInfo.read(Support.fixturePath("overlay-samples.mountinfo"))
+        let entries = try MountTable.entries(source: .file(Support.fixturePath("overlay-samples.mountinfo")))
         #expect(entries.count == 5)
         let first = entries[0]
         #expect(first.mountID == 73)
@@ -239,7 +239,7 @@ struct MountInfoParserTests {
     }
 
     @Test func propagationSamplesFromKernelInterfaces() throws {
-        let entries = try MountInfo.read(Support.fixturePath("propagation-samples.mountinfo"))
+        let entries = try MountTable.entries(source: .file(Support.fixturePath("propagation-samples.mountinfo")))
         #expect(
             entries.map(\.optionalFields) == [
                 [.shared(1)], [.master(1)], [.shared(2), .master(1)], [.unbindable], [], [],
@@ -261,7 +261,7 @@ struct MountInfoParserTests {
     // MARK: Optional fields
 
     @Test func optionalFieldsOfEveryKind() throws {
-        let entries = try MountInfo.read(Support.fixturePath("optional-fields.mountinfo"))
+        let entries = try MountTable.entries(source: .file(Support.fixturePath("optional-fields.mountinfo")))
         #expect(entries.count == 9)
         #expect(entries[0].optionalFields == [])
         #expect(entries[1].optionalFields == [.shared(1)])
@@ -303,7 +303,7 @@ struct MountInfoParserTests {
     // MARK: Escapes
 
     @Test func escapesOfEveryKind() throws {
-        let entries = try MountInfo.read(Support.fixturePath("escapes.mountinfo"))
+        let entries = try MountTable.entries(source: .file(Support.fixturePath("escapes.mountinfo")))
         #expect(entries.count == 10)
         // space, comma (unescaped in paths), colon, backslash, newline, tab, '#'
         #expect(entries[0].mountPointBytes == Support.bytes("/srv/ovl/t/m p,c:o\\l\nn\tt#h"))
@@ -335,7 +335,7 @@ struct MountInfoParserTests {
     }
 
     @Test func nonUTF8MountPointIsKeptByteForByte() throws {
-        let entries = try MountInfo.read(Support.fixturePath("escapes.mountinfo"))
+        let entries = try MountTable.entries(source: .file(Support.fixturePath("escapes.mountinfo")))
         let raw = entries[2]
         let expected: [UInt8] =
             Support.bytes("/mnt/raw") + [0x01, 0x7F, 0xC3, 0xA9, 0xFF, 0xFE] + Support.bytes("-bytes")
@@ -380,7 +380,7 @@ struct MountInfoParserTests {
         #expect(entry.superOptionStrings[300] == "lowerdir+=/var/lib/containers/storage/overlay/l/layer 299")
         // And the same line read from a file, with no final newline.
         try Support.withTemporaryFile(named: "long.mountinfo", contents: Support.bytes(line)) { path in
-            let fromFile = try MountInfo.read(path)
+            let fromFile = try MountTable.entries(source: .file(path))
             #expect(fromFile == [entry])
             try LibMountOracle.expectSameAsLibMount(path)
         }
@@ -391,7 +391,7 @@ struct MountInfoParserTests {
         let options = String(repeating: "a", count: 200 * 1024)
         let text = "1 0 0:1 / /m rw - tmpfs s rw,\(options)\n2 1 0:2 / /n rw - tmpfs t rw\n"
         let entries = try Support.withTemporaryFile(named: "wide.mountinfo", contents: Support.bytes(text)) {
-            try MountInfo.read($0)
+            try MountTable.entries(source: .file($0))
         }
         #expect(entries.count == 2)
         #expect(entries[0].superOptions[1].count == 200 * 1024)
@@ -409,26 +409,26 @@ struct MountInfoParserTests {
 
     @Test func acceptsAnyByteCollection() throws {
         let text = "1 0 0:1 / /a rw - tmpfs s rw\n"
-        let array = try MountInfo.parse(Support.bytes(text))
-        let slice = try MountInfo.parse(Support.bytes("xx" + text)[2...])
-        let view = try MountInfo.parse(text.utf8)
-        let lazy = try MountInfo.parse(Support.bytes(text).lazy.map { $0 })
+        let array = try MountTable.parse(Support.bytes(text))
+        let slice = try MountTable.parse(Support.bytes("xx" + text)[2...])
+        let view = try MountTable.parse(text.utf8)
+        let lazy = try MountTable.parse(Support.bytes(text).lazy.map { $0 })
         #expect(array == slice && array == view && array == lazy)
         #expect(array.count == 1)
     }
 
     @Test func readsTheLiveTable() throws {
-        let entries = try MountInfo.read()
+        let entries = try MountTable.entries(source: .mountinfo)
         #expect(!entries.isEmpty)
         #expect(entries.contains { $0.mountPoint == "/" })
         #expect(entries.allSatisfy { $0.mountID >= 0 && $0.origin == .mountinfo })
-        let threadSelf = try MountInfo.read("/proc/thread-self/mountinfo")
+        let threadSelf = try MountTable.entries(source: .file("/proc/thread-self/mountinfo"))
         #expect(!threadSelf.isEmpty)
     }
 
     @Test func readErrorsNameTheFile() {
         do {
-            _ = try MountInfo.read("/nonexistent/unionmount/mountinfo")
+            _ = try MountTable.entries(source: .file("/nonexistent/unionmount/mountinfo"))
             Issue.record("expected an error")
         } catch {
             #expect(error.code == .systemCallFailed)
@@ -437,7 +437,7 @@ struct MountInfoParserTests {
             #expect(error.input == "/nonexistent/unionmount/mountinfo")
         }
         do {
-            _ = try MountInfo.read("/proc")
+            _ = try MountTable.entries(source: .file("/proc"))
             Issue.record("expected an error")
         } catch {
             #expect(error.systemCall == "read")
@@ -476,7 +476,7 @@ struct MountInfoParserTests {
     ])
     func malformedLine(line: String, reason: String) {
         do {
-            _ = try MountInfo.parse(Support.bytes("1 0 0:1 / / rw - ext4 x rw\n" + line + "\n"), inputName: "test-file")
+            _ = try MountTable.parse(Support.bytes("1 0 0:1 / / rw - ext4 x rw\n" + line + "\n"), inputName: "test-file")
             Issue.record("expected \(line) to be malformed")
         } catch {
             #expect(error.code == .malformedInput)
@@ -484,7 +484,7 @@ struct MountInfoParserTests {
             #expect(error.line == 2)
             #expect(error.message.contains(reason), "\(error.message)")
         }
-        let skipped = MountInfo.parseSkippingMalformed(Support.bytes(line))
+        let skipped = parseSkippingMalformed(Support.bytes(line))
         #expect(skipped.entries.isEmpty)
         #expect(skipped.skipped.count == 1)
         #expect(skipped.skipped.first?.line == 1)
@@ -493,7 +493,7 @@ struct MountInfoParserTests {
     @Test func malformedFixtureUnderBothPolicies() throws {
         let path = Support.fixturePath("malformed.mountinfo")
         do {
-            _ = try MountInfo.read(path)
+            _ = try MountTable.entries(source: .file(path))
             Issue.record("expected an error")
         } catch {
             #expect(error.code == .malformedInput)
@@ -501,19 +501,19 @@ struct MountInfoParserTests {
             #expect(error.input == path.string)
             #expect(error.description.contains("line 2"))
         }
-        let kept = try MountInfo.read(path, malformedLines: .skip)
+        let kept = try MountTable.entries(source: .file(path), malformedLines: .skip)
         #expect(kept.map(\.mountPoint) == ["/", "/good"])
 
-        let reported = try MountInfo.readSkippingMalformed(path)
+        let reported = try readSkippingMalformed(path)
         #expect(reported.entries == kept)
         #expect(reported.skipped.map(\.line) == Array(2...12))
         #expect(reported.skipped.allSatisfy { $0.code == .malformedInput && $0.input == path.string })
 
         let bytes = try Support.fixtureBytes("malformed.mountinfo")
-        let parsed = MountInfo.parseSkippingMalformed(bytes, inputName: "x")
+        let parsed = parseSkippingMalformed(bytes, inputName: "x")
         #expect(parsed.entries == kept)
         #expect(parsed.skipped.count == 11)
-        #expect(try MountInfo.parse(bytes, malformedLines: .skip) == kept)
+        #expect(try MountTable.parse(bytes, malformedLines: .skip) == kept)
     }
 
     // MARK: Values
@@ -546,13 +546,13 @@ struct MountInfoParserTests {
         #expect(one != two)
         #expect(one.superOptions == [Support.bytes("a,b")])
         #expect(two.superOptions == [Support.bytes("a"), Support.bytes("b")])
-        let fromMounts = try ProcMounts.parse(Support.bytes("s /m tmpfs rw 0 0"))
+        let fromMounts = try MountTable.parse(Support.bytes("s /m tmpfs rw 0 0"), format: .mounts)
         #expect(fromMounts[0] != two)
     }
 
     @Test func entriesOutliveTheirInput() throws {
         var bytes = Support.bytes("1 0 0:1 / /kept rw - tmpfs s rw\n")
-        let entries = try MountInfo.parse(bytes)
+        let entries = try MountTable.parse(bytes)
         bytes.replaceSubrange(0..<bytes.count, with: Array(repeating: 0x20, count: bytes.count))
         #expect(entries[0].mountPoint == "/kept")
     }
@@ -576,7 +576,7 @@ struct MountInfoParserTests {
                 }
             }
             for entries in [
-                MountInfo.parseSkippingMalformed(input).entries, ProcMounts.parseSkippingMalformed(input).entries,
+                parseSkippingMalformed(input).entries, parseSkippingMalformed(input, format: .mounts).entries,
             ] {
                 for entry in entries {
                     _ = (entry.root, entry.mountPoint, entry.mountOptions, entry.optionalFields)
@@ -596,17 +596,17 @@ struct MountInfoParserTests {
 
     @Test func liveTableMatchesLibMount() throws {
         // Both parsers read the same snapshot: other tests may mount and unmount while this one runs.
-        let snapshot = try MountTableFile.readAll(MountInfo.defaultPath)
+        let snapshot = try MountTableFile.readAll(MountTable.processMountinfo)
         try Support.withTemporaryFile(named: "mountinfo", contents: snapshot) {
             try LibMountOracle.expectSameAsLibMount($0)
         }
-        let live = try MountInfo.read()
+        let live = try MountTable.entries(source: .mountinfo)
         #expect(!live.isEmpty)
     }
 
     @Test func syntheticTenThousandLinesMatchLibMount() throws {
         let bytes = Support.syntheticMountInfo(lines: 10_000)
-        let entries = try MountInfo.parse(bytes)
+        let entries = try MountTable.parse(bytes)
         #expect(entries.count == 10_000)
         #expect(entries[3].superOptionStrings[1] == "lowerdir+=/srv/ovl/3/com,ma")
         #expect(entries[2].mountPoint == "/mnt/data volume 2")

@@ -8,8 +8,7 @@ struct OverlayDecodingTests {
     typealias Support = MountTableTestSupport
 
     private func layout(_ superOptions: String, type: String = "overlay") throws -> OverlayLayout {
-        let entries = try MountInfo.parse(
-            Support.bytes("73 63 0:40 / /m rw,relatime - \(type) overlay \(superOptions)"))
+        let entries = try MountTable.parse(Support.bytes("73 63 0:40 / /m rw,relatime - \(type) overlay \(superOptions)"))
         let entry = try #require(entries.first)
         return try #require(entry.overlayLayout)
     }
@@ -17,7 +16,7 @@ struct OverlayDecodingTests {
     // MARK: kernel-interfaces.md §1.5 samples
 
     @Test func legacyLowerdirWithEscapes() throws {
-        let entries = try MountInfo.read(Support.fixturePath("overlay-samples.mountinfo"))
+        let entries = try MountTable.entries(source: .file(Support.fixturePath("overlay-samples.mountinfo")))
         let layout = try #require(entries[0].overlayLayout)
         #expect(layout.driver == .overlay)
         #expect(layout.lowerDirectories == ["/srv/ovl/t/sp ace", "/srv/ovl/t/com,ma", "/srv/ovl/t/co:lon"])
@@ -30,7 +29,7 @@ struct OverlayDecodingTests {
     }
 
     @Test func appendSyntaxGivesTheSameLayers() throws {
-        let entries = try MountInfo.read(Support.fixturePath("overlay-samples.mountinfo"))
+        let entries = try MountTable.entries(source: .file(Support.fixturePath("overlay-samples.mountinfo")))
         let legacy = try #require(entries[0].overlayLayout)
         let appended = try #require(entries[1].overlayLayout)
         #expect(appended.lowerDirectories == legacy.lowerDirectories)
@@ -42,7 +41,7 @@ struct OverlayDecodingTests {
     }
 
     @Test func dataOnlyLayersWithoutUpper() throws {
-        let entries = try MountInfo.read(Support.fixturePath("overlay-samples.mountinfo"))
+        let entries = try MountTable.entries(source: .file(Support.fixturePath("overlay-samples.mountinfo")))
         let appended = try #require(entries[2].overlayLayout)
         let legacy = try #require(entries[3].overlayLayout)
         for layout in [appended, legacy] {
@@ -59,7 +58,7 @@ struct OverlayDecodingTests {
     }
 
     @Test func rootlessWithUserxattr() throws {
-        let entries = try MountInfo.read(Support.fixturePath("overlay-samples.mountinfo"))
+        let entries = try MountTable.entries(source: .file(Support.fixturePath("overlay-samples.mountinfo")))
         let layout = try #require(entries[4].overlayLayout)
         // The sample elides the lower layers as "...", which reads as one relative path.
         #expect(layout.lowerDirectories == ["..."])
@@ -128,7 +127,7 @@ struct OverlayDecodingTests {
             Support.bytes("1 0 0:1 / /m rw - overlay o rw,lowerdir=/l/") + [0xFF, 0xFE]
             + Support.bytes(":/l2,upperdir=/u")
             + [0x80]
-        let entries = try MountInfo.parse(line)
+        let entries = try MountTable.parse(line)
         let entry = try #require(entries.first)
         let decoded = try #require(entry.overlayLayout)
         #expect(decoded.lowerDirectories.map(\.bytes) == [Support.bytes("/l/") + [0xFF, 0xFE], Support.bytes("/l2")])
@@ -150,7 +149,7 @@ struct OverlayDecodingTests {
     }
 
     @Test func procMountsEntryDropsGenericFlags() throws {
-        let entries = try ProcMounts.read(Support.fixturePath("proc-mounts.txt"))
+        let entries = try MountTable.entries(source: .file(Support.fixturePath("proc-mounts.txt"), format: .mounts))
         let overlay = try #require(entries[3].overlayLayout)
         #expect(overlay.lowerDirectories == ["/srv/ovl/t/sp ace", "/srv/ovl/t/com,ma"])
         #expect(overlay.upperDirectory == "/srv/ovl/t/u")
@@ -164,7 +163,7 @@ struct OverlayDecodingTests {
     }
 
     @Test func fstabOverlayKeepsUserOptions() throws {
-        let entries = try ProcMounts.read(Support.fixturePath("fstab.txt"))
+        let entries = try MountTable.entries(source: .file(Support.fixturePath("fstab.txt"), format: .mounts))
         let overlay = try #require(entries[4].overlayLayout)
         #expect(overlay.lowerDirectories == ["/l1", "/l2"])
         #expect(overlay.upperDirectory == "/u")
@@ -173,17 +172,17 @@ struct OverlayDecodingTests {
     }
 
     @Test func otherFilesystemsHaveNoLayout() throws {
-        let entries = try MountInfo.read(Support.fixturePath("propagation-samples.mountinfo"))
+        let entries = try MountTable.entries(source: .file(Support.fixturePath("propagation-samples.mountinfo")))
         #expect(entries.allSatisfy { $0.overlayLayout == nil })
         #expect(
-            try MountInfo.parse(Support.bytes("1 0 0:1 / /m rw - overlayfs o rw,lowerdir=/a")).first?.overlayLayout
+            try MountTable.parse(Support.bytes("1 0 0:1 / /m rw - overlayfs o rw,lowerdir=/a")).first?.overlayLayout
                 == nil)
     }
 
     // MARK: fuse-overlayfs
 
     @Test func fuseOverlayfsFromFstab() throws {
-        let entries = try ProcMounts.read(Support.fixturePath("fstab.txt"))
+        let entries = try MountTable.entries(source: .file(Support.fixturePath("fstab.txt"), format: .mounts))
         let fuse = try #require(entries[6].overlayLayout)
         #expect(fuse.driver == .fuseOverlayfs)
         #expect(fuse.lowerDirectories == ["/a", "/b"])

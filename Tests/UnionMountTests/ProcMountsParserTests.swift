@@ -15,11 +15,11 @@ struct ProcMountsParserTests {
     typealias Support = MountTableTestSupport
 
     private func parse(_ text: String) throws(UnionMountError) -> [MountEntry] {
-        try ProcMounts.parse(Support.bytes(text))
+        try MountTable.parse(Support.bytes(text), format: .mounts)
     }
 
     @Test func procMountsFixture() throws {
-        let entries = try ProcMounts.read(Support.fixturePath("proc-mounts.txt"))
+        let entries = try MountTable.entries(source: .file(Support.fixturePath("proc-mounts.txt"), format: .mounts))
         #expect(entries.count == 6)
         for entry in entries {
             #expect(entry.origin == .mounts)
@@ -49,7 +49,7 @@ struct ProcMountsParserTests {
     }
 
     @Test func fstabShapedFile() throws {
-        let entries = try ProcMounts.read(Support.fixturePath("fstab.txt"))
+        let entries = try MountTable.entries(source: .file(Support.fixturePath("fstab.txt"), format: .mounts))
         #expect(entries.map(\.mountPoint) == ["/", "/data", "/tmp", "/proc", "/merged", "/mnt/with space", "/fuse"])
         #expect(entries[0].source == "UUID=1234-abcd")
         #expect(entries[0].mountOptions == ["errors=remount-ro"])
@@ -94,7 +94,7 @@ struct ProcMountsParserTests {
     ])
     func malformedLine(line: String, reason: String) {
         do {
-            _ = try ProcMounts.parse(Support.bytes("# header\n" + line), inputName: "fstab")
+            _ = try MountTable.parse(Support.bytes("# header\n" + line), format: .mounts, inputName: "fstab")
             Issue.record("expected \(line) to be malformed")
         } catch {
             #expect(error.code == .malformedInput)
@@ -102,18 +102,18 @@ struct ProcMountsParserTests {
             #expect(error.line == 2)
             #expect(error.message.contains(reason), "\(error.message)")
         }
-        let result = ProcMounts.parseSkippingMalformed(Support.bytes(line + "\nok /ok tmpfs rw 0 0\n"))
+        let result = parseSkippingMalformed(Support.bytes(line + "\nok /ok tmpfs rw 0 0\n"), format: .mounts)
         #expect(result.entries.map(\.mountPoint) == ["/ok"])
         #expect(result.skipped.map(\.line) == [1])
     }
 
     @Test func skipPolicyKeepsTheGoodLines() throws {
         let text = "a /a tmpfs rw 0 0\nbad\nb /b tmpfs rw 0 0 0\nc /c tmpfs rw\n"
-        #expect(throws: UnionMountError.self) { try ProcMounts.parse(Support.bytes(text)) }
-        let kept = try ProcMounts.parse(Support.bytes(text), malformedLines: .skip)
+        #expect(throws: UnionMountError.self) { try MountTable.parse(Support.bytes(text), format: .mounts) }
+        let kept = try MountTable.parse(Support.bytes(text), format: .mounts, malformedLines: .skip)
         #expect(kept.map(\.mountPoint) == ["/a", "/c"])
         try Support.withTemporaryFile(named: "mounts", contents: Support.bytes(text)) { path in
-            let reported = try ProcMounts.readSkippingMalformed(path)
+            let reported = try readSkippingMalformed(path, format: .mounts)
             #expect(reported.entries == kept)
             #expect(reported.skipped.map(\.line) == [2, 3])
             #expect(reported.skipped.allSatisfy { $0.input == path.string })
@@ -121,10 +121,10 @@ struct ProcMountsParserTests {
     }
 
     @Test func readsTheLiveTable() throws {
-        let entries = try ProcMounts.read()
+        let entries = try MountTable.entries(source: .file("/proc/self/mounts", format: .mounts))
         #expect(entries.contains { $0.mountPoint == "/" })
         // The same mounts as mountinfo, in the same order (a snapshot each; compare what both saw).
-        let info = try MountInfo.read()
+        let info = try MountTable.entries(source: .mountinfo)
         if info.count == entries.count {
             #expect(info.map(\.mountPointBytes) == entries.map(\.mountPointBytes))
             #expect(info.map(\.filesystemType) == entries.map(\.filesystemType))
@@ -133,7 +133,7 @@ struct ProcMountsParserTests {
 
     @Test func readErrorsNameTheFile() {
         #expect {
-            _ = try ProcMounts.read("/nonexistent/mounts")
+            _ = try MountTable.entries(source: .file("/nonexistent/mounts", format: .mounts))
         } throws: { error in
             guard let error = error as? UnionMountError else { return false }
             return error.errno == .noSuchFileOrDirectory && error.input == "/nonexistent/mounts"
@@ -145,7 +145,7 @@ struct ProcMountsParserTests {
 
     /// Compares with libmount's fstab/mtab parser: source, target, type and the options string.
     private func expectSameAsLibMount(_ path: FilePath) throws {
-        let ours = try ProcMounts.read(path)
+        let ours = try MountTable.entries(source: .file(path, format: .mounts))
         let theirs = try LibMountOracle.parse(path)
         #expect(ours.count == theirs.count)
         for (entry, record) in zip(ours, theirs) {
@@ -163,7 +163,7 @@ struct ProcMountsParserTests {
     }
 
     @Test func liveTableMatchesLibMount() throws {
-        let snapshot = try MountTableFile.readAll(ProcMounts.defaultPath)
+        let snapshot = try MountTableFile.readAll(FilePath("/proc/self/mounts"))
         try Support.withTemporaryFile(named: "mounts", contents: snapshot) { try expectSameAsLibMount($0) }
     }
 }

@@ -72,7 +72,7 @@ import Testing
     /// SELinux prints the label in quotes before overlay's options (`show_sid`); a `"` in a layer path is raw.
     @Test func mountinfoKeepsAQuotedLabelAsOneSuperOption() throws {
         let line = "36 1 0:40 / /m rw,relatime - overlay overlay rw,context=\(Self.quoted),lowerdir=/a\"x:/b,xino=off\n"
-        let entry = try #require(try MountInfo.parse(Array(line.utf8)).first)
+        let entry = try #require(try MountTable.parse(Array(line.utf8)).first)
         #expect(entry.superOptionStrings == ["rw", "context=\(Self.quoted)", "lowerdir=/a\"x:/b", "xino=off"])
         let report = try #require(try UnionMountReport(entry: entry))
         #expect(report.branches.map(\.path) == ["/a\"x", "/b"])
@@ -81,7 +81,7 @@ import Testing
 
     @Test func anUnclosedLabelQuoteRunsToTheEndOfTheField() throws {
         let line = "36 1 0:40 / /m rw - overlay overlay rw,context=\"a:b,c\n"
-        let entry = try #require(try MountInfo.parse(Array(line.utf8)).first)
+        let entry = try #require(try MountTable.parse(Array(line.utf8)).first)
         #expect(entry.superOptionStrings == ["rw", "context=\"a:b,c"])
     }
 }

@@ -117,7 +117,7 @@ private func decode(_ bytes: [UInt8]) throws(UnionMountError) -> Statmount.Recor
     @Test("a statmount record rebuilds the mountinfo line byte for byte")
     func rebuildsMountInfoLine() throws {
         let fromStatmount = try #require(MountEntry(statmount: try decode(Self.hostileBuffer)))
-        let fromMountInfo = try #require(try MountInfo.parse(Self.hostileLine).first)
+        let fromMountInfo = try #require(try MountTable.parse(Self.hostileLine).first)
         #expect(fromStatmount == fromMountInfo)
         #expect(fromStatmount.description == fromMountInfo.description)
         #expect(fromStatmount.mountPointBytes == Array("/tmp/h/mer ged\\\n".utf8))
@@ -168,7 +168,7 @@ private func decode(_ bytes: [UInt8]) throws(UnionMountError) -> Statmount.Recor
         buffer.string(Array("user_id=0,group_id=0".utf8), at: Statmount.Offset.mountOptions)
         let entry = try #require(MountEntry(statmount: try decode(buffer.finished(mask: .mountEntry))))
         let line = "12 1 0:0 / /merged rw - fuse.fuse-overlayfs fuse-overlayfs ro,sync,dirsync,user_id=0,group_id=0"
-        #expect(entry == (try MountInfo.parse(Array(line.utf8)).first))
+        #expect(entry == (try MountTable.parse(Array(line.utf8)).first))
         #expect(entry.filesystemType == "fuse.fuse-overlayfs")
         #expect(entry.isReadOnly)
     }
@@ -206,9 +206,9 @@ private func decode(_ bytes: [UInt8]) throws(UnionMountError) -> Statmount.Recor
 
     @Test("the cost rule: full statmount(2) for at most a third of the table")
     func costModel() {
-        #expect(MountQueries.CostModel.prefersStatmount(candidates: 0, total: 0))
-        #expect(MountQueries.CostModel.prefersStatmount(candidates: 10, total: 30))
-        #expect(!MountQueries.CostModel.prefersStatmount(candidates: 11, total: 30))
+        #expect(StatmountCost.prefersStatmount(candidates: 0, total: 0))
+        #expect(StatmountCost.prefersStatmount(candidates: 10, total: 30))
+        #expect(!StatmountCost.prefersStatmount(candidates: 11, total: 30))
     }
 
     @Test(

@@ -44,7 +44,7 @@ extension String {
 
 /// The one entry of a one-line mountinfo text.
 private func mountinfoEntry(_ line: String) throws -> MountEntry {
-    try #require(try MountInfo.parse(Array((line + "\n").utf8)).first)
+    try #require(try MountTable.parse(Array((line + "\n").utf8)).first)
 }
 
 /// A sysfs with no aufs superblocks at all.
@@ -88,14 +88,10 @@ struct UnionMountReportTests {
 
     @Test("Docker-shaped aufs host: list finds exactly the aufs mount")
     func dockerList() throws {
-        let reports = try UnionMounts.list(
-            mountinfo: AufsFixtures.mountinfo("docker"), aufsSysfs: AufsFixtures.sysfs("docker"))
+        let reports = try MountTable.reports(source: .file(AufsFixtures.mountinfo("docker")), aufsSysfs: AufsFixtures.sysfs("docker"))
         #expect(reports == [Self.dockerReport])
         #expect(
-            try UnionMounts.list(
-                mountinfo: AufsFixtures.mountinfo("docker"), aufsSysfs: AufsFixtures.sysfs("docker"),
-                types: ["overlay"]
-            ).isEmpty)
+            try MountTable.reports(source: .file(AufsFixtures.mountinfo("docker")), aufsSysfs: AufsFixtures.sysfs("docker"), types: ["overlay"]).isEmpty)
     }
 
     @Test("Docker-shaped aufs host: inspect normalizes the path lexically")
@@ -106,17 +102,14 @@ struct UnionMountReportTests {
             FilePath("/var/lib/docker/./aufs/diff/../mnt/\(container)"),
         ] {
             #expect(
-                try UnionMounts.inspect(
-                    path, mountinfo: AufsFixtures.mountinfo("docker"), aufsSysfs: AufsFixtures.sysfs("docker"))
+                try MountTable.report(at: path, source: .file(AufsFixtures.mountinfo("docker")), aufsSysfs: AufsFixtures.sysfs("docker"))
                     == Self.dockerReport)
         }
         #expect(
-            try UnionMounts.inspect(
-                "/dev/shm", mountinfo: AufsFixtures.mountinfo("docker"), aufsSysfs: AufsFixtures.sysfs("docker"))
+            try MountTable.report(at: "/dev/shm", source: .file(AufsFixtures.mountinfo("docker")), aufsSysfs: AufsFixtures.sysfs("docker"))
                 == nil)
         #expect(
-            try UnionMounts.inspect(
-                "/var/lib/docker", mountinfo: AufsFixtures.mountinfo("docker"), aufsSysfs: AufsFixtures.sysfs("docker"))
+            try MountTable.report(at: "/var/lib/docker", source: .file(AufsFixtures.mountinfo("docker")), aufsSysfs: AufsFixtures.sysfs("docker"))
                 == nil)
     }
 
@@ -174,7 +167,7 @@ struct UnionMountReportTests {
     func hostileList() throws {
         let mountinfo = AufsFixtures.mountinfo("hostile")
         let sysfs = AufsFixtures.sysfs("hostile")
-        let error = try #require(thrown { try UnionMounts.list(mountinfo: mountinfo, aufsSysfs: sysfs) })
+        let error = try #require(thrown { try MountTable.reports(source: .file(mountinfo), aufsSysfs: sysfs) })
         #expect(error.input == "si=../../etc")
     }
 
@@ -223,7 +216,7 @@ struct UnionMountReportTests {
     @Test("aufs from /proc/mounts without sysfs: generic flags dropped, xino= taken as the xino path")
     func aufsProcMounts() throws {
         let text = "none /u aufs rw,relatime,si=1f,xino=/tmp/x\\040y.xino,noplink,br:/a=rw:/b=ro+wh 0 0\n"
-        let entry = try #require(try ProcMounts.parse(Array(text.utf8)).first)
+        let entry = try #require(try MountTable.parse(Array(text.utf8), format: .mounts).first)
         let report = try UnionMountReport(entry: entry, aufsSysfs: emptySysfs)
         #expect(
             report
@@ -371,7 +364,7 @@ struct UnionMountReportTests {
     @Test("overlay from /proc/mounts: no ids, generic flags left out of options")
     func overlayProcMounts() throws {
         let text = "overlay /m overlay rw,nosuid,relatime,lowerdir=/l,upperdir=/u,workdir=/w,index=on,xino=off 0 0\n"
-        let entry = try #require(try ProcMounts.parse(Array(text.utf8)).first)
+        let entry = try #require(try MountTable.parse(Array(text.utf8), format: .mounts).first)
         #expect(
             try UnionMountReport(entry: entry, aufsSysfs: emptySysfs)
                 == UnionMountReport(
@@ -408,7 +401,7 @@ struct UnionMountReportTests {
         let text =
             "fuse-overlayfs /m fuse.fuse-overlayfs lowerdir=\(l1):\(l2),upperdir=\(upper),workdir=\(work),"
             + "squash_to_root,noauto 0 0\n"
-        let entry = try #require(try ProcMounts.parse(Array(text.utf8)).first)
+        let entry = try #require(try MountTable.parse(Array(text.utf8), format: .mounts).first)
         #expect(
             try UnionMountReport(entry: entry, aufsSysfs: emptySysfs)
                 == UnionMountReport(
@@ -449,28 +442,28 @@ struct UnionMountReportTests {
         let mountinfo = scratch.path.appending("mountinfo")
         try writeFile(mountinfo, Self.mixedTable)
         func mountPoints(_ types: Set<String>?) throws(UnionMountError) -> [FilePath] {
-            try UnionMounts.list(mountinfo: mountinfo, aufsSysfs: emptySysfs, types: types).map(\.mountPoint)
+            try MountTable.reports(source: .file(mountinfo), aufsSysfs: emptySysfs, types: types).map(\.mountPoint)
         }
         #expect(try mountPoints(nil) == ["/o", "/a", "/f"])
-        #expect(try mountPoints(UnionMounts.unionTypes) == ["/o", "/a", "/f"])
+        #expect(try mountPoints(MountTable.unionFilesystemTypes) == ["/o", "/a", "/f"])
         #expect(try mountPoints(["overlay"]) == ["/o"])
         #expect(try mountPoints(["aufs", "fuse.fuse-overlayfs"]) == ["/a", "/f"])
         #expect(try mountPoints(["ext4", "tmpfs"]).isEmpty)
         #expect(try mountPoints([]).isEmpty)
-        #expect(UnionMounts.unionTypes == ["overlay", "aufs", "fuse.fuse-overlayfs"])
+        #expect(MountTable.unionFilesystemTypes == ["overlay", "aufs", "fuse.fuse-overlayfs"])
     }
 
     @Test("list: a mountinfo that cannot be read is a system call error")
     func listMissingTable() throws {
-        let error = try #require(thrown { try UnionMounts.list(mountinfo: "/nonexistent/mountinfo") })
+        let error = try #require(thrown { try MountTable.reports(source: .file("/nonexistent/mountinfo")) })
         #expect(error.code == .systemCallFailed)
         #expect(error.errno == .noSuchFileOrDirectory)
     }
 
     @Test("list of this process's real mount table does not throw and only reports union types")
     func listLive() throws {
-        let reports = try UnionMounts.list()
-        #expect(reports.allSatisfy { UnionMounts.unionTypes.contains($0.fsType) })
+        let reports = try MountTable.reports()
+        #expect(reports.allSatisfy { MountTable.unionFilesystemTypes.contains($0.fsType) })
     }
 
     @Test("inspect: the topmost of stacked mounts, found by parent, whatever the file order")
@@ -487,7 +480,7 @@ struct UnionMountReportTests {
             } catch {
                 Issue.record(error)
             }
-            return try UnionMounts.inspect(path, mountinfo: mountinfo, aufsSysfs: emptySysfs)
+            return try MountTable.report(at: path, source: .file(mountinfo), aufsSysfs: emptySysfs)
         }
         #expect(try inspect(lower + upper + child)?.mountID == 101)
         #expect(try inspect(upper + child + lower)?.mountID == 101)
@@ -505,7 +498,7 @@ struct UnionMountReportTests {
         let mountPoint = absolute("relative-mount/m")
         let mountinfo = scratch.path.appending("mountinfo")
         try writeFile(mountinfo, "100 22 0:90 / \(mangled(mountPoint)) rw - overlay overlay rw,lowerdir=/l\n")
-        let report = try UnionMounts.inspect("relative-mount/./x/../m", mountinfo: mountinfo, aufsSysfs: emptySysfs)
+        let report = try MountTable.report(at: "relative-mount/./x/../m", source: .file(mountinfo), aufsSysfs: emptySysfs)
         #expect(report?.mountPoint == mountPoint)
     }
 

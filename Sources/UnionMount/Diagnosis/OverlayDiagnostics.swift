@@ -87,9 +87,3 @@ struct OverlayDiagnostics {
     }
 }
 
-/// `realpath(3)` of the path, or `nil` when it cannot be resolved.
-func canonicalPath(_ path: FilePath) -> FilePath? {
-    guard let resolved = withPathCString(path, { realpath($0, nil) }) else { return nil }
-    defer { free(resolved) }
-    return FilePath(platformString: resolved)
-}

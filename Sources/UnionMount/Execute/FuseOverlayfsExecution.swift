@@ -43,7 +43,7 @@ extension MountExecutor {
                 message: "\(name) ignored option \(ignored.map(\.readable).joined(separator: ", ")); unmounted again",
                 input: "options", systemCall: name, kernelMessages: lines, spec: spec, plan: plan)
         }
-        guard isMountPoint(target) else {
+        guard MountTable.isMountPoint(target) else {
             throw UnionMountError(
                 code: .systemCallFailed,
                 message: "\(name) exited with status 0 but nothing is mounted at "

@@ -84,7 +84,7 @@ extension Mounter {
         switch errno {
         case .noSuchFileOrDirectory:
             return .notMounted
-        case .invalidArgument where !isMountPoint(target):
+        case .invalidArgument where !MountTable.isMountPoint(target):
             return .notMounted
         case .notPermitted where isFuseMount(target):
             return try fusermountUnmount(target, lazy: flags & CInt(MNT_DETACH) != 0, outcome: outcome)
@@ -97,7 +97,7 @@ extension Mounter {
     /// Whether the top mount at exactly `target` (made absolute, not resolved) is a FUSE mount.
     private func isFuseMount(_ target: FilePath) -> Bool {
         let path = absolute(target)
-        guard let entry = (try? MountInfo.read())?.last(where: { $0.mountPoint == path }) else { return false }
+        guard let entry = (try? MountTable.entry(at: path, source: .mountinfo)) ?? nil else { return false }
         let type = entry.filesystemType
         return type == "fuse" || type.hasPrefix("fuse.") || type.hasPrefix("fuse3.")
     }
@@ -138,7 +138,7 @@ extension Mounter {
         -> [FilePath]
     {
         let root = canonicalPath(path) ?? absolute(path)
-        let mounts = try MountInfo.read()
+        let mounts = try MountTable.entries(source: .mountinfo)
             .filter { $0.mountPoint.starts(with: root) }
             .sorted { ($0.mountPoint.components.count, $0.mountID) > ($1.mountPoint.components.count, $1.mountID) }
         var unmounted: [FilePath] = []
@@ -182,29 +182,10 @@ extension Mounter {
         }
         let target = FilePath(platformString: template)
         defer {
-            if !isMountPoint(target) { _ = withPathCString(target) { rmdir($0) } }
+            if !MountTable.isMountPoint(target) { _ = withPathCString(target) { rmdir($0) } }
         }
         return try withMount(spec, at: target, flags: flags) { _ in try body(target) }
     }
-}
-
-/// Whether `path` is the root of a mount, by statx(2) `STATX_ATTR_MOUNT_ROOT` (no mount table read);
-/// symlinks are not followed.
-public func isMountPoint(_ path: FilePath) -> Bool {
-    var info = CUnionMount_statx_result()
-    let noFollow: CInt = 0x100  // AT_SYMLINK_NOFOLLOW
-    guard withPathCString(path, { CUnionMount_statx_mount(AT_FDCWD, $0, noFollow, 0, &info) }) == 0 else {
-        return false
-    }
-    if info.attributes_mask & CUnionMount_STATX_ATTR_MOUNT_ROOT != 0 {
-        return info.attributes & CUnionMount_STATX_ATTR_MOUNT_ROOT != 0
-    }
-    // Kernels before 5.8: compare with the parent's mount id.
-    var parent = CUnionMount_statx_result()
-    guard withPathCString(path.appending(".."), { CUnionMount_statx_mount(AT_FDCWD, $0, 0, 0, &parent) }) == 0 else {
-        return false
-    }
-    return parent.mount_id != info.mount_id || (parent.dev_major, parent.dev_minor) != (info.dev_major, info.dev_minor)
 }
 
 func sleep(for duration: Duration) {

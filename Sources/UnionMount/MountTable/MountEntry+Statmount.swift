@@ -22,7 +22,7 @@ extension MountEntry {
     /// - Parameter record: A statmount(2) result with at least ``Statmount/Request/mountEntry`` asked for.
     /// - Returns: nil when a needed field is missing (a kernel before 6.13 has no `sb_source`) or the mount point
     ///   is empty (the mount is not reachable from the caller's root, which mountinfo leaves out).
-    public init?(statmount record: Statmount.Record) {
+    init?(statmount record: Statmount.Record) {
         let needed: Statmount.Request = [
             .superblockBasic, .mountBasic, .mountRoot, .mountPoint, .filesystemType, .source,
         ]

@@ -25,7 +25,7 @@ extension MountTableParser {
     /// words the error exactly as it always did.
     static func runMountInfo(
         _ storage: MountTableStorage, inputName: String, policy: MalformedLinePolicy
-    ) throws(UnionMountError) -> (entries: [MountEntry], skipped: [UnionMountError]) {
+    ) throws(UnionMountError) -> [MountEntry] {
         var skipped: [UnionMountError] = []
         var starts = LineStarts(capacity: storage.bytes.count / 128 + 16)
         defer { starts.deallocate() }
@@ -49,7 +49,7 @@ extension MountTableParser {
                     switch general(base, start: position, end: end, lineNumber, inputName, &skipped) {
                     case .accept: starts.append(position)
                     case .ignore: break
-                    case .malformed where policy == .throw: return
+                    case .malformed where policy.throwsFirst: return
                     case .malformed: break
                     }
                     position = end + 1
@@ -76,7 +76,7 @@ extension MountTableParser {
                         accepted &+= 1
                     case .ignore:
                         break
-                    case .malformed where policy == .throw:
+                    case .malformed where policy.throwsFirst:
                         starts.commit(accepted)
                         return
                     case .malformed:
@@ -89,8 +89,8 @@ extension MountTableParser {
                 position &+= Int(lines[count &- 1].end) &+ 1
             }
         }
-        if policy == .throw, let first = skipped.first { throw first }
-        return (entries(storage, starts: starts), skipped)
+        try policy.finish(skipped)
+        return entries(storage, starts: starts)
     }
 
     /// Accepts the ordinary lines `first..<count` of a batch the scanner recorded (starting at `position`), up to

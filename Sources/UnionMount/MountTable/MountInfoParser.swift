@@ -9,199 +9,40 @@ import SystemPackage
     #error("UnionMount supports Linux only")
 #endif
 
-/// What a mount table parser (``MountInfo`` for `/proc/self/mountinfo`, ``ProcMounts`` for `/proc/mounts` and
-/// fstab-shaped files) does with a line it cannot parse.
-public enum MalformedLinePolicy: Sendable, Hashable {
-    /// Stop and throw a ``UnionMountError`` with code ``UnionMountError/Code/malformedInput`` naming the file
-    /// and the 1-based line.
-    case `throw`
-    /// Leave the line out and go on. To get the reasons too, call `parseSkippingMalformed` or
-    /// `readSkippingMalformed` instead.
-    case skip
-}
+/// What parsing a mount table does with a line it cannot parse (``MountTable/parse(_:format:malformedLines:inputName:)``,
+/// ``MountTable/entries(source:malformedLines:)``).
+public struct MalformedLinePolicy {
+    /// Whether the first malformed line throws.
+    let throwsFirst: Bool
+    /// Called with the error of each skipped line, in file order.
+    let report: ((UnionMountError) -> Void)?
 
-/// The parser of `/proc/self/mountinfo` (proc(5); `fs/proc_namespace.c` `show_mountinfo`).
-///
-/// The file is read as bytes, not text. Lines are split on `\n` with no length limit (a 300-layer overlay
-/// line is about 18 KB), fields on single spaces (so an empty source field, printed as two spaces, survives),
-/// the optional fields run up to the first field equal to `-` after field 6, and exactly three fields follow
-/// it. `\ooo` escapes are decoded per field after splitting, when a field is read (see ``MountEntry``).
-/// Empty lines are ignored.
-///
-/// A line is malformed when it has fewer than 10 fields, no `-` separator, other than 3 fields after it, an
-/// ID or device number that is not a plain decimal number of its type (no sign, no overflow), or an empty
-/// root, mount point or filesystem type.
-public enum MountInfo {
-    /// The mountinfo file of the calling process.
-    public static let defaultPath: FilePath = "/proc/self/mountinfo"
+    /// Stop and throw a ``UnionMountError`` with code ``UnionMountError/Code/malformedInput`` naming the file and
+    /// the 1-based line.
+    public static var `throw`: MalformedLinePolicy { MalformedLinePolicy(throwsFirst: true, report: nil) }
 
-    /// Parses the contents of a `/proc/<pid>/mountinfo` file.
-    ///
-    /// - Parameters:
-    ///   - bytes: The whole file.
-    ///   - malformedLines: Whether a malformed line throws or is left out.
-    ///   - inputName: The file's name for error messages.
-    /// - Returns: The entries, in file order.
-    /// - Throws: ``UnionMountError/Code/malformedInput`` for the first malformed line, with
-    ///   ``UnionMountError/line`` set, unless `malformedLines` is ``MalformedLinePolicy/skip``.
-    public static func parse(
-        _ bytes: some Collection<UInt8>,
-        malformedLines: MalformedLinePolicy = .throw,
-        inputName: String = "mountinfo"
-    ) throws(UnionMountError) -> [MountEntry] {
-        try MountTableParser.run(
-            contiguousArray(bytes), format: .mountinfo, inputName: inputName,
-            policy: malformedLines
-        ).entries
+    /// Leave malformed lines out and go on.
+    public static var skip: MalformedLinePolicy { MalformedLinePolicy(throwsFirst: false, report: nil) }
+
+    /// Leave malformed lines out, go on, and call `report` with each one's error (its
+    /// ``UnionMountError/line`` set), in file order, before the parse returns.
+    public static func skip(reporting report: @escaping (UnionMountError) -> Void) -> MalformedLinePolicy {
+        MalformedLinePolicy(throwsFirst: false, report: report)
     }
 
-    /// Parses the contents of a `/proc/<pid>/mountinfo` file, leaving out malformed lines and reporting why.
-    ///
-    /// - Parameters:
-    ///   - bytes: The whole file.
-    ///   - inputName: The file's name for error messages.
-    /// - Returns: The entries of the well-formed lines, in file order, and one error per skipped line.
-    public static func parseSkippingMalformed(
-        _ bytes: some Collection<UInt8>, inputName: String = "mountinfo"
-    ) -> (entries: [MountEntry], skipped: [UnionMountError]) {
-        // The skip policy never throws.
-        let result = try? MountTableParser.run(
-            contiguousArray(bytes), format: .mountinfo, inputName: inputName, policy: .skip)
-        return result.map { ($0.entries, $0.skipped) } ?? ([], [])
+    /// Throws the first of `skipped` when the policy says so, else reports each.
+    func finish(_ skipped: [UnionMountError]) throws(UnionMountError) {
+        if throwsFirst, let first = skipped.first { throw first }
+        if let report { skipped.forEach(report) }
     }
-
-    /// Reads and parses a mountinfo file, `/proc/self/mountinfo` by default.
-    ///
-    /// The file is read whole with read(2) into a growing buffer (one snapshot as far as the kernel allows),
-    /// retrying on `EINTR`. Prefer `/proc/thread-self/mountinfo` when threads may be in different mount
-    /// namespaces.
-    ///
-    /// - Parameters:
-    ///   - path: The file to read.
-    ///   - malformedLines: Whether a malformed line throws or is left out.
-    /// - Returns: The entries, in file order.
-    /// - Throws: ``UnionMountError/Code/systemCallFailed`` naming the file and the failed `open` or `read`,
-    ///   or ``UnionMountError/Code/malformedInput`` as ``parse(_:malformedLines:inputName:)`` does.
-    public static func read(
-        _ path: FilePath = defaultPath, malformedLines: MalformedLinePolicy = .throw
-    ) throws(UnionMountError) -> [MountEntry] {
-        let bytes = try MountTableFile.readAll(path)
-        return try MountTableParser.run(
-            bytes, format: .mountinfo, inputName: path.readable, policy: malformedLines
-        ).entries
-    }
-
-    /// Reads and parses a mountinfo file, leaving out malformed lines and reporting why.
-    ///
-    /// - Parameter path: The file to read, `/proc/self/mountinfo` by default.
-    /// - Returns: The entries of the well-formed lines and one error per skipped line.
-    /// - Throws: ``UnionMountError/Code/systemCallFailed`` when the file cannot be opened or read.
-    public static func readSkippingMalformed(
-        _ path: FilePath = defaultPath
-    ) throws(UnionMountError) -> (entries: [MountEntry], skipped: [UnionMountError]) {
-        let bytes = try MountTableFile.readAll(path)
-        let result = try MountTableParser.run(
-            bytes, format: .mountinfo, inputName: path.readable, policy: .skip)
-        return (result.entries, result.skipped)
-    }
-}
-
-/// The parser of `/proc/mounts` (`/proc/<pid>/mounts`, `fs/proc_namespace.c` `show_vfsmnt`) and of any
-/// fstab-shaped file (fstab(5), the old `/etc/mtab`).
-///
-/// A line is `source mountPoint type [options [freq [passno]]]`. Fields are separated by runs of spaces and
-/// tabs; blank lines and lines whose first non-blank byte is `#` are skipped; a trailing `\r` is dropped;
-/// `freq` and `passno` must be plain decimal numbers when present. `\ooo` escapes are decoded per field (the
-/// options per option, after splitting on raw commas). Entries have ``MountEntry/Origin-swift.enum/mounts``
-/// origin: no IDs, no device number, root `/`, and the one options field as both ``MountEntry/mountOptions``
-/// and ``MountEntry/superOptions``.
-///
-/// The kernel prints an empty source as an empty field, which blank-run splitting cannot see (libmount has
-/// the same limit); `/proc/self/mountinfo` keeps it, so prefer ``MountInfo``.
-public enum ProcMounts {
-    /// The mounts file of the calling process.
-    public static let defaultPath: FilePath = "/proc/self/mounts"
-
-    /// Parses the contents of `/proc/mounts` or an fstab-shaped file.
-    ///
-    /// - Parameters:
-    ///   - bytes: The whole file.
-    ///   - malformedLines: Whether a malformed line throws or is left out.
-    ///   - inputName: The file's name for error messages.
-    /// - Returns: The entries, in file order.
-    /// - Throws: ``UnionMountError/Code/malformedInput`` for the first malformed line (fewer than 3 or more than
-    ///   6 fields, a non-numeric `freq`/`passno`), unless `malformedLines` is ``MalformedLinePolicy/skip``.
-    public static func parse(
-        _ bytes: some Collection<UInt8>,
-        malformedLines: MalformedLinePolicy = .throw,
-        inputName: String = "mounts"
-    ) throws(UnionMountError) -> [MountEntry] {
-        try MountTableParser.run(
-            contiguousArray(bytes), format: .mounts, inputName: inputName, policy: malformedLines
-        ).entries
-    }
-
-    /// Parses the contents of `/proc/mounts` or an fstab-shaped file, leaving out malformed lines and
-    /// reporting why.
-    ///
-    /// - Parameters:
-    ///   - bytes: The whole file.
-    ///   - inputName: The file's name for error messages.
-    /// - Returns: The entries of the well-formed lines and one error per skipped line.
-    public static func parseSkippingMalformed(
-        _ bytes: some Collection<UInt8>, inputName: String = "mounts"
-    ) -> (entries: [MountEntry], skipped: [UnionMountError]) {
-        let result = try? MountTableParser.run(
-            contiguousArray(bytes), format: .mounts, inputName: inputName, policy: .skip)
-        return result.map { ($0.entries, $0.skipped) } ?? ([], [])
-    }
-
-    /// Reads and parses `/proc/self/mounts` (by default) or an fstab-shaped file.
-    ///
-    /// - Parameters:
-    ///   - path: The file to read.
-    ///   - malformedLines: Whether a malformed line throws or is left out.
-    /// - Returns: The entries, in file order.
-    /// - Throws: ``UnionMountError/Code/systemCallFailed`` naming the file and the failed `open` or `read`,
-    ///   or ``UnionMountError/Code/malformedInput`` as ``parse(_:malformedLines:inputName:)`` does.
-    public static func read(
-        _ path: FilePath = defaultPath, malformedLines: MalformedLinePolicy = .throw
-    ) throws(UnionMountError) -> [MountEntry] {
-        let bytes = try MountTableFile.readAll(path)
-        return try MountTableParser.run(
-            bytes, format: .mounts, inputName: path.readable, policy: malformedLines
-        ).entries
-    }
-
-    /// Reads and parses `/proc/self/mounts` (by default) or an fstab-shaped file, leaving out malformed lines
-    /// and reporting why.
-    ///
-    /// - Parameter path: The file to read.
-    /// - Returns: The entries of the well-formed lines and one error per skipped line.
-    /// - Throws: ``UnionMountError/Code/systemCallFailed`` when the file cannot be opened or read.
-    public static func readSkippingMalformed(
-        _ path: FilePath = defaultPath
-    ) throws(UnionMountError) -> (entries: [MountEntry], skipped: [UnionMountError]) {
-        let bytes = try MountTableFile.readAll(path)
-        let result = try MountTableParser.run(
-            bytes, format: .mounts, inputName: path.readable, policy: .skip)
-        return (result.entries, result.skipped)
-    }
-}
-
-/// The bytes of any collection as an array, copied at most once.
-private func contiguousArray(_ bytes: some Collection<UInt8>) -> [UInt8] {
-    if let array = bytes as? [UInt8] { return array }
-    if let copy = bytes.withContiguousStorageIfAvailable({ Array($0) }) { return copy }
-    return Array(bytes)
 }
 
 // MARK: - Line parsing
 
-/// The line loops of ``MountInfo`` and ``ProcMounts`` and their general line parsers (mountinfo has a faster
+/// The line loops of ``MountTable/parse(_:format:malformedLines:inputName:)`` and their general line parsers (mountinfo has a faster
 /// loop of its own for ordinary lines: ``runMountInfo(_:inputName:policy:)``).
 enum MountTableParser {
-    enum Format { case mountinfo, mounts }
+    typealias Format = MountTable.Format
 
     /// The outcome of one line.
     enum Line {
@@ -216,7 +57,7 @@ enum MountTableParser {
 
     static func run(
         _ bytes: [UInt8], format: Format, inputName: String, policy: MalformedLinePolicy
-    ) throws(UnionMountError) -> (entries: [MountEntry], skipped: [UnionMountError]) {
+    ) throws(UnionMountError) -> [MountEntry] {
         if format == .mountinfo {
             return try runMountInfo(
                 MountTableStorage(bytes, layout: .mountinfoLines), inputName: inputName, policy: policy)
@@ -248,12 +89,12 @@ enum MountTableParser {
                     continue
                 case .malformed(let reason):
                     skipped.append(malformed(reason, base, start: lineStart, end: lineEnd, inputName, lineNumber))
-                    if policy == .throw { return }
+                    if policy.throwsFirst { return }
                 }
             }
         }
-        if policy == .throw, let first = skipped.first { throw first }
-        return (entries(storage, starts: starts), skipped)
+        try policy.finish(skipped)
+        return entries(storage, starts: starts)
     }
 
     /// The error of a malformed line: the reason, an excerpt, the input's name and the 1-based line number.

@@ -31,48 +31,48 @@ import SystemPackage
 ///
 /// Filesystem-level escaping is kept in every form: overlay's legacy `lowerdir=` string still has its `\:`,
 /// `\,` and `\\` after the kernel decoded the `\ooo` escapes.
-public enum Statmount {
+enum Statmount {
     /// Which fields statmount(2) fills: the `STATMOUNT_*` request and result mask bits.
-    public struct Request: OptionSet, Sendable, Hashable {
+    struct Request: OptionSet, Sendable, Hashable {
         /// The mask bits.
-        public var rawValue: UInt64
+        var rawValue: UInt64
 
         /// Creates a request from mask bits.
-        public init(rawValue: UInt64) { self.rawValue = rawValue }
+        init(rawValue: UInt64) { self.rawValue = rawValue }
 
         /// Device number, magic and flags of the superblock. The corresponding C flag is `STATMOUNT_SB_BASIC`.
-        public static let superblockBasic = Request(rawValue: 0x1)
+        static let superblockBasic = Request(rawValue: 0x1)
         /// Unique and old ids, attributes and propagation. The corresponding C flag is `STATMOUNT_MNT_BASIC`.
-        public static let mountBasic = Request(rawValue: 0x2)
+        static let mountBasic = Request(rawValue: 0x2)
         /// The dominating peer group of a slave. The corresponding C flag is `STATMOUNT_PROPAGATE_FROM`.
-        public static let propagateFrom = Request(rawValue: 0x4)
+        static let propagateFrom = Request(rawValue: 0x4)
         /// The mount's root inside its filesystem. The corresponding C flag is `STATMOUNT_MNT_ROOT`.
-        public static let mountRoot = Request(rawValue: 0x8)
+        static let mountRoot = Request(rawValue: 0x8)
         /// The mount point relative to the caller's root. The corresponding C flag is `STATMOUNT_MNT_POINT`.
-        public static let mountPoint = Request(rawValue: 0x10)
+        static let mountPoint = Request(rawValue: 0x10)
         /// The filesystem type name. The corresponding C flag is `STATMOUNT_FS_TYPE`.
-        public static let filesystemType = Request(rawValue: 0x20)
+        static let filesystemType = Request(rawValue: 0x20)
         /// The mount namespace id. The corresponding C flag is `STATMOUNT_MNT_NS_ID`.
-        public static let namespaceID = Request(rawValue: 0x40)
+        static let namespaceID = Request(rawValue: 0x40)
         /// The escaped option string (Linux 6.11+). The corresponding C flag is `STATMOUNT_MNT_OPTS`.
-        public static let optionText = Request(rawValue: 0x80)
+        static let optionText = Request(rawValue: 0x80)
         /// The filesystem subtype, e.g. `fuse-overlayfs` (Linux 6.13+). The corresponding C flag is
         /// `STATMOUNT_FS_SUBTYPE`.
-        public static let filesystemSubtype = Request(rawValue: 0x100)
+        static let filesystemSubtype = Request(rawValue: 0x100)
         /// The source, e.g. a device (Linux 6.13+). The corresponding C flag is `STATMOUNT_SB_SOURCE`.
-        public static let source = Request(rawValue: 0x200)
+        static let source = Request(rawValue: 0x200)
         /// The filesystem options as an array of decoded strings (Linux 6.13+). The corresponding C flag is
         /// `STATMOUNT_OPT_ARRAY`.
-        public static let options = Request(rawValue: 0x400)
+        static let options = Request(rawValue: 0x400)
         /// The LSM options as an array of decoded strings (Linux 6.13+). The corresponding C flag is
         /// `STATMOUNT_OPT_SEC_ARRAY`.
-        public static let securityOptions = Request(rawValue: 0x800)
+        static let securityOptions = Request(rawValue: 0x800)
         /// The request bits this kernel knows (Linux 6.15+). The corresponding C flag is
         /// `STATMOUNT_SUPPORTED_MASK`.
-        public static let supportedMask = Request(rawValue: 0x1000)
+        static let supportedMask = Request(rawValue: 0x1000)
 
         /// Everything ``MountEntry/init(statmount:)`` needs to rebuild a mountinfo line.
-        public static let mountEntry: Request = [
+        static let mountEntry: Request = [
             .superblockBasic, .mountBasic, .propagateFrom, .mountRoot, .mountPoint, .filesystemType, .optionText,
             .filesystemSubtype, .source,
         ]
@@ -80,59 +80,59 @@ public enum Statmount {
 
     /// A decoded `struct statmount`. Fields whose ``Request`` bit is missing from ``mask`` are 0 or nil; a
     /// string bit is also missing when the kernel had nothing to print (no options, no subtype).
-    public struct Record: Sendable, Hashable {
+    struct Record: Sendable, Hashable {
         /// What the kernel filled (`mask`).
-        public var mask: Request
+        var mask: Request
         /// The request bits this kernel knows (`supported_mask`), when ``Request/supportedMask`` was asked and known.
-        public var supportedMask: Request?
+        var supportedMask: Request?
         /// The major number of the superblock's device (`sb_dev_major`).
-        public var deviceMajor: UInt32
+        var deviceMajor: UInt32
         /// The minor number of the superblock's device (`sb_dev_minor`).
-        public var deviceMinor: UInt32
+        var deviceMinor: UInt32
         /// The filesystem magic (`sb_magic`), e.g. `0x794c7630` for overlay.
-        public var magic: UInt64
+        var magic: UInt64
         /// `SB_RDONLY` (0x1), `SB_SYNCHRONOUS` (0x10), `SB_DIRSYNC` (0x80), `SB_LAZYTIME` (0x2000000)
         /// (`sb_flags`).
-        public var superblockFlags: UInt32
+        var superblockFlags: UInt32
         /// The unique mount id (`mnt_id`).
-        public var mountID: UInt64
+        var mountID: UInt64
         /// The parent's unique mount id (`mnt_parent_id`); the mount's own for the namespace root.
-        public var parentID: UInt64
+        var parentID: UInt64
         /// The reusable id of mountinfo's field 1 (`mnt_id_old`).
-        public var oldMountID: UInt32
+        var oldMountID: UInt32
         /// The parent's reusable id, mountinfo's field 2 (`mnt_parent_id_old`).
-        public var oldParentID: UInt32
+        var oldParentID: UInt32
         /// The per-mount `MOUNT_ATTR_*` flags (`mnt_attr`); the atime mode is the 0x70 field (0 = relatime).
-        public var attributes: UInt64
+        var attributes: UInt64
         /// `MS_SHARED`, `MS_SLAVE`, `MS_PRIVATE`, `MS_UNBINDABLE` (`mnt_propagation`).
-        public var propagation: UInt64
+        var propagation: UInt64
         /// The peer group id when shared (`mnt_peer_group`).
-        public var peerGroup: UInt64
+        var peerGroup: UInt64
         /// The master's peer group id when a slave (`mnt_master`).
-        public var master: UInt64
+        var master: UInt64
         /// The closest dominating peer group visible from the caller's root (`propagate_from`).
-        public var propagateFrom: UInt64
+        var propagateFrom: UInt64
         /// The mount namespace id (`mnt_ns_id`).
-        public var namespaceID: UInt64
+        var namespaceID: UInt64
         /// The filesystem type name, without the subtype (`fs_type`).
-        public var filesystemType: [UInt8]?
+        var filesystemType: [UInt8]?
         /// The subtype (`fs_subtype`), e.g. `fuse-overlayfs` for type `fuse`.
-        public var filesystemSubtype: [UInt8]?
+        var filesystemSubtype: [UInt8]?
         /// The mount's root inside its filesystem (`mnt_root`), raw.
-        public var root: [UInt8]?
+        var root: [UInt8]?
         /// The mount point relative to the caller's root (`mnt_point`), raw.
-        public var mountPoint: [UInt8]?
+        var mountPoint: [UInt8]?
         /// The source (`sb_source`), raw.
-        public var source: [UInt8]?
+        var source: [UInt8]?
         /// The LSM and filesystem options, comma-separated and escaped as mountinfo escapes them (`mnt_opts`).
-        public var optionText: [UInt8]?
+        var optionText: [UInt8]?
         /// The filesystem options, decoded (`opt_array`, `opt_num` strings).
-        public var options: [[UInt8]]?
+        var options: [[UInt8]]?
         /// The LSM options, decoded (`opt_sec_array`, `opt_sec_num` strings).
-        public var securityOptions: [[UInt8]]?
+        var securityOptions: [[UInt8]]?
 
         /// Creates a record; every field defaults to 0 or nil.
-        public init(
+        init(
             mask: Request = [], supportedMask: Request? = nil, deviceMajor: UInt32 = 0, deviceMinor: UInt32 = 0,
             magic: UInt64 = 0, superblockFlags: UInt32 = 0, mountID: UInt64 = 0, parentID: UInt64 = 0,
             oldMountID: UInt32 = 0, oldParentID: UInt32 = 0, attributes: UInt64 = 0, propagation: UInt64 = 0,
@@ -168,7 +168,7 @@ public enum Statmount {
         }
 
         /// The type as mountinfo shows it: `type.subtype` when there is a subtype (`fuse.fuse-overlayfs`).
-        public var fullFilesystemType: [UInt8]? {
+        var fullFilesystemType: [UInt8]? {
             guard let filesystemType else { return nil }
             guard let filesystemSubtype, !filesystemSubtype.isEmpty else { return filesystemType }
             return filesystemType + [UInt8(ascii: ".")] + filesystemSubtype
@@ -177,22 +177,22 @@ public enum Statmount {
 
     /// The `mnt_id` of listmount(2) meaning "the root of the namespace" (all its mounts). The corresponding C
     /// constant is `LSMT_ROOT`.
-    public static let namespaceRoot = UInt64.max
+    static let namespaceRoot = UInt64.max
 
     /// Filesystem magics (`sb_magic`) of the union filesystems.
-    public enum Magic {
+    enum Magic {
         /// `OVERLAYFS_SUPER_MAGIC`.
-        public static let overlay: UInt64 = 0x794c_7630
+        static let overlay: UInt64 = 0x794c_7630
         /// `AUFS_SUPER_MAGIC` ("aufs").
-        public static let aufs: UInt64 = 0x6175_6673
+        static let aufs: UInt64 = 0x6175_6673
         /// `FUSE_SUPER_MAGIC`; fuse-overlayfs is a FUSE filesystem with subtype `fuse-overlayfs`.
-        public static let fuse: UInt64 = 0x6573_5546
+        static let fuse: UInt64 = 0x6573_5546
     }
 
     /// Whether statmount(2) on this kernel returns every field of a mountinfo line (Linux 6.13+: it knows
-    /// ``Request/source``), probed once per process on the caller's root mount. When false, ``MountQueries``
+    /// ``Request/source``), probed once per process on the caller's root mount. When false, ``MountTable``
     /// reads `/proc/self/mountinfo` instead.
-    public static let describesMounts: Bool = probeDescribesMounts()
+    static let describesMounts: Bool = probeDescribesMounts()
 
     private static func probeDescribesMounts() -> Bool {
         var root = CUnionMount_statx_result()
@@ -221,7 +221,7 @@ public enum Statmount {
     ///   ``UnionMountError/Code/systemCallFailed`` with the errno (`ENOENT` for an unknown id).
     ///
     /// The corresponding system call is `listmount(2)`.
-    public static func listMountIDs(
+    static func listMountIDs(
         under mountID: UInt64 = namespaceRoot, namespace: UInt64 = 0, batchSize: Int = 1024
     ) throws(UnionMountError) -> [UInt64] {
         let batch = max(1, batchSize)
@@ -265,7 +265,7 @@ public enum Statmount {
     ///   ``UnionMountError/Code/malformedInput`` when the kernel's answer does not decode.
     ///
     /// The corresponding system call is `statmount(2)`.
-    public static func stat(
+    static func stat(
         mountID: UInt64, request: Request, namespace: UInt64 = 0
     ) throws(UnionMountError) -> Record {
         let buffer = StatmountBuffer(capacity: request.hasStrings ? 4096 : fixedSize)

@@ -208,13 +208,6 @@ struct OverlayPlanner {
     }
 }
 
-/// The path made absolute against the current working directory (lexically; symlinks are kept).
-func absolute(_ path: FilePath) -> FilePath {
-    guard !path.isAbsolute else { return path }
-    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-    guard getcwd(&buffer, buffer.count) != nil else { return path }
-    return buffer.withUnsafeBufferPointer { FilePath(platformString: $0.baseAddress!) }.pushing(path)
-}
 
 /// The deepest directory that contains every path (by components), or `nil` when that is `/` or there are
 /// no paths. A path equal to the result is allowed (it becomes `.`).

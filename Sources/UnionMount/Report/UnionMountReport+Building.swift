@@ -147,92 +147,6 @@ extension UnionMountReport {
     }
 }
 
-/// The reports of the union mounts in a mount table.
-public enum UnionMounts {
-    /// The filesystem types a report describes: `overlay`, `fuse.fuse-overlayfs` and `aufs`.
-    public static let unionTypes: Set<String> = Set(UnionFilesystemKind.allCases.map(\.rawValue))
-
-    /// Reports every union mount in `mountinfo` (`/proc/self/mountinfo` by default), in file order, aufs
-    /// branches read from `aufsSysfs` (`/sys/fs/aufs/si_<id>/` by default).
-    ///
-    /// Each entry's filesystem type is compared, as raw bytes, before anything else of it is decoded, so the
-    /// other mounts cost only the parse of the table. For the default `/proc/self/mountinfo`, read by a thread
-    /// that sees the process's mount namespace and root, the entries come from
-    /// ``MountQueries/unionMounts(source:)`` with ``MountQueries/Source/automatic`` instead: the same entries in
-    /// the same order (mount id order), fetched with statmount(2) when that is cheaper for the table at hand
-    /// (few union mounts among many), else from the same file. A branch directory stacked in several mounts is
-    /// looked up once per call.
-    ///
-    /// - Parameters:
-    ///   - mountinfo: The mountinfo file to read.
-    ///   - aufsSysfs: Where aufs' sysfs files are read.
-    ///   - types: Only these filesystem types (a subset of ``unionTypes``); nil for all union types.
-    /// - Returns: One report per union mount, stacked mounts included.
-    /// - Throws: ``UnionMountError`` when the mount table cannot be read or parsed, or as
-    ///   ``UnionMountReport/init(entry:aufsSysfs:)`` throws for one of the mounts.
-    public static func list(
-        mountinfo: FilePath = MountInfo.defaultPath, aufsSysfs: AufsSysfs = AufsSysfs(), types: Set<String>? = nil
-    ) throws(UnionMountError) -> [UnionMountReport] {
-        let entries: [MountEntry]
-        if mountinfo == MountInfo.defaultPath && LiveTableView.isProcessView() {
-            entries = try MountQueries.unionMounts(source: .automatic)
-        } else {
-            entries = try MountInfo.read(mountinfo)
-        }
-        var reports: [UnionMountReport] = []
-        let directories = DirectoryProbe()
-        for entry in entries {
-            guard let kind = UnionFilesystemKind(entry), types?.contains(kind.rawValue) ?? true else { continue }
-            if let report = try UnionMountReport(entry: entry, aufsSysfs: aufsSysfs, directories: directories) {
-                reports.append(report)
-            }
-        }
-        return reports
-    }
-
-    /// Reports the mount at exactly `mountPoint`, read from `mountinfo` (`/proc/self/mountinfo` by default),
-    /// aufs branches from `aufsSysfs` (`/sys/fs/aufs/si_<id>/` by default).
-    ///
-    /// `mountPoint` is made absolute against the working directory and normalized lexically (`.` and `..`
-    /// removed, symlinks *not* resolved, as the mount table shows mount points). Of several mounts stacked on
-    /// that point, the topmost is taken: the one no other mount there has as its parent (the last in the file
-    /// if that does not decide).
-    ///
-    /// - Returns: The report, or nil when nothing is mounted exactly there or the topmost mount there is not a
-    ///   union filesystem.
-    /// - Throws: As ``list(mountinfo:aufsSysfs:types:)`` does.
-    public static func inspect(
-        _ mountPoint: FilePath, mountinfo: FilePath = MountInfo.defaultPath, aufsSysfs: AufsSysfs = AufsSysfs()
-    ) throws(UnionMountError) -> UnionMountReport? {
-        let target = absolute(mountPoint).lexicallyNormalized()
-        let stack = try MountInfo.read(mountinfo).filter { $0.mountPoint == target }
-        let parents = Set(stack.map(\.parentID))
-        guard let top = stack.last(where: { !parents.contains($0.mountID) }) ?? stack.last else { return nil }
-        return try UnionMountReport(entry: top, aufsSysfs: aufsSysfs)
-    }
-}
-
-/// The union filesystem types, recognized from the raw type field without decoding it (none of the names has
-/// a byte the mount table escapes, so the raw bytes match exactly when the decoded ones would).
-enum UnionFilesystemKind: String, CaseIterable {
-    case overlay = "overlay"
-    case fuseOverlayfs = "fuse.fuse-overlayfs"
-    case aufs = "aufs"
-
-    init?(_ entry: MountEntry) {
-        let fields = entry.fields  // computed from the line each time: read once
-        let kind: UnionFilesystemKind? = entry.storage.withField(fields.filesystemType, line: fields.lineStart) {
-            type in
-            if type.elementsEqual("overlay".utf8) { return .overlay }
-            if type.elementsEqual("aufs".utf8) { return .aufs }
-            if type.elementsEqual("fuse.fuse-overlayfs".utf8) { return .fuseOverlayfs }
-            return nil
-        }
-        guard let kind else { return nil }
-        self = kind
-    }
-}
-
 /// Whether branch paths are directories, each distinct path stat(2)ed once: one probe serves one listing, so a
 /// layer stacked under many mounts (an image layer shared by many containers) costs one lookup, not one per
 /// mount. Not for sharing across listings: a cached answer is as old as the listing.
@@ -251,43 +165,6 @@ final class DirectoryProbe {
     /// `probe`'s answer, or a plain ``UnionMountInspection/isDirectory(_:)`` without one.
     static func isDirectory(_ path: FilePath, using probe: DirectoryProbe?) -> Bool {
         probe?.isDirectory(path) ?? UnionMountInspection.isDirectory(path)
-    }
-}
-
-/// Whether the calling thread sees the live mount table that `/proc/self/mountinfo` shows: that file belongs to
-/// the process (its main thread), while statmount(2) and listmount(2) answer for the calling thread, which may
-/// have entered another mount namespace (setns, unshare) or root (chroot after unshare(CLONE_FS)).
-enum LiveTableView {
-    static func isProcessView() -> Bool {
-        if isMainThread() { return true }
-        func namespace(_ path: String) -> (UInt64, UInt64)? {
-            var info = stat()
-            guard stat(path, &info) == 0 else { return nil }
-            return (UInt64(info.st_dev), UInt64(info.st_ino))
-        }
-        func root(_ path: String) -> (UInt64, UInt64)? {
-            var info = CUnionMount_statx_result()
-            guard CUnionMount_statx_mount(AT_FDCWD, path, 0, 1, &info) == 0 else { return nil }
-            return (info.mount_id, info.ino)
-        }
-        guard let processNamespace = namespace("/proc/self/ns/mnt"),
-            let threadNamespace = namespace("/proc/thread-self/ns/mnt"), processNamespace == threadNamespace,
-            let processRoot = root("/proc/self/root"), let threadRoot = root("/proc/thread-self/root")
-        else { return false }
-        return processRoot == threadRoot
-    }
-
-    /// Whether the caller is the process's main thread: `/proc/thread-self` links to `<pid>/task/<pid>`.
-    private static func isMainThread() -> Bool {
-        var buffer = [UInt8](repeating: 0, count: 64)
-        let count = buffer.withUnsafeMutableBufferPointer { target in
-            target.baseAddress!.withMemoryRebound(to: CChar.self, capacity: target.count) {
-                readlink("/proc/thread-self", $0, target.count)
-            }
-        }
-        guard count > 0, count < buffer.count else { return false }
-        let pid = String(getpid())
-        return buffer[..<count].elementsEqual("\(pid)/task/\(pid)".utf8)
     }
 }
 

@@ -243,10 +243,10 @@ extension LayerStore {
     /// The live mounts that use `branch` as a union branch, or are mounted at or below `directory`.
     func mountUsers(of directory: FilePath, branch: FilePath) throws(UnionMountError) -> [String] {
         var users: [String] = []
-        for report in try MountQueries.unionMounts(usingBranch: branch) {
+        for report in try MountTable.reports(usingBranch: branch) {
             users.append("the \(report.fsType) mount at \(report.mountPoint.readable)")
         }
-        for entry in try MountQueries.mounts(under: directory) {
+        for entry in try MountTable.entries(under: directory) {
             users.append("the \(entry.filesystemType) mount at \(entry.mountPoint.readable)")
         }
         return users

@@ -18,7 +18,7 @@ extension LayerStore {
         try locked { () throws(UnionMountError) -> FilePath in
             let container = try container(id)
             let merged = container.mergedDirectory
-            if isMountPoint(merged) {
+            if MountTable.isMountPoint(merged) {
                 try StoreMountState(count: container.mountCount + 1).write(to: mountsFile(id))
                 return merged
             }
@@ -42,7 +42,7 @@ extension LayerStore {
     public func unmount(container id: String, lazy: Bool = false) throws(UnionMountError) -> Bool {
         try locked { () throws(UnionMountError) -> Bool in
             let container = try container(id)
-            let mounted = isMountPoint(container.mergedDirectory)
+            let mounted = MountTable.isMountPoint(container.mergedDirectory)
             guard container.mountCount > 0, mounted else {
                 if container.mountCount > 0 { try StoreMountState(count: 0).write(to: mountsFile(id)) }
                 throw UnionMountError(

@@ -97,7 +97,7 @@ extension LayerStore {
                 case .failure(let error):
                     problems.append("container \(container.id): \(error.message)")
                 }
-                let mounted = isMountPoint(container.mergedDirectory)
+                let mounted = MountTable.isMountPoint(container.mergedDirectory)
                 if mounted != (container.mountCount > 0) {
                     problems.append(
                         "container \(container.id) has count \(container.mountCount) but is \(mounted ? "" : "not ")mounted"
@@ -159,7 +159,7 @@ extension LayerStore {
             case .failure(let error):
                 report.problems.append("the mount record of \(id) was unreadable and is rebuilt: \(error.message)")
             }
-            var mounted = isMountPoint(container.mergedDirectory)
+            var mounted = MountTable.isMountPoint(container.mergedDirectory)
             var count = state?.count ?? 0
             switch state?.pending {
             case .mount?:

@@ -171,7 +171,7 @@ enum StoreFiles {
             }
             return
         }
-        if isMountPoint(path) { throw mounted(path) }
+        if MountTable.isMountPoint(path) { throw mounted(path) }
         let mountID = mountIdentifier(path)
         let fd = withPathCString(path) { open($0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
         guard fd >= 0 else {
@@ -205,7 +205,7 @@ enum StoreFiles {
             }
             if info.st_mode & S_IFMT == S_IFDIR {
                 let childPath = FilePath(bytes: child)
-                if info.st_dev != device || isMountPoint(childPath)
+                if info.st_dev != device || MountTable.isMountPoint(childPath)
                     || (mountID != nil && mountIdentifier(childPath) != mountID)
                 {
                     throw mounted(childPath)

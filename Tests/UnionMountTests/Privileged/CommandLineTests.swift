@@ -85,7 +85,7 @@ extension PrivilegedTests {
             #expect(mount.status == 0, "\(mount)")
             let plan = try mount.decode(MountPlan.self)
             #expect(plan.strategy == (try mounter.plan(.overlay(stack.spec), at: stack.target).strategy))
-            #expect(isMountPoint(stack.target))
+            #expect(MountTable.isMountPoint(stack.target))
             defer { _ = try? mounter.unmount(stack.target) }
 
             #expect(unlink(stack.target.appending("gone").string) == 0)
@@ -109,7 +109,7 @@ extension PrivilegedTests {
             #expect(inspect.status == 0, "\(inspect)")
             try JSONContract.expectMountObject(try inspect.json())
             let report = try inspect.decode(UnionMountReport.self)
-            #expect(report == (try UnionMounts.inspect(stack.target)))
+            #expect(report == (try MountTable.report(at: stack.target)))
             #expect(report.branches.map(\.path) == [stack.upper] + stack.lowers)
             #expect(report.branches.map(\.role) == [.upper, .lower, .lower])
             #expect(report.branches.map(\.permission) == [.readWrite, .readOnly, .readOnly])
@@ -143,7 +143,7 @@ extension PrivilegedTests {
             #expect(outcome["outcome"] as? String == "unmounted")
             #expect(outcome["target"] as? String == stack.target.string)
             #expect(outcome["unmounted"] as? [String] == [stack.target.string])
-            #expect(!isMountPoint(stack.target))
+            #expect(!MountTable.isMountPoint(stack.target))
             let after = try unionmount("inspect", stack.target.string, "--json")
             #expect(after.status == 1)
             #expect(after.errorOutput.contains("no union filesystem is mounted"))
@@ -158,7 +158,7 @@ extension PrivilegedTests {
             try mounter.mount(.overlay(spec), at: stack.target)
             let lazy = try unionmount("umount", "--lazy", stack.target.string, "--json")
             #expect((try lazy.json() as? [String: Any])?["outcome"] as? String == "detached", "\(lazy)")
-            #expect(!isMountPoint(stack.target))
+            #expect(!MountTable.isMountPoint(stack.target))
 
             let inner = try stack.scratch.directory("m2")
             try mounter.mount(.overlay(spec), at: stack.target)
@@ -167,7 +167,7 @@ extension PrivilegedTests {
             #expect(recursive.status == 0, "\(recursive)")
             let unmounted = try #require((try recursive.json() as? [String: Any])?["unmounted"] as? [String])
             #expect(Set(unmounted) == [stack.target.string, inner.string])
-            #expect(!isMountPoint(stack.target) && !isMountPoint(inner))
+            #expect(!MountTable.isMountPoint(stack.target) && !MountTable.isMountPoint(inner))
             let text = try unionmount("umount", stack.target.string)
             #expect(text.output == "not-mounted: \(stack.target)\n")
         }
@@ -180,7 +180,7 @@ extension PrivilegedTests {
                 stack.work.string, "--dry-run", "--json", stack.target.string)
             #expect(dryRun.status == 0, "\(dryRun)")
             #expect(try dryRun.decode(MountPlan.self).steps.isEmpty == false)
-            #expect(!isMountPoint(stack.target))
+            #expect(!MountTable.isMountPoint(stack.target))
 
             let missing = stack.scratch.path.appending("no-such-layer")
             let failed = try unionmount(
@@ -191,14 +191,14 @@ extension PrivilegedTests {
             #expect(failed.errorOutput.hasPrefix("unionmount: "))
             #expect(failed.errorOutput.contains("ENOENT"))
             #expect(failed.errorOutput.contains("cause: lowerdir \(missing) does not exist"))
-            #expect(!isMountPoint(stack.target))
+            #expect(!MountTable.isMountPoint(stack.target))
 
             if !KernelFeatures.current.aufs {
                 let aufs = try unionmount(
                     "mount", "--branch", stack.upper.string, "--branch", "\(stack.lowers[0])=ro", stack.target.string)
                 #expect(aufs.status == 1, "\(aufs)")
                 #expect(aufs.errorOutput.contains("aufs"))
-                #expect(!isMountPoint(stack.target))
+                #expect(!MountTable.isMountPoint(stack.target))
             }
         }
 
@@ -244,7 +244,7 @@ extension PrivilegedTests {
             let base = (a as NSString).deletingLastPathComponent
             #expect(base.hasPrefix("/tmp/unionmount-demo-"), sourceLocation: sourceLocation)
             #expect(!FileManager.default.fileExists(atPath: base), sourceLocation: sourceLocation)
-            #expect(try MountInfo.read().allSatisfy { !$0.mountPoint.string.hasPrefix(base) })
+            #expect(try MountTable.entries(source: .mountinfo).allSatisfy { !$0.mountPoint.string.hasPrefix(base) })
         }
 
         @Test("assemble-rootfs: a rootfs from layers, then --teardown removes only the empty mount point")
@@ -257,9 +257,9 @@ extension PrivilegedTests {
             let rootfs = container.appending("rootfs")
             let strategy = try mounter.plan(.overlay(stack.spec), at: rootfs).strategy.rawValue
             #expect(result.output == "strategy: \(strategy)\nrootfs: \(rootfs)\n")
-            #expect(isMountPoint(rootfs))
+            #expect(MountTable.isMountPoint(rootfs))
             #expect(readFile(rootfs.appending("x")) == "x from l1")
-            let report = try #require(try UnionMounts.inspect(rootfs))
+            let report = try #require(try MountTable.report(at: rootfs))
             #expect(report.source == "assemble-rootfs")
             #expect(report.branches.map(\.path) == [container.appending("upper")] + stack.lowers)
 

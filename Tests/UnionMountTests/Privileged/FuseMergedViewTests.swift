@@ -29,7 +29,7 @@ extension PrivilegedTests {
                     "/bin/sh", ["-c", "cd \"$1\" && rm -r d && mkdir d && echo b > d/b", "sh", merged.string])
                 #expect(script.status == 0, "\(script.errorOutput)")
                 // fuse-overlayfs's mount table entry shows no branches: they are given.
-                let report = try #require(try MountQueries.unionMountReports().first { $0.mountPoint == merged })
+                let report = try #require(try MountTable.reports().first { $0.mountPoint == merged })
                 #expect(report.fsType == "fuse.fuse-overlayfs")
                 let branches = [spec.upperDirectory!] + spec.lowerDirectories
                 let computed = try MergedView.entries(branches: branches, format: .overlayTrusted, fuseOverlayfs: true)

@@ -71,7 +71,7 @@ extension PrivilegedTests {
 
             #expect(try mounter.unmount(stack.target) == .unmounted)
             #expect(try mountEntry(at: stack.target) == nil)
-            #expect(try MountInfo.read().allSatisfy { !$0.mountPoint.starts(with: stack.scratch.path) })
+            #expect(try MountTable.entries(source: .mountinfo).allSatisfy { !$0.mountPoint.starts(with: stack.scratch.path) })
             #expect(FuseOverlayfsEnvironment.daemonGone(stack.target))
         }
 
@@ -108,7 +108,7 @@ extension PrivilegedTests {
                     let error = thrown { try mounter.mount(.overlay(spec), at: target, strategy: .fuseOverlayfs) }
                     #expect(error?.code == .invalidSpec, "\(name.readable)")
                     #expect(error?.input == "lowerDirectories[0]", "\(name.readable)")
-                    #expect(!isMountPoint(target))
+                    #expect(!MountTable.isMountPoint(target))
                     var upperOnly = spec
                     upperOnly.lowerDirectories = [plain]
                     let upperError = thrown {
@@ -168,7 +168,7 @@ extension PrivilegedTests {
             #expect(error.kernelMessages.contains { $0.contains(missing.string) })
             #expect(error.plan?.strategy == .fuseOverlayfs)
             #expect(error.spec == .overlay(spec))
-            #expect(!isMountPoint(target))
+            #expect(!MountTable.isMountPoint(target))
         }
 
         @Test("an option the program ignores is refused after the fact, and unmounted")
@@ -180,7 +180,7 @@ extension PrivilegedTests {
                 thrown { try mounter.mount(.overlay(spec), at: stack.target, strategy: .fuseOverlayfs) })
             #expect(error.code == .unsupported)
             #expect(error.message.contains("unionmount_no_such_option=1"))
-            #expect(!isMountPoint(stack.target))
+            #expect(!MountTable.isMountPoint(stack.target))
         }
 
         @Test("umount2 refused with EPERM on a FUSE mount falls back to fusermount3 -u")
@@ -193,14 +193,14 @@ extension PrivilegedTests {
             let outcome = try recorder.run { try mounter.unmount(stack.target) }
             #expect(outcome == .unmounted)
             #expect(recorder.calls.map(\.name) == ["umount2"])
-            #expect(!isMountPoint(stack.target))
+            #expect(!MountTable.isMountPoint(stack.target))
             #expect(FuseOverlayfsEnvironment.daemonGone(stack.target))
             // EPERM on anything but a FUSE mount stays an error: nothing is spawned for an overlay mount.
             try mounter.mount(.overlay(stack.spec()), at: stack.target, strategy: .newMountAPI)
             let error = thrown { try recorder.run { try mounter.unmount(stack.target) } }
             #expect(error?.systemCall == "umount2")
             #expect(error?.errno == .notPermitted)
-            #expect(isMountPoint(stack.target))
+            #expect(MountTable.isMountPoint(stack.target))
         }
 
         @Test("without root: unionmount umount goes through fusermount3 (and mounts, where /dev/fuse allows)")
@@ -235,7 +235,7 @@ extension PrivilegedTests {
                 let refused = try asNobody(["umount", "--retries", "0", target.string])
                 #expect(refused.status != 0, "\(refused)")
                 #expect(refused.errorOutput.contains("fusermount"), "\(refused)")
-                #expect(isMountPoint(target))
+                #expect(MountTable.isMountPoint(target))
                 #expect(try mounter.unmount(target) == .unmounted)
                 return
             }
@@ -248,7 +248,7 @@ extension PrivilegedTests {
             #expect(readFile(target.appending("f")) == "lower")
             let unmount = try asNobody(["umount", target.string])
             #expect(unmount.status == 0, "\(unmount)")
-            #expect(!isMountPoint(target))
+            #expect(!MountTable.isMountPoint(target))
         }
     }
 }

@@ -9,10 +9,10 @@ import Testing
 #endif
 
 extension PrivilegedTests {
-    /// statmount(2)/listmount(2) against `/proc/self/mountinfo` on real mounts, and the ``MountQueries``.
+    /// statmount(2)/listmount(2) against `/proc/self/mountinfo` on real mounts, and the ``MountTable``.
     @Suite(.enabled(if: Statmount.describesMounts, "needs statmount(2) with sb_source (Linux 6.13+)"))
     struct MountQueryTests {
-        typealias Queries = UnionMount.MountQueries
+        typealias Queries = UnionMount.MountTable
 
         static let sources: [Queries.Source] = [.statmount, .mountinfo, .automatic]
 
@@ -114,8 +114,8 @@ extension PrivilegedTests {
             defer { unmount(unbindable) }
             remount(nil, unbindable, flags: UInt(MS_UNBINDABLE))
 
-            let fromMountInfo = try MountInfo.read()
-            let fromStatmount = try Queries.mounts(source: .statmount)
+            let fromMountInfo = try MountTable.entries(source: .mountinfo)
+            let fromStatmount = try Queries.entries(source: .statmount)
             #expect(fromStatmount.map(\.mountID) == fromMountInfo.map(\.mountID))
             let byID = Dictionary(fromStatmount.map { ($0.mountID, $0) }, uniquingKeysWith: { first, _ in first })
             for expected in fromMountInfo {
@@ -136,8 +136,8 @@ extension PrivilegedTests {
             let unionEntries = try Queries.unionMounts(source: .statmount)
             #expect(unionEntries == (try Queries.unionMounts(source: .mountinfo)))
             #expect(unionEntries.count >= 4)
-            #expect(try Queries.unionMountReports(source: .statmount) == Queries.unionMountReports(source: .mountinfo))
-            #expect(try Queries.unionMountReports(source: .automatic) == UnionMounts.list())
+            #expect(try Queries.reports(source: .statmount) == Queries.reports(source: .mountinfo))
+            #expect(try Queries.reports(source: .automatic) == MountTable.reports())
         }
 
         @Test("statmount escaping on a real overlay: raw strings, mountinfo-escaped mnt_opts, decoded opt_array")
@@ -179,23 +179,23 @@ extension PrivilegedTests {
                 unmount(nested)
                 unmount(nested)
             }
-            let table = try MountInfo.read()
+            let table = try MountTable.entries(source: .mountinfo)
             let overlayID = try #require(table.last { $0.mountPoint == stack.target }?.mountID)
             let topID = try #require(table.last { $0.mountPoint == nested }?.mountID)
 
             for source in Self.sources {
-                let holder = try Queries.mount(containing: file, source: source)
+                let holder = try Queries.entry(containing: file, source: source)
                 #expect(holder.mountID == overlayID, "\(source)")
                 #expect(holder.filesystemType == "overlay")
                 #expect(holder.mountPoint == stack.target)
-                #expect(try Queries.mount(containing: link.appending("file"), source: source).mountID == overlayID)
-                #expect(try Queries.mount(containing: nested, source: source).mountID == topID, "\(source)")
-                #expect(try Queries.mount(at: stack.target, source: source)?.mountID == overlayID)
-                #expect(try Queries.mount(at: nested, source: source)?.mountID == topID)
-                #expect(try Queries.mount(at: deep, source: source) == nil)
-                #expect(try Queries.mount(at: stack.target.appending("missing"), source: source) == nil)
+                #expect(try Queries.entry(containing: link.appending("file"), source: source).mountID == overlayID)
+                #expect(try Queries.entry(containing: nested, source: source).mountID == topID, "\(source)")
+                #expect(try Queries.entry(at: stack.target, source: source)?.mountID == overlayID)
+                #expect(try Queries.entry(at: nested, source: source)?.mountID == topID)
+                #expect(try Queries.entry(at: deep, source: source) == nil)
+                #expect(try Queries.entry(at: stack.target.appending("missing"), source: source) == nil)
                 #expect(throws: UnionMountError.self) {
-                    try Queries.mount(containing: stack.target.appending("missing"), source: source)
+                    try Queries.entry(containing: stack.target.appending("missing"), source: source)
                 }
             }
             #expect(Queries.isMountPoint(stack.target) && Queries.isMountPoint(nested))
@@ -217,14 +217,14 @@ extension PrivilegedTests {
             #expect(symlink(a.string, link.string) == 0)
 
             for source in Self.sources {
-                #expect(try Queries.mounts(under: a, source: source).map(\.mountPoint) == [a, a.appending("x")])
-                #expect(try Queries.mounts(under: FilePath(a.string + "/"), source: source).count == 2)
-                #expect(try Queries.mounts(under: link, source: source).count == 2, "symlink resolved")
-                #expect(try Queries.mounts(under: ab, source: source).map(\.mountPoint) == [ab])
-                #expect(try Queries.mounts(under: scratch.path, source: source).count == 3)
-                #expect(try Queries.mounts(under: a.appending("x/y"), source: source).isEmpty)
-                let everything = try Queries.mounts(under: "/", source: source)
-                #expect(everything.count == (try MountInfo.read()).count)
+                #expect(try Queries.entries(under: a, source: source).map(\.mountPoint) == [a, a.appending("x")])
+                #expect(try Queries.entries(under: FilePath(a.string + "/"), source: source).count == 2)
+                #expect(try Queries.entries(under: link, source: source).count == 2, "symlink resolved")
+                #expect(try Queries.entries(under: ab, source: source).map(\.mountPoint) == [ab])
+                #expect(try Queries.entries(under: scratch.path, source: source).count == 3)
+                #expect(try Queries.entries(under: a.appending("x/y"), source: source).isEmpty)
+                let everything = try Queries.entries(under: "/", source: source)
+                #expect(everything.count == (try MountTable.entries(source: .mountinfo)).count)
             }
         }
 
@@ -257,7 +257,7 @@ extension PrivilegedTests {
 
             for source in Self.sources {
                 func users(_ directory: FilePath) throws -> [FilePath] {
-                    try Queries.unionMounts(usingBranch: directory, source: source).map(\.mountPoint)
+                    try Queries.reports(usingBranch: directory, source: source).map(\.mountPoint)
                 }
                 #expect(try users(shared) == [first, second], "\(source)")
                 #expect(try users(FilePath(shared.string + "/./")) == [first, second])

@@ -77,8 +77,8 @@ extension PrivilegedTests {
             }
             let containers = try store.containers()
             let mounted = Set(containers.filter { $0.mountCount > 0 }.map(\.mergedDirectory))
-            let reports = try MountQueries.unionMountReports()
-            for entry in try MountQueries.mounts(under: root) {
+            let reports = try MountTable.reports()
+            for entry in try MountTable.entries(under: root) {
                 #expect(
                     mounted.contains(entry.mountPoint), "stray mount \(entry.mountPoint)",
                     sourceLocation: sourceLocation)
@@ -207,7 +207,7 @@ extension PrivilegedTests {
                 try store.removeLayer(leaf.id)
             }
             #expect(try store.layers().isEmpty)
-            #expect(try MountQueries.mounts(under: root).isEmpty)
+            #expect(try MountTable.entries(under: root).isEmpty)
         }
 
         @Test("load generators killed after random delays leave a store the next open repairs")
@@ -240,7 +240,7 @@ extension PrivilegedTests {
             for container in try reopened.containers() {
                 for _ in 0..<container.mountCount { try reopened.unmount(container: container.id) }
             }
-            #expect(try MountQueries.mounts(under: root).isEmpty)
+            #expect(try MountTable.entries(under: root).isEmpty)
         }
     }
 }

@@ -48,7 +48,7 @@ extension PrivilegedTests {
             let reopened = try LayerStore(opening: root)
             #expect(reopened.repairReport.isClean, "\(reopened.repairReport)")
             #expect(try reopened.containers().map(\.mountCount) == [0, 0, 0])
-            #expect(try MountQueries.mounts(under: root).isEmpty)
+            #expect(try MountTable.entries(under: root).isEmpty)
             #expect(try reopened.check().isEmpty)
             try StoreCrashTests.expectConsistent(root, expected: expected)
         }

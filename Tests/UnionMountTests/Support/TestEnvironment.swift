@@ -48,7 +48,7 @@ final class Scratch {
 
     deinit {
         _ = try? Mounter().unmountRecursively(path, options: UnmountOptions(retries: 5, detachWhenBusy: true))
-        if (try? MountInfo.read().contains(where: { $0.mountPoint.starts(with: path) })) == false {
+        if (try? MountTable.entries(source: .mountinfo).contains(where: { $0.mountPoint.starts(with: path) })) == false {
             removeTree(path)
         }
     }
@@ -111,5 +111,5 @@ func removeTree(_ path: FilePath) {
 
 /// The last mountinfo entry whose mount point is `target`.
 func mountEntry(at target: FilePath) throws -> MountEntry? {
-    try MountInfo.read().last { $0.mountPoint == target }
+    try MountTable.entries(source: .mountinfo).last { $0.mountPoint == target }
 }

@@ -39,3 +39,25 @@ let fixturesDirectory: FilePath = {
     path.removeLastComponent()  // Support
     return path.appending("Fixtures")
 }()
+
+/// A parse that skips malformed lines, with the error of each skipped line (through
+/// ``MalformedLinePolicy/skip(reporting:)``).
+func parseSkippingMalformed(
+    _ bytes: some Collection<UInt8>, format: MountTable.Format = .mountinfo, inputName: String? = nil
+) -> (entries: [MountEntry], skipped: [UnionMountError]) {
+    var skipped: [UnionMountError] = []
+    let entries =
+        (try? MountTable.parse(
+            bytes, format: format, malformedLines: .skip { skipped.append($0) }, inputName: inputName)) ?? []
+    return (entries, skipped)
+}
+
+/// A file read that skips malformed lines, with the error of each skipped line.
+func readSkippingMalformed(
+    _ path: FilePath, format: MountTable.Format = .mountinfo
+) throws(UnionMountError) -> (entries: [MountEntry], skipped: [UnionMountError]) {
+    var skipped: [UnionMountError] = []
+    let entries = try MountTable.entries(
+        source: .file(path, format: format), malformedLines: .skip { skipped.append($0) })
+    return (entries, skipped)
+}
