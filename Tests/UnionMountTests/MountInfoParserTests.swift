@@ -21,7 +21,7 @@ enum MountTableTestSupport {
     static func fixturePath(_ name: String) -> FilePath { fixtures.appending(name) }
 
     static func fixtureBytes(_ name: String) throws -> [UInt8] {
-        try MountTableFile.readAll(fixturePath(name))
+        try FileContents.readAll(fixturePath(name))
     }
 
     /// The mountinfo fixtures every line of which is well-formed.
@@ -596,7 +596,7 @@ struct MountInfoParserTests {
 
     @Test func liveTableMatchesLibMount() throws {
         // Both parsers read the same snapshot: other tests may mount and unmount while this one runs.
-        let snapshot = try MountTableFile.readAll(MountTable.processMountinfo)
+        let snapshot = try FileContents.readAll(MountTable.processMountinfo)
         try Support.withTemporaryFile(named: "mountinfo", contents: snapshot) {
             try LibMountOracle.expectSameAsLibMount($0)
         }

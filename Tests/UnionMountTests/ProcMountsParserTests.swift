@@ -163,7 +163,7 @@ struct ProcMountsParserTests {
     }
 
     @Test func liveTableMatchesLibMount() throws {
-        let snapshot = try MountTableFile.readAll(FilePath("/proc/self/mounts"))
+        let snapshot = try FileContents.readAll(FilePath("/proc/self/mounts"))
         try Support.withTemporaryFile(named: "mounts", contents: snapshot) { try expectSameAsLibMount($0) }
     }
 }

@@ -170,7 +170,7 @@ extension KernelFeatures {
 
 /// Reads a small file (procfs, sysfs) whole; `nil` if it cannot be opened or read.
 func readSmallFile(_ path: FilePath) -> [UInt8]? {
-    try? MountTableFile.readAll(path)
+    try? FileContents.readAll(path)
 }
 
 /// Reads every queued message of an fs-context fd (one per read(2), `ENODATA` when empty), newest last.

@@ -280,7 +280,7 @@ public enum MountTable {
         _ path: FilePath, format: Format, malformedLines: MalformedLinePolicy
     ) throws(UnionMountError) -> [MountEntry] {
         try MountTableParser.run(
-            try MountTableFile.readAll(path), format: format, inputName: path.readable, policy: malformedLines)
+            try FileContents.readAll(path), format: format, inputName: path.readable, policy: malformedLines)
     }
 
     /// The mounts that pass `keep` on a cheap statmount(2) of `request` (or `keepEntry` on a file).

@@ -187,9 +187,7 @@ enum MountTableEscaping {
     }
 
     /// The LSM option keys whose value the kernel may print in double quotes.
-    private static let quotableLabelKeys: [[UInt8]] = ["context", "fscontext", "defcontext", "rootcontext"].map {
-        Array($0.utf8)
-    }
+    private static let quotableLabelKeys: [[UInt8]] = OverlayGrammar.quotableKeys.map { Array($0.utf8) }
 
     /// Calls `body` with each non-empty piece of `field` between `separator` bytes.
     @inline(__always)

@@ -11,12 +11,11 @@
 ///   drops every backslash of upperdir/workdir values too, even through fsconfig(2).
 /// - Raw grammar (`lowerdir+=`, `datadir+=`): the value is the path, byte for byte.
 enum OverlayEscaping {
-    static let backslash = UInt8(ascii: "\\")
-    static let comma = UInt8(ascii: ",")
-    /// The double quote that SELinux (`selinux_sb_eat_lsm_opts`) honours around a value holding commas.
-    static let quote = UInt8(ascii: "\"")
-    static let colon = UInt8(ascii: ":")
-    static let equals = UInt8(ascii: "=")
+    static let backslash = OverlayGrammar.backslash
+    static let comma = OverlayGrammar.comma
+    static let quote = OverlayGrammar.quote
+    static let colon = OverlayGrammar.colon
+    static let equals = OverlayGrammar.equals
 
     /// Escapes a path for the legacy grammar: `\` → `\\`, `,` → `\,`, `:` → `\:`. A path with none of
     /// those bytes (nearly every path) is returned as it is, without a copy.
@@ -209,29 +208,20 @@ enum OverlayEscaping {
         return layers
     }
 
-    /// The LSM options whose value may be double-quoted to hold commas (`selinux_sb_eat_lsm_opts`).
-    static let quotableKeys: Set<String> = ["context", "fscontext", "defcontext", "rootcontext"]
-
     /// The index of the opening quote when the option at `start` is `<quotable key>="…`, else nil.
     private static func quotedValueStart(_ bytes: ArraySlice<UInt8>, at start: Int) -> Int? {
         guard let equals = bytes[start...].prefix(12).firstIndex(of: equals), equals + 1 < bytes.endIndex,
             bytes[equals + 1] == quote,
-            quotableKeys.contains(String(decoding: bytes[start..<equals], as: UTF8.self))
+            OverlayGrammar.quotableKeys.contains(String(decoding: bytes[start..<equals], as: UTF8.self))
         else { return nil }
         return equals + 1
-    }
-
-    /// Whether `value` is one double-quoted string: a quote at each end and none inside.
-    static func isQuoted(_ value: some Collection<UInt8>) -> Bool {
-        value.count >= 2 && value.first == quote && value.reversed().first == quote
-            && value.dropFirst().dropLast().allSatisfy { $0 != quote }
     }
 
     /// The value to pass to fsconfig(2): SELinux's fsconfig path (`selinux_fs_context_parse_param`) takes the
     /// label as given, so the quotes that the mount(2) string needs around commas are removed.
     static func fsconfigValue(_ value: String) -> String {
         let bytes = Array(value.utf8)
-        guard isQuoted(bytes) else { return value }
+        guard OverlayGrammar.isQuoted(bytes) else { return value }
         return String(decoding: bytes.dropFirst().dropLast(), as: UTF8.self)
     }
 }

@@ -274,13 +274,13 @@ extension OverlaySpec {
             let key = Array(option.key.utf8)
             if key.isEmpty { throw .invalidSpec("the option key is empty", input: field) }
             if key.contains(0) { throw .invalidSpec("the option key contains a NUL byte", input: field) }
-            if key.contains(OverlayEscaping.comma) {
+            if key.contains(OverlayGrammar.comma) {
                 throw .invalidSpec("the option key contains ',', which would start another option", input: field)
             }
-            if key.contains(OverlayEscaping.equals) {
+            if key.contains(OverlayGrammar.equals) {
                 throw .invalidSpec("the option key contains '=', which would start its value", input: field)
             }
-            if key.contains(OverlayEscaping.backslash) {
+            if key.contains(OverlayGrammar.backslash) {
                 throw .invalidSpec("the option key contains '\\', which would escape the separator", input: field)
             }
             if Self.reservedOptionKeys.contains(option.key) {
@@ -289,21 +289,21 @@ extension OverlaySpec {
             }
             guard let value = option.value.map({ Array($0.utf8) }) else { continue }
             if value.contains(0) { throw .invalidSpec("the option value contains a NUL byte", input: field) }
-            if value.contains(OverlayEscaping.quote) {
-                guard OverlayEscaping.quotableKeys.contains(option.key) else {
+            if value.contains(OverlayGrammar.quote) {
+                guard OverlayGrammar.quotableKeys.contains(option.key) else {
                     throw .invalidSpec(
                         "the option value contains '\"', which only context=, fscontext=, defcontext= and "
                             + "rootcontext= may use, around the whole value", input: field)
                 }
-                guard OverlayEscaping.isQuoted(value) else {
+                guard OverlayGrammar.isQuoted(value) else {
                     throw .invalidSpec(
                         "the option value has an unterminated or embedded '\"'; quote the whole value once",
                         input: field)
                 }
-            } else if value.contains(OverlayEscaping.comma) {
+            } else if value.contains(OverlayGrammar.comma) {
                 throw .invalidSpec("the option value contains ',', which would start another option", input: field)
             }
-            let trailingBackslashes = value.reversed().prefix { $0 == OverlayEscaping.backslash }.count
+            let trailingBackslashes = value.reversed().prefix { $0 == OverlayGrammar.backslash }.count
             if trailingBackslashes % 2 == 1 {
                 throw .invalidSpec(
                     "the option value ends in an unpaired '\\', which would escape the next separator", input: field)
