@@ -236,35 +236,11 @@ extension OverlaySpec {
                 guard let value else { throw .malformed("\(key) needs a value", input: key) }
                 let path = try Self.legacyPath(value, key: key)
                 if key == "upperdir" { upperDirectory = path } else { workDirectory = path }
-            case "default_permissions":
-                try Self.flag(value, key: key)
-                options.defaultPermissions = true
-            case "volatile":
-                try Self.flag(value, key: key)
-                options.volatile = true
-            case "userxattr":
-                try Self.flag(value, key: key)
-                options.userXattr = true
-            case "override_creds", "nooverride_creds":
-                try Self.flag(value, key: key)
-                options.overrideCredentials = key == "override_creds"
-            case "index":
-                options.index = try Self.onOff(value, key: key)
-            case "nfs_export":
-                options.nfsExport = try Self.onOff(value, key: key)
-            case "metacopy":
-                options.metacopy = try Self.onOff(value, key: key)
-            case "redirect_dir":
-                options.redirectDirectory = try Self.enumValue(value, key: key)
-            case "xino":
-                options.inodeNumbers = try Self.enumValue(value, key: key)
-            case "uuid":
-                options.uuid = try Self.enumValue(value, key: key)
-            case "verity":
-                options.verity = try Self.enumValue(value, key: key)
-            case "fsync":
-                options.fsync = try Self.enumValue(value, key: key)
             default:
+                if let field = OverlayOptions.field(forKey: key) {
+                    try field.parse(&options, key, value)
+                    continue
+                }
                 guard let rawKey = String(validating: keyBytes, as: UTF8.self) else {
                     throw .malformed("option key is not UTF-8", input: Array(keyBytes).readable)
                 }
@@ -285,35 +261,6 @@ extension OverlaySpec {
         let bytes = OverlayEscaping.unescape(escaped)
         if bytes.isEmpty { throw .malformed("\(key) has an empty path", input: key) }
         return FilePath(bytes: bytes)
-    }
-
-    /// Refuses a value on a flag option, as `fs_parse` does ("Unexpected value for '…'").
-    private static func flag(_ value: ArraySlice<UInt8>?, key: String) throws(UnionMountError) {
-        if value != nil { throw .malformed("Unexpected value for '\(key)': it is a flag", input: key) }
-    }
-
-    /// `on` → `true`, `off` → `false` (`ovl_parameter_bool`); anything else is "Bad value".
-    private static func onOff(_ value: ArraySlice<UInt8>?, key: String) throws(UnionMountError) -> Bool {
-        switch value.map({ String(decoding: $0, as: UTF8.self) }) ?? "" {
-        case "on": return true
-        case "off": return false
-        default: throw .malformed(badValueMessage(value, key: key, expected: ["on", "off"]), input: key)
-        }
-    }
-
-    /// One of an enum option's values (`fsparam_enum`); anything else, or no value, is "Bad value".
-    private static func enumValue<Value: RawRepresentable & CaseIterable>(
-        _ value: ArraySlice<UInt8>?, key: String
-    ) throws(UnionMountError) -> Value where Value.RawValue == String {
-        if let value, let string = String(validating: value, as: UTF8.self), let result = Value(rawValue: string) {
-            return result
-        }
-        throw .malformed(badValueMessage(value, key: key, expected: Value.allCases.map(\.rawValue)), input: key)
-    }
-
-    private static func badValueMessage(_ value: ArraySlice<UInt8>?, key: String, expected: [String]) -> String {
-        let given = value.map { "'\(Array($0).readable)'" } ?? "no value"
-        return "Bad value for '\(key)': \(given), expected one of \(expected.joined(separator: ", "))"
     }
 
     /// The LSM option name that a `,` in `path` would start, if any.

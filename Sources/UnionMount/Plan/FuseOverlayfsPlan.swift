@@ -154,24 +154,13 @@ struct FuseOverlayfsArguments {
         func refuse(_ option: String, _ field: String) -> UnionMountError {
             unsupported("fuse-overlayfs does not implement \(option)", input: "options.\(field)")
         }
-        if options.defaultPermissions { words.append("default_permissions") }
-        if let redirect = options.redirectDirectory {
-            guard redirect == .off else {
-                throw refuse("redirect_dir=\(redirect.rawValue) (only off)", "redirectDirectory")
+        for field in OverlayOptions.table {
+            switch field.fuse(options) {
+            case .none: continue
+            case .word(let word): if !words.contains(word) { words.append(word) }  // volatile and fsync=volatile
+            case .refused(let option): throw refuse(option, field.field)
             }
-            words.append("redirect_dir=off")
         }
-        if options.index == true { throw refuse("index=on", "index") }
-        if options.nfsExport == true { throw refuse("nfs_export=on", "nfsExport") }
-        if let xino = options.inodeNumbers, xino != .off { throw refuse("xino=\(xino.rawValue)", "inodeNumbers") }
-        if options.metacopy == true { throw refuse("metacopy=on", "metacopy") }
-        if let uuid = options.uuid { throw refuse("uuid=\(uuid.rawValue)", "uuid") }
-        if let verity = options.verity, verity != .off { throw refuse("verity=\(verity.rawValue)", "verity") }
-        if options.fsync == .strict { throw refuse("fsync=strict", "fsync") }
-        if let credentials = options.overrideCredentials {
-            throw refuse(credentials ? "override_creds" : "nooverride_creds", "overrideCredentials")
-        }
-        if options.volatile || options.fsync == .volatile { words.append("volatile") }
 
         let carried: [(MountFlags, String)] = [
             (.readOnly, "ro"), (.noSetUID, "nosuid"), (.noDevices, "nodev"), (.noExecute, "noexec"),

@@ -143,11 +143,12 @@ struct OverlayPlanner {
         _ spec: OverlaySpec, _ target: FilePath, _ flags: MountFlags, relative: Bool
     ) -> Result<MountPlan, UnionMountError> {
         let strategy: MountStrategy = relative ? .legacyRelative : .legacy
-        if spec.options.overrideCredentials != nil {
+        for field in OverlayOptions.table where field.newMountAPIOnly {
+            guard let (key, _) = field.emit(spec.options) else { continue }
             return .failure(
                 UnionMountError(
-                    code: .unsupported, message: "\(strategy.rawValue): override_creds needs the new mount API",
-                    input: "options.overrideCredentials", spec: .overlay(spec)))
+                    code: .unsupported, message: "\(strategy.rawValue): \(key) needs the new mount API",
+                    input: "options.\(field.field)", spec: .overlay(spec)))
         }
         var spec = spec
         var directory: FilePath? = nil

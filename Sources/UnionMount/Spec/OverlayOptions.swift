@@ -137,20 +137,7 @@ public struct OverlayOptions: Sendable, Hashable, Codable {
     ///
     /// This is the single source for both the mount(2) string and the fsconfig(2) calls.
     var keyValues: [(key: String, value: String?)] {
-        var result: [(key: String, value: String?)] = []
-        func onOff(_ flag: Bool) -> String { flag ? "on" : "off" }
-        if defaultPermissions { result.append(("default_permissions", nil)) }
-        if let redirectDirectory { result.append(("redirect_dir", redirectDirectory.rawValue)) }
-        if let index { result.append(("index", onOff(index))) }
-        if let nfsExport { result.append(("nfs_export", onOff(nfsExport))) }
-        if let inodeNumbers { result.append(("xino", inodeNumbers.rawValue)) }
-        if let metacopy { result.append(("metacopy", onOff(metacopy))) }
-        if volatile { result.append(("volatile", nil)) }
-        if userXattr == true { result.append(("userxattr", nil)) }
-        if let uuid { result.append(("uuid", uuid.rawValue)) }
-        if let verity { result.append(("verity", verity.rawValue)) }
-        if let fsync { result.append(("fsync", fsync.rawValue)) }
-        if let overrideCredentials { result.append((overrideCredentials ? "override_creds" : "nooverride_creds", nil)) }
+        var result = Self.table.compactMap { $0.emit(self) }
         for option in additional { result.append((option.key, option.value)) }
         return result
     }

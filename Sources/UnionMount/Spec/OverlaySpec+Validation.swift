@@ -106,12 +106,8 @@ extension OverlaySpec {
     }
 
     /// The option keys a raw option may not use: the layer keys, every typed key and `source`.
-    static let reservedOptionKeys: Set<String> = [
-        "lowerdir", "lowerdir+", "datadir+", "upperdir", "workdir",
-        "default_permissions", "redirect_dir", "index", "nfs_export", "xino", "metacopy", "volatile",
-        "userxattr", "uuid", "verity", "fsync", "override_creds", "nooverride_creds",
-        "source",
-    ]
+    static let reservedOptionKeys: Set<String> = Set(
+        ["lowerdir", "lowerdir+", "datadir+", "upperdir", "workdir", "source"] + OverlayOptions.table.flatMap(\.keys))
 
     private func validateLayerCounts() throws(UnionMountError) {
         if lowerDirectories.isEmpty {

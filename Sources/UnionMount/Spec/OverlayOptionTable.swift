@@ -1,0 +1,165 @@
+/// One typed overlay option: its kernel key(s), how it is emitted, parsed back and passed to fuse-overlayfs.
+///
+/// ``OverlayOptions/table`` holds one per stored property of ``OverlayOptions`` (but `additional`), in the
+/// order options are emitted. Emitting (``OverlayOptions/keyValues``, which every strategy writes from), parsing
+/// an option string, the keys a raw option may not use, emptiness and the fuse-overlayfs word list all read it:
+/// adding an option is one property and one row.
+struct OverlayOptionField: Sendable {
+    /// What fuse-overlayfs does with the option's current value.
+    enum FuseTreatment: Equatable {
+        /// Nothing to pass (unset, or a value fuse-overlayfs behaves as by default).
+        case none
+        /// Pass this word.
+        case word(String)
+        /// fuse-overlayfs does not implement this value, described as given.
+        case refused(String)
+    }
+
+    /// The property's name (`options.<field>` in errors).
+    let field: String
+    /// The keys the kernel parses into this option (`fs/overlayfs/params.c`).
+    let keys: [String]
+    /// The key and value to emit for the option's value, or nil when it is unset.
+    let emit: @Sendable (OverlayOptions) -> (key: String, value: String?)?
+    /// Parses one of ``keys`` (with its value) into the options, as the kernel's parser reads it.
+    let parse: @Sendable (inout OverlayOptions, String, ArraySlice<UInt8>?) throws(UnionMountError) -> Void
+    /// What fuse-overlayfs gets.
+    let fuse: @Sendable (OverlayOptions) -> FuseTreatment
+    /// Sets a value that is not the default (for tests that set each option alone).
+    let example: @Sendable (inout OverlayOptions) -> Void
+    /// Whether the kernel takes the option only through fsconfig(2), so a mount(2) rung cannot carry it.
+    var newMountAPIOnly = false
+}
+
+extension OverlayOptions {
+    /// Every typed option, in emitting order.
+    static let table: [OverlayOptionField] = [
+        .flag("defaultPermissions", "default_permissions", \.defaultPermissions, fuse: .pass),
+        .choice("redirectDirectory", "redirect_dir", \.redirectDirectory, example: .off) {
+            $0 == .off ? .word("redirect_dir=off") : .refused("redirect_dir=\($0.rawValue) (only off)")
+        },
+        .onOff("index", "index", \.index, example: false) { $0 ? .refused("index=on") : .none },
+        .onOff("nfsExport", "nfs_export", \.nfsExport, example: true) { $0 ? .refused("nfs_export=on") : .none },
+        .choice("inodeNumbers", "xino", \.inodeNumbers, example: .off) {
+            $0 == .off ? .none : .refused("xino=\($0.rawValue)")
+        },
+        .onOff("metacopy", "metacopy", \.metacopy, example: true) { $0 ? .refused("metacopy=on") : .none },
+        .flag("volatile", "volatile", \.volatile, fuse: .pass),
+        .optionalFlag("userXattr", "userxattr", \.userXattr),
+        .choice("uuid", "uuid", \.uuid, example: .off) { .refused("uuid=\($0.rawValue)") },
+        .choice("verity", "verity", \.verity, example: .on) { $0 == .off ? .none : .refused("verity=\($0.rawValue)") },
+        .choice("fsync", "fsync", \.fsync, example: .strict) {
+            switch $0 {
+            case .auto: .none
+            case .strict: .refused("fsync=strict")
+            case .volatile: .word("volatile")
+            }
+        },
+        .pair("overrideCredentials", on: "override_creds", off: "nooverride_creds", \.overrideCredentials),
+    ]
+
+    /// The row that parses `key`, if a typed option does.
+    static func field(forKey key: String) -> OverlayOptionField? {
+        table.first { $0.keys.contains(key) }
+    }
+}
+
+extension OverlayOptionField {
+    enum FlagFuse { case pass, ignore }
+
+    /// A flag stored as `Bool`: emitted as its key when true.
+    static func flag(
+        _ field: String, _ key: String, _ path: WritableKeyPath<OverlayOptions, Bool> & Sendable, fuse: FlagFuse
+    ) -> Self {
+        Self(
+            field: field, keys: [key],
+            emit: { $0[keyPath: path] ? (key, nil) : nil },
+            parse: { (options, key, value) throws(UnionMountError) in
+                try flagValue(value, key: key)
+                options[keyPath: path] = true
+            },
+            fuse: { $0[keyPath: path] && fuse == .pass ? .word(key) : .none },
+            example: { $0[keyPath: path] = true })
+    }
+
+    /// A flag stored as `Bool?` (`userxattr`): emitted when true; `false` and nil both mean absent. fuse-overlayfs
+    /// uses user xattrs when run unprivileged without being told, so nothing is passed.
+    static func optionalFlag(
+        _ field: String, _ key: String, _ path: WritableKeyPath<OverlayOptions, Bool?> & Sendable
+    ) -> Self {
+        Self(
+            field: field, keys: [key],
+            emit: { $0[keyPath: path] == true ? (key, nil) : nil },
+            parse: { (options, key, value) throws(UnionMountError) in
+                try flagValue(value, key: key)
+                options[keyPath: path] = true
+            },
+            fuse: { _ in .none },
+            example: { $0[keyPath: path] = true })
+    }
+
+    /// Two flags for one `Bool?` (`override_creds` / `nooverride_creds`), taken by the kernel through fsconfig(2)
+    /// only; fuse-overlayfs implements neither.
+    static func pair(
+        _ field: String, on: String, off: String, _ path: WritableKeyPath<OverlayOptions, Bool?> & Sendable
+    ) -> Self {
+        Self(
+            field: field, keys: [on, off],
+            emit: { options in options[keyPath: path].map { ($0 ? on : off, nil) } },
+            parse: { (options, key, value) throws(UnionMountError) in
+                try flagValue(value, key: key)
+                options[keyPath: path] = key == on
+            },
+            fuse: { options in options[keyPath: path].map { .refused($0 ? on : off) } ?? .none },
+            example: { $0[keyPath: path] = false }, newMountAPIOnly: true)
+    }
+
+    /// `key=on|off` for a `Bool?` (`ovl_parameter_bool`); `fuse` says what fuse-overlayfs gets for a set value.
+    static func onOff(
+        _ field: String, _ key: String, _ path: WritableKeyPath<OverlayOptions, Bool?> & Sendable, example: Bool,
+        fuse: @escaping @Sendable (Bool) -> FuseTreatment
+    ) -> Self {
+        Self(
+            field: field, keys: [key],
+            emit: { options in options[keyPath: path].map { (key, $0 ? "on" : "off") } },
+            parse: { (options, key, value) throws(UnionMountError) in
+                switch value.map({ String(decoding: $0, as: UTF8.self) }) ?? "" {
+                case "on": options[keyPath: path] = true
+                case "off": options[keyPath: path] = false
+                default: throw .malformed(badValueMessage(value, key: key, expected: ["on", "off"]), input: key)
+                }
+            },
+            fuse: { options in options[keyPath: path].map(fuse) ?? .none },
+            example: { $0[keyPath: path] = example })
+    }
+
+    /// `key=<value>` for an enum (`fsparam_enum`); `fuse` says what fuse-overlayfs gets for a set value.
+    static func choice<Value: RawRepresentable & CaseIterable & Sendable>(
+        _ field: String, _ key: String, _ path: WritableKeyPath<OverlayOptions, Value?> & Sendable, example: Value,
+        fuse: @escaping @Sendable (Value) -> FuseTreatment
+    ) -> Self where Value.RawValue == String {
+        Self(
+            field: field, keys: [key],
+            emit: { options in options[keyPath: path].map { (key, $0.rawValue) } },
+            parse: { (options, key, value) throws(UnionMountError) in
+                guard let value, let text = String(validating: value, as: UTF8.self), let parsed = Value(rawValue: text)
+                else {
+                    throw .malformed(
+                        badValueMessage(value, key: key, expected: Value.allCases.map(\.rawValue)), input: key)
+                }
+                options[keyPath: path] = parsed
+            },
+            fuse: { options in options[keyPath: path].map(fuse) ?? .none },
+            example: { $0[keyPath: path] = example })
+    }
+
+    /// Refuses a value on a flag option, as `fs_parse` does ("Unexpected value for '…'").
+    private static func flagValue(_ value: ArraySlice<UInt8>?, key: String) throws(UnionMountError) {
+        if value != nil { throw .malformed("Unexpected value for '\(key)': it is a flag", input: key) }
+    }
+
+    private static func badValueMessage(_ value: ArraySlice<UInt8>?, key: String, expected: [String]) -> String {
+        let given = value.map { "'\(Array($0).readable)'" } ?? "no value"
+        return "Bad value for '\(key)': \(given), expected one of \(expected.joined(separator: ", "))"
+    }
+}
