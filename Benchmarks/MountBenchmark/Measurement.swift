@@ -97,13 +97,13 @@ func libraryContender(_ spec: UnionSpec, target: FilePath, strategy: MountStrate
     }
 }
 
-/// The library cycle without planning: `Mounter().execute(plan, for:)` of a plan made once, then
+/// The library cycle without planning: `Mounter().execute(plan)` of a plan made once, then
 /// `Mounter().unmount(target)`. Used by `--breakdown` to split the library's overhead into planning and
 /// execution.
-func executeOnlyContender(_ spec: UnionSpec, plan: MountPlan, target: FilePath) -> Contender {
+func executeOnlyContender(_ plan: MountPlan, target: FilePath) -> Contender {
     Contender(name: "library-execute") { () throws(BenchmarkError) in
         do {
-            try Mounter().execute(plan, for: spec)
+            try Mounter().execute(plan)
             try Mounter().unmount(target)
         } catch {
             throw BenchmarkError(description: "library execute of a \(plan.strategy.rawValue) plan: \(error)")

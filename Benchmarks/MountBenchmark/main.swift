@@ -146,7 +146,7 @@ func profile(
     if side == "library-execute" {
         do {
             let plan = try Mounter().plan(spec, at: stack.target, strategy: strategy)
-            contender = executeOnlyContender(spec, plan: plan, target: stack.target)
+            contender = executeOnlyContender(plan, target: stack.target)
         } catch {
             throw BenchmarkError(description: "planning \(strategy.rawValue): \(error)")
         }
@@ -194,7 +194,7 @@ func runBenchmark(_ options: Options, fixture: Fixture) throws(BenchmarkError) -
                 } catch {
                     throw BenchmarkError(description: "planning \(strategy.rawValue): \(error)")
                 }
-                contenders.append(executeOnlyContender(spec, plan: plan, target: stack.target))
+                contenders.append(executeOnlyContender(plan, target: stack.target))
                 contenders.append(cContender(cStack, strategy: strategy, name: "c-control"))
             }
             let schedule = Schedule(

@@ -131,12 +131,16 @@ func parseGroup(_ fixture: TableFixture) -> Group {
             Contender(name: "libmount", label: "libmount mnt_new_table+mnt_table_parse_file+mnt_unref_table") {
                 () throws(BenchmarkError) in try libmountParse(path)
             },
-            Contender(name: "parse", label: "MountTable.entries(source: .file(saved)) → [MountEntry]") { () throws(BenchmarkError) in
+            Contender(name: "parse", label: "MountTable.entries(source: .file(saved)) → [MountEntry]") {
+                () throws(BenchmarkError) in
                 try library("MountTable.entries") { () throws(UnionMountError) in
                     try MountTable.entries(source: .file(filePath)).count
                 }
             },
-            Contender(name: "parse-touch", label: "MountTable.entries(source: .file(saved)) + mountPoint, filesystemType of each") {
+            Contender(
+                name: "parse-touch",
+                label: "MountTable.entries(source: .file(saved)) + mountPoint, filesystemType of each"
+            ) {
                 () throws(BenchmarkError) in
                 let entries = try library("MountTable.entries") { () throws(UnionMountError) in
                     try MountTable.entries(source: .file(filePath))
@@ -194,7 +198,9 @@ func listGroup(_ fixture: TableFixture) -> Group {
             Contender(
                 name: "reports-mountinfo", label: "MountTable.reports(source: .mountinfo)",
                 run: reports(.mountinfo)),
-            Contender(name: "mountinfo-live", label: "MountTable.entries(source: .mountinfo) of the live table, no reports") {
+            Contender(
+                name: "mountinfo-live", label: "MountTable.entries(source: .mountinfo) of the live table, no reports"
+            ) {
                 () throws(BenchmarkError) in
                 try library("MountTable.entries") { () throws(UnionMountError) in
                     try MountTable.entries(source: .mountinfo).count

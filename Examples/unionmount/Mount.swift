@@ -66,7 +66,7 @@ extension UnionMountCommand {
                 plan.steps.forEach { print("  \($0.systemCall) \(describe($0))") }
                 return
             }
-            try reportingFailures { try mounter.execute(plan, for: spec) }
+            try reportingFailures { try mounter.execute(plan) }
             if output.json { return try printJSON(plan) }
             print("mounted \(spec.filesystemType) at \(target) with \(plan.strategy.rawValue)")
         }

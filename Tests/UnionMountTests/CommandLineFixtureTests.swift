@@ -171,7 +171,8 @@ enum JSONContract {
         let array = try #require(try result.json() as? [Any])
         #expect(array.count == 1)
         for object in array { try JSONContract.expectMountObject(object) }
-        let expected = try MountTable.reports(source: .file(FilePath(mountinfo)), aufsSysfs: AufsSysfs(root: FilePath(sysfs)))
+        let expected = try MountTable.reports(
+            source: .file(FilePath(mountinfo)), aufsSysfs: AufsSysfs(root: FilePath(sysfs)))
         #expect(try result.decode([UnionMountReport].self) == expected)
         let first = try #require(array.first as? [String: Any])
         #expect(first["fsType"] as? String == "aufs")
@@ -226,7 +227,8 @@ enum JSONContract {
         let result = try unionmount("inspect", target, "--mountinfo", mountinfo, "--aufs-sysfs", sysfs, "--json")
         #expect(result.status == 0, "\(result)")
         try JSONContract.expectMountObject(try result.json())
-        let expected = try MountTable.report(at: FilePath(target), source: .file(FilePath(mountinfo)), aufsSysfs: AufsSysfs(root: FilePath(sysfs)))
+        let expected = try MountTable.report(
+            at: FilePath(target), source: .file(FilePath(mountinfo)), aufsSysfs: AufsSysfs(root: FilePath(sysfs)))
         #expect(try result.decode(UnionMountReport.self) == expected)
 
         let text = try unionmount("inspect", target, "--mountinfo", mountinfo, "--aufs-sysfs", sysfs)
@@ -437,7 +439,8 @@ enum JSONContract {
         let executable = try Examples.path("union-mounts")
         let result = try runProcess(executable, ["--json", "--mountinfo", mountinfo])
         #expect(result.status == 0, "\(result)")
-        #expect(try result.decode([UnionMountReport].self) == (try MountTable.reports(source: .file(FilePath(mountinfo)))))
+        #expect(
+            try result.decode([UnionMountReport].self) == (try MountTable.reports(source: .file(FilePath(mountinfo)))))
         let text = try runProcess(executable, ["--mountinfo", mountinfo])
         #expect(text.output.contains("overlay /srv/ovl/t/m"))
         #expect(try runProcess(executable, ["--bogus"]).status == 64)

@@ -99,7 +99,9 @@ struct DependencyGraph {
             while index < line.endIndex {
                 let rest = line[index...]
                 if inBlock {
-                    if rest.hasPrefix("\"\"\"") { inBlock = false; index = line.index(index, offsetBy: 3) } else {
+                    if rest.hasPrefix("\"\"\"") {
+                        inBlock = false; index = line.index(index, offsetBy: 3)
+                    } else {
                         index = line.index(after: index)
                     }
                     continue

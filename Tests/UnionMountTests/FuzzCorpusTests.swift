@@ -77,7 +77,9 @@ enum FuzzProperties {
     static func procMounts(_ bytes: [UInt8], _ name: String) {
         let strict = Result { () throws(UnionMountError) in try MountTable.parse(bytes, format: .mounts) }
         let (entries, skipped) = parseSkippingMalformed(bytes, format: .mounts)
-        let lenient = Result { () throws(UnionMountError) in try MountTable.parse(bytes, format: .mounts, malformedLines: .skip) }
+        let lenient = Result { () throws(UnionMountError) in
+            try MountTable.parse(bytes, format: .mounts, malformedLines: .skip)
+        }
         agree(strict, lenient, entries, skipped, name)
         for entry in entries {
             touch(entry)

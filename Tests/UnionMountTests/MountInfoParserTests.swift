@@ -476,7 +476,8 @@ struct MountInfoParserTests {
     ])
     func malformedLine(line: String, reason: String) {
         do {
-            _ = try MountTable.parse(Support.bytes("1 0 0:1 / / rw - ext4 x rw\n" + line + "\n"), inputName: "test-file")
+            _ = try MountTable.parse(
+                Support.bytes("1 0 0:1 / / rw - ext4 x rw\n" + line + "\n"), inputName: "test-file")
             Issue.record("expected \(line) to be malformed")
         } catch {
             #expect(error.code == .malformedInput)

@@ -8,7 +8,8 @@ struct OverlayDecodingTests {
     typealias Support = MountTableTestSupport
 
     private func layout(_ superOptions: String, type: String = "overlay") throws -> OverlayLayout {
-        let entries = try MountTable.parse(Support.bytes("73 63 0:40 / /m rw,relatime - \(type) overlay \(superOptions)"))
+        let entries = try MountTable.parse(
+            Support.bytes("73 63 0:40 / /m rw,relatime - \(type) overlay \(superOptions)"))
         let entry = try #require(entries.first)
         return try #require(entry.overlayLayout)
     }

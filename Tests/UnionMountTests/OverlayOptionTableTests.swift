@@ -63,7 +63,8 @@ import Testing
     func oneOptionReachesFuseOverlayfsOrIsRefusedNamingIt(field: String) throws {
         let options = try Self.options(setting: field)
         let row = try #require(OverlayOptions.table.first { $0.field == field })
-        let mounter = Mounter(features: MountPlannerTests.kernel(fuse: true, fuseOverlayfsProgram: "/usr/bin/fuse-overlayfs"))
+        let mounter = Mounter(
+            features: MountPlannerTests.kernel(fuse: true, fuseOverlayfsProgram: "/usr/bin/fuse-overlayfs"))
         switch row.fuse(options) {
         case .refused:
             let error = try #require(throws: UnionMountError.self) {

@@ -88,10 +88,14 @@ struct UnionMountReportTests {
 
     @Test("Docker-shaped aufs host: list finds exactly the aufs mount")
     func dockerList() throws {
-        let reports = try MountTable.reports(source: .file(AufsFixtures.mountinfo("docker")), aufsSysfs: AufsFixtures.sysfs("docker"))
+        let reports = try MountTable.reports(
+            source: .file(AufsFixtures.mountinfo("docker")), aufsSysfs: AufsFixtures.sysfs("docker"))
         #expect(reports == [Self.dockerReport])
         #expect(
-            try MountTable.reports(source: .file(AufsFixtures.mountinfo("docker")), aufsSysfs: AufsFixtures.sysfs("docker"), types: ["overlay"]).isEmpty)
+            try MountTable.reports(
+                source: .file(AufsFixtures.mountinfo("docker")), aufsSysfs: AufsFixtures.sysfs("docker"),
+                types: ["overlay"]
+            ).isEmpty)
     }
 
     @Test("Docker-shaped aufs host: inspect normalizes the path lexically")
@@ -102,14 +106,19 @@ struct UnionMountReportTests {
             FilePath("/var/lib/docker/./aufs/diff/../mnt/\(container)"),
         ] {
             #expect(
-                try MountTable.report(at: path, source: .file(AufsFixtures.mountinfo("docker")), aufsSysfs: AufsFixtures.sysfs("docker"))
+                try MountTable.report(
+                    at: path, source: .file(AufsFixtures.mountinfo("docker")), aufsSysfs: AufsFixtures.sysfs("docker"))
                     == Self.dockerReport)
         }
         #expect(
-            try MountTable.report(at: "/dev/shm", source: .file(AufsFixtures.mountinfo("docker")), aufsSysfs: AufsFixtures.sysfs("docker"))
+            try MountTable.report(
+                at: "/dev/shm", source: .file(AufsFixtures.mountinfo("docker")), aufsSysfs: AufsFixtures.sysfs("docker")
+            )
                 == nil)
         #expect(
-            try MountTable.report(at: "/var/lib/docker", source: .file(AufsFixtures.mountinfo("docker")), aufsSysfs: AufsFixtures.sysfs("docker"))
+            try MountTable.report(
+                at: "/var/lib/docker", source: .file(AufsFixtures.mountinfo("docker")),
+                aufsSysfs: AufsFixtures.sysfs("docker"))
                 == nil)
     }
 
@@ -498,7 +507,8 @@ struct UnionMountReportTests {
         let mountPoint = absolute("relative-mount/m")
         let mountinfo = scratch.path.appending("mountinfo")
         try writeFile(mountinfo, "100 22 0:90 / \(mangled(mountPoint)) rw - overlay overlay rw,lowerdir=/l\n")
-        let report = try MountTable.report(at: "relative-mount/./x/../m", source: .file(mountinfo), aufsSysfs: emptySysfs)
+        let report = try MountTable.report(
+            at: "relative-mount/./x/../m", source: .file(mountinfo), aufsSysfs: emptySysfs)
         #expect(report?.mountPoint == mountPoint)
     }
 

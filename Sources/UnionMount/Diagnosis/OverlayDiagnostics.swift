@@ -86,4 +86,3 @@ struct OverlayDiagnostics {
         return found
     }
 }
-

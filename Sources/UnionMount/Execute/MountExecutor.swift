@@ -9,10 +9,15 @@ import SystemPackage
 
 /// Runs a ``MountPlan`` step by step and turns the first failure into a ``UnionMountError`` that carries
 /// the call, its errno, what the kernel logged, and (on the slow path only) the diagnoses.
+///
+/// The steps are the only input: whoever made the plan, these calls are the ones it shows. Values are read in
+/// place from the steps; the only copies are the NUL-terminated strings fsconfig(2) and mount(2) need, made in
+/// a stack buffer for values of fsconfig's size.
 struct MountExecutor {
-    let spec: UnionSpec
     let plan: MountPlan
     let features: KernelFeatures
+
+    var spec: UnionSpec { plan.spec }
 
     func run() throws(UnionMountError) {
         let started = KernelLog.now()
@@ -26,30 +31,6 @@ struct MountExecutor {
     // MARK: - fsopen / fsconfig / fsmount / move_mount
 
     private func runNewMountAPI(_ started: UInt64) throws(UnionMountError) {
-        if case .newMountAPI(let recipe) = plan.storage {
-            try runRecipe(recipe, started)
-            return
-        }
-        try runNewMountAPISteps(started)
-    }
-
-    /// A planner-made plan: the calls straight from its recipe, nothing built per step.
-    private func runRecipe(_ recipe: NewMountAPIRecipe, _ started: UInt64) throws(UnionMountError) {
-        var calls = NewMountAPICalls()
-        recipe.walk(&calls)
-        defer {
-            if calls.mountFD >= 0 { system_close(calls.mountFD) }
-            if calls.context >= 0 { system_close(calls.context) }
-        }
-        if let failed = calls.failure {
-            let messages = failed.drain ? drainMessages(calls.context) : []
-            throw failure(
-                recipe.steps[failed.index], failed.errno, messages: messages, started: started, call: failed.call)
-        }
-    }
-
-    /// A plan given as steps (made by hand or decoded).
-    private func runNewMountAPISteps(_ started: UInt64) throws(UnionMountError) {
         var context: CInt = -1
         var mountFD: CInt = -1
         defer {
@@ -127,29 +108,9 @@ struct MountExecutor {
 
     // MARK: - mount(2)
 
+    /// mount(2) steps: overlay by option string (one call, from the layers' common directory for
+    /// mount-relative) or aufs (the first call, then `MS_REMOUNT` appends).
     private func runMountCalls(_ started: UInt64) throws(UnionMountError) {
-        if case .legacy(let recipe) = plan.storage {
-            try runRecipe(recipe, started)
-            return
-        }
-        try runMountSteps(started)
-    }
-
-    /// A planner-made mount(2) plan: the option string written into a stack buffer, then one mount(2).
-    private func runRecipe(_ recipe: LegacyMountRecipe, _ started: UInt64) throws(UnionMountError) {
-        let result = recipe.spec.source.withCString { source in
-            withPathCString(recipe.target) { target in
-                recipe.withData { system_mount(source, target, "overlay", recipe.flags.rawValue, $0) }
-            }
-        }
-        if result != 0 {
-            let errno = system_errno()
-            throw failure(recipe.step, errno, messages: [], started: started)
-        }
-    }
-
-    /// A plan given as mount(2) steps (aufs, mount-relative, or made by hand or decoded).
-    private func runMountSteps(_ started: UInt64) throws(UnionMountError) {
         var mounted: FilePath? = nil
         for step in plan.steps {
             guard case .mount(let source, let target, let type, let flags, let data, let directory) = step else {

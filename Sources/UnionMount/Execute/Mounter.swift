@@ -72,16 +72,17 @@ public struct Mounter: Sendable {
         _ spec: UnionSpec, at target: FilePath, flags: MountFlags = [], strategy: MountStrategy? = nil
     ) throws(UnionMountError) -> MountPlan {
         let plan = try plan(spec, at: target, flags: flags, strategy: strategy)
-        try execute(plan, for: spec)
+        try execute(plan)
         return plan
     }
 
-    /// Runs a plan made by ``plan(_:at:flags:strategy:)`` (perhaps shown to a person first).
+    /// Runs a plan: one made by ``plan(_:at:flags:strategy:)`` (perhaps shown to a person first), decoded from
+    /// its JSON, or written by hand. Exactly its steps are run, in order; failures are diagnosed against its
+    /// ``MountPlan/spec``, and nothing stays mounted after a throw.
     ///
-    /// - Parameters:
-    ///   - plan: the system calls to make.
-    ///   - spec: the spec the plan was made for; failures are diagnosed against it.
-    public func execute(_ plan: MountPlan, for spec: UnionSpec) throws(UnionMountError) {
-        try MountExecutor(spec: spec, plan: plan, features: features).run()
+    /// - Parameter plan: the system calls to make.
+    /// - Throws: ``UnionMountError`` for the first refused call, with its errno and the kernel's messages.
+    public func execute(_ plan: MountPlan) throws(UnionMountError) {
+        try MountExecutor(plan: plan, features: features).run()
     }
 }

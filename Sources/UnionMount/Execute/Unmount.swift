@@ -187,4 +187,3 @@ extension Mounter {
         return try withMount(spec, at: target, flags: flags) { _ in try body(target) }
     }
 }
-

@@ -43,4 +43,3 @@ enum LiveTableView {
         return buffer[..<count].elementsEqual("\(pid)/task/\(pid)".utf8)
     }
 }
-

@@ -174,8 +174,9 @@ enum MountTableEscaping {
         guard start < field.count else { return nil }
         let first = field[start]
         // Every quotable key ends in "context"; only options starting with c, f, d or r can be one.
-        guard first == UInt8(ascii: "c") || first == UInt8(ascii: "f") || first == UInt8(ascii: "d")
-            || first == UInt8(ascii: "r")
+        guard
+            first == UInt8(ascii: "c") || first == UInt8(ascii: "f") || first == UInt8(ascii: "d")
+                || first == UInt8(ascii: "r")
         else { return nil }
         for key in quotableLabelKeys {
             let end = start + key.count

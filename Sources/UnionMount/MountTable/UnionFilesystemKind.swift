@@ -20,4 +20,3 @@ enum UnionFilesystemKind: String, CaseIterable {
         self = kind
     }
 }
-

@@ -1,6 +1,5 @@
 import SystemPackage
 
-
 // MARK: - Building
 
 extension AufsBranch {

@@ -45,18 +45,15 @@ extension OverlaySpec {
     func validatedLegacyOptionString(relativeTo base: FilePath? = nil) throws(UnionMountError) -> [UInt8] {
         var capacity = 64
         for index in 0..<directoryCount { capacity += directory(directoryField(at: index)).length + 2 }
-        var sink = LegacyOptionArray()
-        sink.bytes.reserveCapacity(capacity)
+        var sink: [UInt8] = []
+        sink.reserveCapacity(capacity)
         try writeLegacyOptionString(relativeTo: base, into: &sink)
-        return sink.bytes
+        return sink
     }
 
-    /// Writes the bytes of ``legacyOptionString(relativeTo:)`` for a validated spec into `sink`: an array, a
-    /// buffer, or only a count (the planner counts, the executor writes into a stack buffer). Each path's bytes
-    /// are read in place and copied once; a path with nothing to escape is one bulk copy.
-    func writeLegacyOptionString<Sink: LegacyOptionSink>(relativeTo base: FilePath?, into sink: inout Sink)
-        throws(UnionMountError)
-    {
+    /// Appends the bytes of ``legacyOptionString(relativeTo:)`` for a validated spec to `sink`. Each path's
+    /// bytes are read in place and copied once; a path with nothing to escape is one bulk copy.
+    private func writeLegacyOptionString(relativeTo base: FilePath?, into sink: inout [UInt8]) throws(UnionMountError) {
         let baseBytes = base?.bytes
         if let baseBytes, baseBytes.isEmpty {
             throw .invalidSpec("the base directory is empty", input: "base")
@@ -64,7 +61,7 @@ extension OverlaySpec {
         // Writes one path's bytes (and their NUL) escaped; the LSM option name instead when it has one.
         func write(_ terminated: UnsafeBufferPointer<UInt8>) -> String? {
             guard OverlayEscaping.needsEscaping(nulTerminated: terminated) else {
-                sink.append(terminated.withoutNul)
+                sink.append(contentsOf: terminated.withoutNul)
                 return nil
             }
             return Self.writeEscaped(Array(terminated.withoutNul), into: &sink)
@@ -122,24 +119,21 @@ extension OverlaySpec {
             sink.append(",workdir=")
             try writeDirectory(upperIndex + 1)
         }
-        if !options.isEmpty {
-            for (key, value) in options.keyValues {
-                sink.append(",")
-                var key = key
-                key.withUTF8 { sink.append($0) }
-                if var value {
-                    sink.append("=")
-                    value.withUTF8 { sink.append($0) }
-                }
+        for (key, value) in options.keyValues {
+            sink.append(",")
+            sink.append(contentsOf: key.utf8)
+            if let value {
+                sink.append("=")
+                sink.append(contentsOf: value.utf8)
             }
         }
     }
 
     /// Writes one path escaped for the legacy grammar; a path with a `,` that starts an LSM option is not
     /// written, and the option's name is returned.
-    private static func writeEscaped<Sink: LegacyOptionSink>(_ path: [UInt8], into sink: inout Sink) -> String? {
+    private static func writeEscaped(_ path: [UInt8], into sink: inout [UInt8]) -> String? {
         if let name = lsmOptionAfterComma(in: path) { return name }
-        OverlayEscaping.escape(path).withUnsafeBufferPointer { sink.append($0) }
+        sink.append(contentsOf: OverlayEscaping.escape(path))
         return nil
     }
 
@@ -278,41 +272,9 @@ extension OverlaySpec {
     }
 }
 
-/// Where ``OverlaySpec/writeLegacyOptionString(relativeTo:into:)`` puts the bytes.
-protocol LegacyOptionSink {
-    /// Appends bytes.
-    mutating func append(_ bytes: UnsafeBufferPointer<UInt8>)
-}
-
-extension LegacyOptionSink {
+extension [UInt8] {
     /// Appends a literal's bytes.
-    mutating func append(_ literal: StaticString) {
-        literal.withUTF8Buffer { append($0) }
-    }
-}
-
-/// Collects the bytes in an array.
-struct LegacyOptionArray: LegacyOptionSink {
-    var bytes: [UInt8] = []
-
-    mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes.append(contentsOf: bytes) }
-}
-
-/// Writes the bytes into a buffer the caller sized by a first pass without one, which only counts them (one
-/// type for both passes, so the planner and the executor run the same specialized code).
-struct LegacyOptionBuffer: LegacyOptionSink {
-    /// Where the bytes go; `nil` to count only.
-    let buffer: UnsafeMutableRawBufferPointer?
-    /// How many bytes were appended.
-    var count = 0
-
-    mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) {
-        if let buffer {
-            precondition(count + bytes.count <= buffer.count, "legacy option string longer than counted")
-            if let base = bytes.baseAddress, bytes.count > 0 {
-                (buffer.baseAddress! + count).copyMemory(from: base, byteCount: bytes.count)
-            }
-        }
-        count += bytes.count
+    fileprivate mutating func append(_ literal: StaticString) {
+        literal.withUTF8Buffer { append(contentsOf: $0) }
     }
 }

@@ -115,6 +115,6 @@ extension MountPlan {
             next += 1
         }
         flush()
-        return MountPlan(strategy: .aufs, steps: steps)
+        return MountPlan(strategy: .aufs, spec: .aufs(spec), steps: steps)
     }
 }

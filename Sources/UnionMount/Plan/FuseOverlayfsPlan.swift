@@ -112,7 +112,9 @@ extension MountPlan {
                     + "\(argumentLimit) (ARG_MAX)",
                 input: "lowerDirectories", spec: .overlay(spec))
         }
-        return MountPlan(strategy: .fuseOverlayfs, steps: [.spawn(program: program, arguments: arguments.map(\.bytes))])
+        return MountPlan(
+            strategy: .fuseOverlayfs, spec: .overlay(spec),
+            steps: [.spawn(program: program, arguments: arguments.map(\.bytes))])
     }
 }
 

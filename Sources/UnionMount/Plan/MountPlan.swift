@@ -76,65 +76,27 @@ public enum MountStep: Sendable, Hashable {
     }
 }
 
-/// The system calls a mount will make, in order, shown before (or instead of) running them.
+/// The system calls a mount will make, in order, shown before (or instead of) running them, and the spec they
+/// mount.
 ///
-/// Two plans are equal when their strategies and steps are; a plan encodes as `{"strategy": …, "steps": […]}`.
+/// A plan is one list of steps: ``Mounter/execute(_:)`` makes exactly these calls, `--dry-run` prints them and
+/// the syscall recorder sees them, whether the planner made the plan, a person wrote it or it was decoded from
+/// JSON. Failures are diagnosed against ``spec``. Two plans are equal when their strategies, specs and steps
+/// are; a plan encodes as `{"strategy": …, "spec": …, "steps": […]}`.
 public struct MountPlan: Sendable, Hashable {
-    /// The strategy the planner picked.
+    /// The strategy the planner picked (or the one a hand-made plan names).
     public var strategy: MountStrategy
+    /// The spec the steps mount, as planned (validated; `userxattr` added where the planner adds it, paths made
+    /// absolute for ``MountStrategy/legacyRelative``).
+    public var spec: UnionSpec
     /// The system calls, in order.
-    ///
-    /// A new-mount-API or mount(2) plan from the planner keeps its validated spec instead (see
-    /// `NewMountAPIRecipe`, `LegacyMountRecipe`): the steps are built from it when read, so that mounting (which
-    /// only runs them) allocates nothing per layer.
-    public var steps: [MountStep] {
-        get {
-            switch storage {
-            case .steps(let steps): steps
-            case .newMountAPI(let recipe): recipe.steps
-            case .legacy(let recipe): [recipe.step]
-            }
-        }
-        set { storage = .steps(newValue) }
-    }
-
-    /// The steps, or the recipe they are built from.
-    enum Storage: Sendable {
-        case steps([MountStep])
-        case newMountAPI(NewMountAPIRecipe)
-        case legacy(LegacyMountRecipe)
-    }
-
-    /// What the plan holds.
-    var storage: Storage
+    public var steps: [MountStep]
 
     /// Creates a plan.
-    public init(strategy: MountStrategy, steps: [MountStep]) {
+    public init(strategy: MountStrategy, spec: UnionSpec, steps: [MountStep]) {
         self.strategy = strategy
-        self.storage = .steps(steps)
-    }
-
-    /// A new-mount-API plan kept as its recipe.
-    init(newMountAPI recipe: NewMountAPIRecipe) {
-        self.strategy = .newMountAPI
-        self.storage = .newMountAPI(recipe)
-    }
-
-    /// A mount(2) plan kept as its recipe.
-    init(legacy recipe: LegacyMountRecipe) {
-        self.strategy = .legacy
-        self.storage = .legacy(recipe)
-    }
-
-    /// Equal strategies and equal steps.
-    public static func == (lhs: MountPlan, rhs: MountPlan) -> Bool {
-        lhs.strategy == rhs.strategy && lhs.steps == rhs.steps
-    }
-
-    /// Hashes the strategy and the steps.
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(strategy)
-        hasher.combine(steps)
+        self.spec = spec
+        self.steps = steps
     }
 }
 
@@ -270,21 +232,23 @@ extension MountFlags {
 
 extension MountPlan: Codable {
     private enum CodingKeys: String, CodingKey {
-        case strategy, steps
+        case strategy, spec, steps
     }
 
-    /// Decodes `{"strategy": …, "steps": […]}`.
+    /// Decodes `{"strategy": …, "spec": …, "steps": […]}`.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
             strategy: try container.decode(MountStrategy.self, forKey: .strategy),
+            spec: try container.decode(UnionSpec.self, forKey: .spec),
             steps: try container.decode([MountStep].self, forKey: .steps))
     }
 
-    /// Encodes `{"strategy": …, "steps": […]}`.
+    /// Encodes `{"strategy": …, "spec": …, "steps": […]}`.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(strategy, forKey: .strategy)
+        try container.encode(spec, forKey: .spec)
         try container.encode(steps, forKey: .steps)
     }
 }

@@ -73,51 +73,20 @@ struct OverlayPlanner {
 
     // MARK: - New mount API
 
-    /// The new-mount-API plan, kept as its recipe (``NewMountAPIRecipe``); this only checks that every value
-    /// fits fsconfig(2).
+    /// The new-mount-API plan (``newMountAPISteps(_:_:_:)``), where the kernel has `lowerdir+`.
     private func newMountAPI(
         _ spec: OverlaySpec, _ target: FilePath, _ flags: MountFlags
     ) -> Result<MountPlan, UnionMountError> {
-        func refuse(_ message: String, input: String? = nil) -> Result<MountPlan, UnionMountError> {
-            .failure(UnionMountError(code: .unsupported, message: message, input: input, spec: .overlay(spec)))
+        func refuse(_ message: String) -> Result<MountPlan, UnionMountError> {
+            .failure(UnionMountError(code: .unsupported, message: message, spec: .overlay(spec)))
         }
         guard features.newMountAPI else { return refuse("new mount API: fsopen(\"overlay\") is not available") }
         guard features.appendLowerDirectory else {
             return refuse("new mount API: this kernel's overlay has no lowerdir+ (Linux 6.8+)")
         }
-        let limit = Self.fsconfigValueLimit
-        if !spec.source.isEmpty {
-            guard spec.source.utf8.count <= limit else {
-                return refuse("new mount API: source is longer than \(limit) bytes", input: "source")
-            }
+        return newMountAPISteps(spec, target, flags).map {
+            MountPlan(strategy: .newMountAPI, spec: .overlay(spec), steps: $0)
         }
-        // A directory over the fsconfig limit goes as a file descriptor, where the kernel takes one. Layers are
-        // raw bytes (`lowerdir+`, `datadir+`); upperdir and workdir keep the legacy escaping.
-        if !features.layerFileDescriptors {
-            let layers = spec.lowerDirectories.count + spec.dataDirectories.count
-            for index in 0..<spec.directoryCount {
-                let field = spec.directoryField(at: index)
-                let length = spec.directory(field).withNulTerminatedBytes { bytes in
-                    let path = bytes.withoutNul
-                    return index < layers || !OverlayEscaping.needsEscaping(nulTerminated: bytes)
-                        ? path.count : OverlayEscaping.escapedLength(Array(path))
-                }
-                if length > limit {
-                    return refuse(
-                        "new mount API: \(field.name) is longer than \(limit) bytes and this kernel takes no layer "
-                            + "fds (6.13+)",
-                        input: field.name)
-                }
-            }
-        }
-        if !spec.options.isEmpty {
-            for (key, value) in spec.options.keyValues {
-                if let value, value.utf8.count > limit {
-                    return refuse("new mount API: option \(key) is longer than \(limit) bytes", input: key)
-                }
-            }
-        }
-        return .success(MountPlan(newMountAPI: NewMountAPIRecipe(spec: spec, target: target, flags: flags)))
     }
 
     // MARK: - fuse-overlayfs
@@ -163,36 +132,22 @@ struct OverlayPlanner {
                 }
                 directory = common
             }
-            // Without a base directory only the length is needed now: the plan keeps the spec, and the executor
-            // writes the string into a stack buffer.
-            var length = LegacyOptionBuffer(buffer: nil)
-            var data: [UInt8] = []
-            if relative {
-                data = try spec.validatedLegacyOptionString(relativeTo: directory)
-                length.count = data.count
-            } else {
-                try spec.writeLegacyOptionString(relativeTo: nil, into: &length)
-            }
+            let data = try spec.validatedLegacyOptionString(relativeTo: directory)
             let limit = OverlaySpec.legacyOptionLimit
-            guard length.count <= limit else {
+            guard data.count <= limit else {
                 let place = directory.map { " relative to \($0.readable)" } ?? ""
                 return .failure(
                     UnionMountError(
                         code: .optionsTooLong,
                         message:
-                            "\(strategy.rawValue): options need \(length.count) bytes\(place); mount(2) takes at most "
+                            "\(strategy.rawValue): options need \(data.count) bytes\(place); mount(2) takes at most "
                             + "\(limit) (one \(features.pageSize)-byte page with its NUL)",
                         spec: .overlay(spec)))
-            }
-            if !relative {
-                return .success(
-                    MountPlan(
-                        legacy: LegacyMountRecipe(spec: spec, target: target, flags: flags, length: length.count)))
             }
             let step = MountStep.mount(
                 source: spec.source, target: target, filesystemType: "overlay", flags: flags, data: data,
                 workingDirectory: directory)
-            return .success(MountPlan(strategy: strategy, steps: [step]))
+            return .success(MountPlan(strategy: strategy, spec: .overlay(spec), steps: [step]))
         } catch {
             return .failure(error)
         }
@@ -208,7 +163,6 @@ struct OverlayPlanner {
         return spec
     }
 }
-
 
 /// The deepest directory that contains every path (by components), or `nil` when that is `/` or there are
 /// no paths. A path equal to the result is allowed (it becomes `.`).

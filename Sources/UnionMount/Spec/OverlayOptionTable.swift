@@ -34,29 +34,44 @@ struct OverlayOptionField: Sendable {
 extension OverlayOptions {
     /// Every typed option, in emitting order.
     static let table: [OverlayOptionField] = [
-        .flag("defaultPermissions", "default_permissions", \.defaultPermissions, fuse: .pass),
-        .choice("redirectDirectory", "redirect_dir", \.redirectDirectory, example: .off) {
+        .flag(
+            "defaultPermissions", "default_permissions", { $0.defaultPermissions }, { $0.defaultPermissions = $1 },
+            fuse: .pass),
+        .choice(
+            "redirectDirectory", "redirect_dir", { $0.redirectDirectory }, { $0.redirectDirectory = $1 }, example: .off
+        ) {
             $0 == .off ? .word("redirect_dir=off") : .refused("redirect_dir=\($0.rawValue) (only off)")
         },
-        .onOff("index", "index", \.index, example: false) { $0 ? .refused("index=on") : .none },
-        .onOff("nfsExport", "nfs_export", \.nfsExport, example: true) { $0 ? .refused("nfs_export=on") : .none },
-        .choice("inodeNumbers", "xino", \.inodeNumbers, example: .off) {
+        .onOff("index", "index", { $0.index }, { $0.index = $1 }, example: false) { $0 ? .refused("index=on") : .none },
+        .onOff("nfsExport", "nfs_export", { $0.nfsExport }, { $0.nfsExport = $1 }, example: true) {
+            $0 ? .refused("nfs_export=on") : .none
+        },
+        .choice("inodeNumbers", "xino", { $0.inodeNumbers }, { $0.inodeNumbers = $1 }, example: .off) {
             $0 == .off ? .none : .refused("xino=\($0.rawValue)")
         },
-        .onOff("metacopy", "metacopy", \.metacopy, example: true) { $0 ? .refused("metacopy=on") : .none },
-        .flag("volatile", "volatile", \.volatile, fuse: .pass),
-        .optionalFlag("userXattr", "userxattr", \.userXattr),
-        .choice("uuid", "uuid", \.uuid, example: .off) { .refused("uuid=\($0.rawValue)") },
-        .choice("verity", "verity", \.verity, example: .on) { $0 == .off ? .none : .refused("verity=\($0.rawValue)") },
-        .choice("fsync", "fsync", \.fsync, example: .strict) {
+        .onOff("metacopy", "metacopy", { $0.metacopy }, { $0.metacopy = $1 }, example: true) {
+            $0 ? .refused("metacopy=on") : .none
+        },
+        .flag("volatile", "volatile", { $0.volatile }, { $0.volatile = $1 }, fuse: .pass),
+        .optionalFlag("userXattr", "userxattr", { $0.userXattr }, { $0.userXattr = $1 }),
+        .choice("uuid", "uuid", { $0.uuid }, { $0.uuid = $1 }, example: .off) { .refused("uuid=\($0.rawValue)") },
+        .choice("verity", "verity", { $0.verity }, { $0.verity = $1 }, example: .on) {
+            $0 == .off ? .none : .refused("verity=\($0.rawValue)")
+        },
+        .choice("fsync", "fsync", { $0.fsync }, { $0.fsync = $1 }, example: .strict) {
             switch $0 {
             case .auto: .none
             case .strict: .refused("fsync=strict")
             case .volatile: .word("volatile")
             }
         },
-        .pair("overrideCredentials", on: "override_creds", off: "nooverride_creds", \.overrideCredentials),
+        .pair(
+            "overrideCredentials", on: "override_creds", off: "nooverride_creds", { $0.overrideCredentials },
+            { $0.overrideCredentials = $1 }),
     ]
+
+    /// Each row's ``OverlayOptionField/emit``, in order, for ``keyValues``.
+    static let emitters = table.map(\.emit)
 
     /// The row that parses `key`, if a typed option does.
     static func field(forKey key: String) -> OverlayOptionField? {
@@ -69,88 +84,93 @@ extension OverlayOptionField {
 
     /// A flag stored as `Bool`: emitted as its key when true.
     static func flag(
-        _ field: String, _ key: String, _ path: WritableKeyPath<OverlayOptions, Bool> & Sendable, fuse: FlagFuse
+        _ field: String, _ key: String, _ get: @escaping @Sendable (OverlayOptions) -> Bool,
+        _ set: @escaping @Sendable (inout OverlayOptions, Bool) -> Void, fuse: FlagFuse
     ) -> Self {
         Self(
             field: field, keys: [key],
-            emit: { $0[keyPath: path] ? (key, nil) : nil },
+            emit: { get($0) ? (key, nil) : nil },
             parse: { (options, key, value) throws(UnionMountError) in
                 try flagValue(value, key: key)
-                options[keyPath: path] = true
+                set(&options, true)
             },
-            fuse: { $0[keyPath: path] && fuse == .pass ? .word(key) : .none },
-            example: { $0[keyPath: path] = true })
+            fuse: { get($0) && fuse == .pass ? .word(key) : .none },
+            example: { set(&$0, true) })
     }
 
     /// A flag stored as `Bool?` (`userxattr`): emitted when true; `false` and nil both mean absent. fuse-overlayfs
     /// uses user xattrs when run unprivileged without being told, so nothing is passed.
     static func optionalFlag(
-        _ field: String, _ key: String, _ path: WritableKeyPath<OverlayOptions, Bool?> & Sendable
+        _ field: String, _ key: String, _ get: @escaping @Sendable (OverlayOptions) -> Bool?,
+        _ set: @escaping @Sendable (inout OverlayOptions, Bool?) -> Void
     ) -> Self {
         Self(
             field: field, keys: [key],
-            emit: { $0[keyPath: path] == true ? (key, nil) : nil },
+            emit: { get($0) == true ? (key, nil) : nil },
             parse: { (options, key, value) throws(UnionMountError) in
                 try flagValue(value, key: key)
-                options[keyPath: path] = true
+                set(&options, true)
             },
             fuse: { _ in .none },
-            example: { $0[keyPath: path] = true })
+            example: { set(&$0, true) })
     }
 
     /// Two flags for one `Bool?` (`override_creds` / `nooverride_creds`), taken by the kernel through fsconfig(2)
     /// only; fuse-overlayfs implements neither.
     static func pair(
-        _ field: String, on: String, off: String, _ path: WritableKeyPath<OverlayOptions, Bool?> & Sendable
+        _ field: String, on: String, off: String, _ get: @escaping @Sendable (OverlayOptions) -> Bool?,
+        _ set: @escaping @Sendable (inout OverlayOptions, Bool?) -> Void
     ) -> Self {
         Self(
             field: field, keys: [on, off],
-            emit: { options in options[keyPath: path].map { ($0 ? on : off, nil) } },
+            emit: { options in get(options).map { ($0 ? on : off, nil) } },
             parse: { (options, key, value) throws(UnionMountError) in
                 try flagValue(value, key: key)
-                options[keyPath: path] = key == on
+                set(&options, key == on)
             },
-            fuse: { options in options[keyPath: path].map { .refused($0 ? on : off) } ?? .none },
-            example: { $0[keyPath: path] = false }, newMountAPIOnly: true)
+            fuse: { options in get(options).map { .refused($0 ? on : off) } ?? .none },
+            example: { set(&$0, false) }, newMountAPIOnly: true)
     }
 
     /// `key=on|off` for a `Bool?` (`ovl_parameter_bool`); `fuse` says what fuse-overlayfs gets for a set value.
     static func onOff(
-        _ field: String, _ key: String, _ path: WritableKeyPath<OverlayOptions, Bool?> & Sendable, example: Bool,
+        _ field: String, _ key: String, _ get: @escaping @Sendable (OverlayOptions) -> Bool?,
+        _ set: @escaping @Sendable (inout OverlayOptions, Bool?) -> Void, example: Bool,
         fuse: @escaping @Sendable (Bool) -> FuseTreatment
     ) -> Self {
         Self(
             field: field, keys: [key],
-            emit: { options in options[keyPath: path].map { (key, $0 ? "on" : "off") } },
+            emit: { options in get(options).map { (key, $0 ? "on" : "off") } },
             parse: { (options, key, value) throws(UnionMountError) in
                 switch value.map({ String(decoding: $0, as: UTF8.self) }) ?? "" {
-                case "on": options[keyPath: path] = true
-                case "off": options[keyPath: path] = false
+                case "on": set(&options, true)
+                case "off": set(&options, false)
                 default: throw .malformed(badValueMessage(value, key: key, expected: ["on", "off"]), input: key)
                 }
             },
-            fuse: { options in options[keyPath: path].map(fuse) ?? .none },
-            example: { $0[keyPath: path] = example })
+            fuse: { options in get(options).map(fuse) ?? .none },
+            example: { set(&$0, example) })
     }
 
     /// `key=<value>` for an enum (`fsparam_enum`); `fuse` says what fuse-overlayfs gets for a set value.
     static func choice<Value: RawRepresentable & CaseIterable & Sendable>(
-        _ field: String, _ key: String, _ path: WritableKeyPath<OverlayOptions, Value?> & Sendable, example: Value,
+        _ field: String, _ key: String, _ get: @escaping @Sendable (OverlayOptions) -> Value?,
+        _ set: @escaping @Sendable (inout OverlayOptions, Value?) -> Void, example: Value,
         fuse: @escaping @Sendable (Value) -> FuseTreatment
     ) -> Self where Value.RawValue == String {
         Self(
             field: field, keys: [key],
-            emit: { options in options[keyPath: path].map { (key, $0.rawValue) } },
+            emit: { options in get(options).map { (key, $0.rawValue) } },
             parse: { (options, key, value) throws(UnionMountError) in
                 guard let value, let text = String(validating: value, as: UTF8.self), let parsed = Value(rawValue: text)
                 else {
                     throw .malformed(
                         badValueMessage(value, key: key, expected: Value.allCases.map(\.rawValue)), input: key)
                 }
-                options[keyPath: path] = parsed
+                set(&options, parsed)
             },
-            fuse: { options in options[keyPath: path].map(fuse) ?? .none },
-            example: { $0[keyPath: path] = example })
+            fuse: { options in get(options).map(fuse) ?? .none },
+            example: { set(&$0, example) })
     }
 
     /// Refuses a value on a flag option, as `fs_parse` does ("Unexpected value for '…'").

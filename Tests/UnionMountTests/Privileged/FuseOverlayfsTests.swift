@@ -71,7 +71,10 @@ extension PrivilegedTests {
 
             #expect(try mounter.unmount(stack.target) == .unmounted)
             #expect(try mountEntry(at: stack.target) == nil)
-            #expect(try MountTable.entries(source: .mountinfo).allSatisfy { !$0.mountPoint.starts(with: stack.scratch.path) })
+            #expect(
+                try MountTable.entries(source: .mountinfo).allSatisfy {
+                    !$0.mountPoint.starts(with: stack.scratch.path)
+                })
             #expect(FuseOverlayfsEnvironment.daemonGone(stack.target))
         }
 

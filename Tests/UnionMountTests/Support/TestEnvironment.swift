@@ -48,7 +48,8 @@ final class Scratch {
 
     deinit {
         _ = try? Mounter().unmountRecursively(path, options: UnmountOptions(retries: 5, detachWhenBusy: true))
-        if (try? MountTable.entries(source: .mountinfo).contains(where: { $0.mountPoint.starts(with: path) })) == false {
+        if (try? MountTable.entries(source: .mountinfo).contains(where: { $0.mountPoint.starts(with: path) })) == false
+        {
             removeTree(path)
         }
     }
