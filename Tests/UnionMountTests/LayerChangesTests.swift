@@ -136,7 +136,7 @@ struct LayerChangesTests {
         let exists = thrown {
             try LayerChanges.export(upper: upper, lowers: lowers, format: .aufs, to: layer, as: output)
         }
-        #expect(exists?.code == .invalidSpec)
+        #expect(exists?.code == .alreadyExists)
     }
 
     @Test(

@@ -169,10 +169,10 @@ struct LayerTreeTests {
         try writeFile(source.appending("f"), "x")
         let existing = try scratch.directory("existing")
         let exists = thrown { try LayerTree.copy(from: source, to: existing) }
-        #expect(exists?.code == .invalidSpec)
+        #expect(exists?.code == .alreadyExists)
         #expect(exists?.input == existing.string)
         let notDirectory = thrown { try LayerTree.copy(from: source.appending("f"), to: scratch.path.appending("n")) }
-        #expect(notDirectory?.code == .invalidSpec)
+        #expect(notDirectory?.code == .invalidArgument)
         let missing = thrown {
             try LayerTree.copy(from: scratch.path.appending("none"), to: scratch.path.appending("m"))
         }
@@ -180,7 +180,7 @@ struct LayerTreeTests {
         #expect(missing?.errno == .noSuchFileOrDirectory)
         #expect(missing?.input?.hasSuffix("/none") == true)
         let inside = thrown { try LayerTree.copy(from: source, to: source.appending("copy")) }
-        #expect(inside?.code == .invalidSpec)
+        #expect(inside?.code == .invalidArgument)
         #expect(!fileExists(source.appending("copy")))
     }
 

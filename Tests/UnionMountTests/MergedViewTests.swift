@@ -159,7 +159,7 @@ func setExtendedAttribute(_ path: FilePath, _ name: String, _ value: String) thr
         let none = try #require(throws: UnionMountError.self) {
             try MergedView.entries(branches: [], format: .aufs)
         }
-        #expect(none.code == .invalidSpec)
+        #expect(none.code == .invalidArgument)
         let trees = try BranchTrees(count: 1)
         try trees.file(0, "file")
         let missing = try #require(throws: UnionMountError.self) {
@@ -171,7 +171,7 @@ func setExtendedAttribute(_ path: FilePath, _ name: String, _ value: String) thr
         let file = try #require(throws: UnionMountError.self) {
             try MergedView.entries(branches: [trees.path(0, "file")], format: .overlayTrusted)
         }
-        #expect(file.code == .invalidSpec)
+        #expect(file.code == .invalidArgument)
         #expect(file.input == "branches[0]")
     }
 

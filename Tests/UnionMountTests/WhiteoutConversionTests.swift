@@ -256,11 +256,11 @@ struct WhiteoutConversionTests {
         let notDirectory = thrown {
             try WhiteoutConversion.convert(scratch.path.appending("file"), from: .aufs, to: .overlayTrusted)
         }
-        #expect(notDirectory?.code == .invalidSpec)
+        #expect(notDirectory?.code == .invalidArgument)
         let prefix = thrown {
             try WhiteoutConversion.convert(scratch.path, from: .aufs, to: .overlay(xattrPrefix: "security."))
         }
-        #expect(prefix?.code == .invalidSpec)
+        #expect(prefix?.code == .invalidArgument)
         try WhiteoutConversion.convert(scratch.path, from: .aufs, to: .aufs)
     }
 }

@@ -2,6 +2,9 @@ import SystemPackage
 
 /// A cause found by checking the spec against the file system after the kernel refused a mount with a bare
 /// `EINVAL`, `ENOENT`, `ELOOP` or `EPERM` (overlay logs most reasons only to the kernel log).
+///
+/// New checks add cases: switch over a diagnosis with an `@unknown default` (its ``description`` is always a
+/// sentence to show).
 public enum Diagnosis: Sendable, Hashable, CustomStringConvertible {
     /// A layer, upper or work directory does not exist.
     case missing(FilePath, role: String)

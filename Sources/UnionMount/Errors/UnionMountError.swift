@@ -7,14 +7,22 @@ import SystemPackage
 /// fsconfig(2), and overlay's lines from `/dev/kmsg` when readable), the checks that explain a bare
 /// `EINVAL`/`ENOENT`/`ELOOP` (``diagnoses``), the spec and the plan that was tried.
 public struct UnionMountError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// A category of failure; new codes may be added.
+    /// A category of failure; each means one thing. New codes may be added in any release (a struct with static
+    /// members, not an enum, so adding one breaks no `switch`; compare with `==`).
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         /// The code's name.
         public let name: String
         private init(_ name: String) { self.name = name }
 
-        /// The spec is not valid; ``UnionMountError/input`` names the offending field.
+        /// A mount spec (``UnionSpec``, ``OverlaySpec``, ``AufsSpec``) is not valid; ``UnionMountError/input`` names
+        /// the offending field.
         public static let invalidSpec = Code("invalid spec")
+        /// An argument other than a mount spec is not valid: an id, a relative path where an absolute one is
+        /// needed, a path that is not a directory, an xattr prefix, a chain over overlay's layer limit.
+        public static let invalidArgument = Code("invalid argument")
+        /// The thing acted on is not in a state that allows it: a staged layer already committed, a store created
+        /// for another backend, a directory that is neither empty nor a store.
+        public static let invalidState = Code("invalid state")
         /// The options do not fit what the kernel accepts in one call.
         public static let optionsTooLong = Code("options too long")
         /// A system call failed; ``UnionMountError/systemCall`` and ``UnionMountError/errno`` say which and why.
@@ -42,7 +50,14 @@ public struct UnionMountError: Error, Sendable, Hashable, CustomStringConvertibl
     public var code: Code
     /// A sentence for people.
     public var message: String
-    /// The offending input, named: a spec field (`lowerDirectories[3]`), a file, an option.
+    /// The offending input, named. One of:
+    ///
+    /// - a spec field as a Swift key path without the root: `lowerDirectories[3]`, `upperDirectory`,
+    ///   `options.nfsExport`, `options.additional[0]`, `branches[2]`, `strategy`, `flags`;
+    /// - a file or directory, as its path (bytes that are not UTF-8 as `\xNN`): `/proc/self/mountinfo`,
+    ///   `/sys/fs/aufs/si_1/br0`, a store root;
+    /// - an option key of a parsed option string: `lowerdir`, `redirect_dir`;
+    /// - a store id (a layer's or container's) or the name of the argument that held it.
     public var input: String?
     /// The 1-based line of ``input`` that is malformed, for line-oriented files.
     public var line: Int?
@@ -58,6 +73,13 @@ public struct UnionMountError: Error, Sendable, Hashable, CustomStringConvertibl
     public var spec: UnionSpec?
     /// The plan that was tried.
     public var plan: MountPlan?
+    /// The error this one wraps, when it was caused by another (a failed read under a store repair, say).
+    public var cause: UnionMountError? {
+        get { causes.first }
+        set { causes = newValue.map { [$0] } ?? [] }
+    }
+    /// ``cause`` as storage (a struct cannot hold itself directly).
+    private var causes: [UnionMountError] = []
 
     /// Creates an error.
     public init(
@@ -70,7 +92,8 @@ public struct UnionMountError: Error, Sendable, Hashable, CustomStringConvertibl
         kernelMessages: [String] = [],
         diagnoses: [Diagnosis] = [],
         spec: UnionSpec? = nil,
-        plan: MountPlan? = nil
+        plan: MountPlan? = nil,
+        cause: UnionMountError? = nil
     ) {
         self.code = code
         self.message = message
@@ -82,6 +105,7 @@ public struct UnionMountError: Error, Sendable, Hashable, CustomStringConvertibl
         self.diagnoses = diagnoses
         self.spec = spec
         self.plan = plan
+        self.cause = cause
     }
 
     /// One paragraph: the message, the system call and errno, the kernel's words and the diagnoses.
@@ -92,12 +116,13 @@ public struct UnionMountError: Error, Sendable, Hashable, CustomStringConvertibl
         }
         if let systemCall {
             text += " (\(systemCall)"
-            if let errno { text += ": \(errno.name), \(errno)" }
+            if let errno { text += ": \(errno.symbolicName), \(errno)" }
             text += ")"
         }
         if let plan { text += " [strategy: \(plan.strategy.rawValue)]" }
         for message in kernelMessages { text += "\n  kernel: \(message)" }
         for diagnosis in diagnoses { text += "\n  cause: \(diagnosis)" }
+        if let cause { text += "\n  because: \(cause)" }
         return text
     }
 }
@@ -105,6 +130,14 @@ public struct UnionMountError: Error, Sendable, Hashable, CustomStringConvertibl
 extension UnionMountError {
     static func invalidSpec(_ message: String, input: String) -> UnionMountError {
         UnionMountError(code: .invalidSpec, message: message, input: input)
+    }
+
+    static func invalidArgument(_ message: String, input: String) -> UnionMountError {
+        UnionMountError(code: .invalidArgument, message: message, input: input)
+    }
+
+    static func invalidState(_ message: String, input: String) -> UnionMountError {
+        UnionMountError(code: .invalidState, message: message, input: input)
     }
 
     static func malformed(_ message: String, input: String, line: Int? = nil) -> UnionMountError {
@@ -122,7 +155,7 @@ extension UnionMountError {
 
 extension Errno {
     /// The C name of the error (`"EINVAL"`), for messages and JSON.
-    public var name: String {
+    var symbolicName: String {
         switch self {
         case .notPermitted: "EPERM"
         case .noSuchFileOrDirectory: "ENOENT"

@@ -20,7 +20,8 @@ extension LayerChanges {
     /// - Parameters:
     ///   - destination: a path that must not exist; its parent must.
     ///   - outputFormat: the whiteout form of the layer written (``WhiteoutFormat/aufs`` for OCI/Docker layers).
-    /// - Throws: ``UnionMountError/Code/invalidSpec`` when `destination` exists or a directory given is not one;
+    /// - Throws: ``UnionMountError/Code/alreadyExists`` when `destination` exists, ``UnionMountError/Code/invalidArgument``
+    ///   when a directory given is not one or the xattr prefix is unknown;
     ///   ``UnionMountError/Code/unsupported`` naming an entry carrying overlay's `redirect` or `metacopy`, which no
     ///   layer can express; ``UnionMountError/Code/systemCallFailed`` naming the path otherwise. On failure the
     ///   partial layer is removed.
@@ -29,12 +30,13 @@ extension LayerChanges {
         as outputFormat: WhiteoutFormat
     ) throws(UnionMountError) {
         if case .overlay(let prefix) = outputFormat, !OverlayXattrs.prefixes.contains(prefix) {
-            throw UnionMountError.invalidSpec(
+            throw UnionMountError.invalidArgument(
                 "an overlay xattr prefix is \"trusted.\" or \"user.\", not \"\(prefix)\"", input: "xattrPrefix")
         }
         let root = LayerIO.bytes(destination)
         guard try LayerIO.statusIfPresent(root) == nil else {
-            throw UnionMountError.invalidSpec("the destination \(root.readable) already exists", input: root.readable)
+            throw UnionMountError(
+                code: .alreadyExists, message: "the destination \(root.readable) already exists", input: root.readable)
         }
         var walker = try ChangeWalker(upper: upper, lowers: lowers, format: format)
         walker.output = ChangeWalker.Output(root: root, format: outputFormat)

@@ -37,7 +37,7 @@ public enum LayerChanges {
     ///   - upper: the container's upper directory.
     ///   - lowers: the layers below it, top first (may be empty).
     ///   - format: the whiteout format of the lowers and of overlay's attributes in the upper layer.
-    /// - Throws: ``UnionMountError/Code/invalidSpec`` when `upper` or a lower layer is not a directory;
+    /// - Throws: ``UnionMountError/Code/invalidArgument`` when `upper` or a lower layer is not a directory;
     ///   ``UnionMountError/Code/systemCallFailed`` naming the path that cannot be read.
     public static func list(upper: FilePath, lowers: [FilePath], format: WhiteoutFormat) throws(UnionMountError)
         -> [LayerChange]
@@ -73,7 +73,8 @@ struct ChangeWalker {
         self.format = format
         let info = try LayerIO.status(self.upper)
         guard info.st_mode & S_IFMT == S_IFDIR else {
-            throw UnionMountError.invalidSpec("\(self.upper.readable) is not a directory", input: self.upper.readable)
+            throw UnionMountError.invalidArgument(
+                "\(self.upper.readable) is not a directory", input: self.upper.readable)
         }
         lower = try LowerView(lowers: lowers, format: format)
     }

@@ -25,18 +25,19 @@ public enum LayerTree {
     /// - Parameters:
     ///   - source: an existing directory.
     ///   - destination: a path that must not exist; its parent must. It may not lie inside `source`.
-    /// - Throws: ``UnionMountError/Code/invalidSpec`` when `source` is not a directory, `destination` exists or
-    ///   lies inside `source`; ``UnionMountError/Code/systemCallFailed`` naming the path (``UnionMountError/input``)
+    /// - Throws: ``UnionMountError/Code/invalidArgument`` when `source` is not a directory or `destination` lies
+    ///   inside it; ``UnionMountError/Code/alreadyExists`` when `destination` exists; ``UnionMountError/Code/systemCallFailed`` naming the path (``UnionMountError/input``)
     ///   when a file cannot be read or written. On failure the partial copy is removed.
     public static func copy(from source: FilePath, to destination: FilePath) throws(UnionMountError) {
         let from = LayerIO.bytes(source)
         let to = LayerIO.bytes(destination)
         let info = try LayerIO.status(from)
         guard info.st_mode & S_IFMT == S_IFDIR else {
-            throw UnionMountError.invalidSpec("\(from.readable) is not a directory", input: from.readable)
+            throw UnionMountError.invalidArgument("\(from.readable) is not a directory", input: from.readable)
         }
         guard try LayerIO.statusIfPresent(to) == nil else {
-            throw UnionMountError.invalidSpec("the destination \(to.readable) already exists", input: to.readable)
+            throw UnionMountError(
+                code: .alreadyExists, message: "the destination \(to.readable) already exists", input: to.readable)
         }
         try LayerIO.makeDirectory(to)
         do {

@@ -92,14 +92,14 @@ public enum MergedView {
     ///     marks count too — a `.wh..wh..opq` file makes its directory opaque and is not listed, as does
     ///     `user.fuseoverlayfs.opaque`.
     /// - Returns: one entry per visible name, the root of the union excluded.
-    /// - Throws: ``UnionMountError/Code/invalidSpec`` when there are no branches or a branch root is not a
+    /// - Throws: ``UnionMountError/Code/invalidArgument`` when there are no branches or a branch root is not a
     ///   directory; ``UnionMountError/Code/systemCallFailed`` when a branch root or a directory in a branch cannot
     ///   be read (``UnionMountError/input`` names it).
     public static func entries(
         branches: [FilePath], format: WhiteoutFormat, fuseOverlayfs: Bool = false
     ) throws(UnionMountError) -> [MergedEntry] {
         guard !branches.isEmpty else {
-            throw UnionMountError.invalidSpec("a merged view needs at least one branch", input: "branches")
+            throw UnionMountError.invalidArgument("a merged view needs at least one branch", input: "branches")
         }
         var roots: [[UInt8]] = []
         for (index, branch) in branches.enumerated() {
@@ -110,7 +110,7 @@ public enum MergedView {
                     input: "branches[\(index)]")
             }
             guard info.st_mode & S_IFMT == S_IFDIR else {
-                throw UnionMountError.invalidSpec(
+                throw UnionMountError.invalidArgument(
                     "branch \(index) \(branch.readable) is not a directory", input: "branches[\(index)]")
             }
             var root = branch.bytes

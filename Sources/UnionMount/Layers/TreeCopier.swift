@@ -70,7 +70,7 @@ struct TreeCopier {
             let info = try LayerIO.status(from)
             if info.st_mode & S_IFMT == S_IFDIR {
                 if InodeKey(info) == excluded {
-                    throw UnionMountError.invalidSpec(
+                    throw UnionMountError.invalidArgument(
                         "the destination \(destination.readable) lies inside the source tree", input: from.readable)
                 }
                 try copyTree(from, info, to: to)

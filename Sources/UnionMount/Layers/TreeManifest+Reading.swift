@@ -13,13 +13,13 @@ extension TreeManifest {
     /// Wraps lstat(2), opendir(3)/readdir(3), open(2)/read(2) (file contents, `O_NOATIME` where allowed),
     /// readlink(2), llistxattr(2) and lgetxattr(2); symbolic links are never followed.
     ///
-    /// - Throws: ``UnionMountError/Code/invalidSpec`` when `root` is not a directory;
+    /// - Throws: ``UnionMountError/Code/invalidArgument`` when `root` is not a directory;
     ///   ``UnionMountError/Code/systemCallFailed`` naming the path that cannot be read.
     public static func read(_ root: FilePath, options: Options = Options()) throws(UnionMountError) -> TreeManifest {
         let rootBytes = LayerIO.bytes(root)
         let info = try LayerIO.status(rootBytes)
         guard info.st_mode & S_IFMT == S_IFDIR else {
-            throw UnionMountError.invalidSpec("\(rootBytes.readable) is not a directory", input: rootBytes.readable)
+            throw UnionMountError.invalidArgument("\(rootBytes.readable) is not a directory", input: rootBytes.readable)
         }
         var reader = ManifestReader(options: options)
         try reader.add(rootBytes, relative: [UInt8(ascii: ".")], info)

@@ -40,7 +40,7 @@ public enum WhiteoutConversion {
     /// Wraps lstat(2), opendir(3)/readdir(3), mknod(2), open(2), link(2), unlink(2), rename(2), lchown(2),
     /// chmod(2), utimensat(2), llistxattr(2), lgetxattr(2), lsetxattr(2) and lremovexattr(2).
     ///
-    /// - Throws: ``UnionMountError/Code/invalidSpec`` when `directory` is not a directory or an overlay prefix is
+    /// - Throws: ``UnionMountError/Code/invalidArgument`` when `directory` is not a directory or an overlay prefix is
     ///   neither `trusted.` nor `user.`; ``UnionMountError/Code/unsupported`` naming the entry
     ///   (``UnionMountError/input``) when it cannot be expressed in the target form: a `.wh.` file that is not an
     ///   empty regular file, holds attributes a device cannot hold (`user.*`) or is a hard link of an ordinary
@@ -53,7 +53,7 @@ public enum WhiteoutConversion {
     {
         for format in [from, to] {
             if case .overlay(let prefix) = format, !OverlayXattrs.prefixes.contains(prefix) {
-                throw UnionMountError.invalidSpec(
+                throw UnionMountError.invalidArgument(
                     "an overlay xattr prefix is \"trusted.\" or \"user.\", not \"\(prefix)\"", input: "xattrPrefix")
             }
         }
@@ -61,7 +61,7 @@ public enum WhiteoutConversion {
         let root = LayerIO.bytes(directory)
         let info = try LayerIO.status(root)
         guard info.st_mode & S_IFMT == S_IFDIR else {
-            throw UnionMountError.invalidSpec("\(root.readable) is not a directory", input: root.readable)
+            throw UnionMountError.invalidArgument("\(root.readable) is not a directory", input: root.readable)
         }
         var checker = WhiteoutConverter(root: root, from: from, to: to, apply: false)
         try checker.run()

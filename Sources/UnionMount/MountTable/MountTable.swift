@@ -28,7 +28,7 @@ import SystemPackage
 /// statmount(2) only when the calling thread sees the process's mount namespace and root (the view
 /// `/proc/self/mountinfo` shows).
 public enum MountTable {
-    /// Where answers come from.
+    /// Where answers come from. New sources may be added: switch with an `@unknown default`.
     public enum Source: Sendable, Hashable {
         /// The live table: statmount(2) where it describes mounts fully and is cheaper (see ``MountTable``), else
         /// `/proc/self/mountinfo`.

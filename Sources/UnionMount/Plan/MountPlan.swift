@@ -1,6 +1,6 @@
 import SystemPackage
 
-/// How a union mount reaches the kernel.
+/// How a union mount reaches the kernel. New strategies may be added: switch with an `@unknown default`.
 public enum MountStrategy: String, Sendable, Hashable, Codable, CaseIterable {
     /// fsopen(2), one fsconfig(2) per layer (`lowerdir+`/`datadir+`, fds for long paths), fsmount(2),
     /// move_mount(2). No page limit, no escaping.
@@ -39,6 +39,9 @@ public enum FsconfigCommand: String, Sendable, Hashable, Codable {
 }
 
 /// One system call of a plan, with its arguments.
+///
+/// New cases are added as the library learns new system calls (idmapped layers add `open_tree` and
+/// `mount_setattr`): switch over a step with an `@unknown default`.
 public enum MountStep: Sendable, Hashable {
     /// `fsopen(filesystemType, FSOPEN_CLOEXEC)`.
     case fsopen(filesystemType: String)

@@ -35,7 +35,7 @@ extension LayerStore {
     /// together under the store lock; a crash leaves either all of them or none (the next open removes the rest).
     ///
     /// - Throws: ``UnionMountError/Code/notFound`` for a missing image, ``UnionMountError/Code/alreadyExists``,
-    ///   ``UnionMountError/Code/invalidSpec`` for a bad id or a chain with no room for the init layer; or what
+    ///   ``UnionMountError/Code/invalidArgument`` for a bad id or a chain with no room for the init layer; or what
     ///   `initialize` throws.
     @discardableResult
     public func createContainer(

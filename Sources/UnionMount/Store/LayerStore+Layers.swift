@@ -52,7 +52,7 @@ extension LayerStore {
     /// - Parameters:
     ///   - id: the new layer's id; nil for a random one.
     ///   - parent: the layer it stacks on; nil for a base layer.
-    /// - Throws: ``UnionMountError/Code/invalidSpec`` for a bad id or a chain that would pass the kernel's 500
+    /// - Throws: ``UnionMountError/Code/invalidArgument`` for a bad id or a chain that would pass the kernel's 500
     ///   layers; ``UnionMountError/Code/notFound`` for a missing parent; ``UnionMountError/Code/alreadyExists``.
     public func beginLayer(_ id: String? = nil, parent: String? = nil) throws(UnionMountError) -> LayerBuilder {
         let id = id ?? StoreIdentifier.random()
@@ -173,7 +173,7 @@ extension LayerStore {
         }
         let depth = try parent.map { (parent) throws(UnionMountError) in try layer(parent).depth } ?? 0
         guard depth + extraDepth <= OverlaySpec.maximumLayerCount else {
-            throw UnionMountError.invalidSpec(
+            throw UnionMountError.invalidArgument(
                 "a chain on \(parent ?? "") would hold \(depth + extraDepth) layers; overlay stacks at most "
                     + "\(OverlaySpec.maximumLayerCount)",
                 input: "parent")

@@ -50,18 +50,18 @@ public struct LayerStore: Sendable {
     ///     the backend it was created with; asking for another one throws.
     ///   - features: the kernel's features (probed once per process by default).
     /// - Throws: ``UnionMountError/Code/unsupported`` when no backend (or not the one asked for) works here;
-    ///   ``UnionMountError/Code/invalidSpec`` for a relative root, a backend mismatch, or a root that already
-    ///   holds something other than a store.
+    ///   ``UnionMountError/Code/invalidArgument`` for a relative root; ``UnionMountError/Code/invalidState`` for a
+    ///   backend mismatch, or a root that already holds something other than a store.
     public static func create(
         at root: FilePath, backend: LayerStoreBackend? = nil, features: KernelFeatures = .current
     ) throws(UnionMountError) -> LayerStore {
         guard root.isAbsolute else {
-            throw UnionMountError.invalidSpec("the store root must be an absolute path", input: root.readable)
+            throw UnionMountError.invalidArgument("the store root must be an absolute path", input: root.readable)
         }
         if StoreFiles.exists(root.appending(configurationName)) {
             let store = try LayerStore(opening: root, features: features)
             if let backend, backend != store.backend {
-                throw UnionMountError.invalidSpec(
+                throw UnionMountError.invalidState(
                     "the store at \(root.readable) was created for \(store.backend.rawValue), not \(backend.rawValue)",
                     input: "backend")
             }
@@ -86,7 +86,7 @@ public struct LayerStore: Sendable {
                 Array($0.utf8)
             })
         if let foreign = try StoreFiles.names(in: root).first(where: { !layout.contains($0) }) {
-            throw UnionMountError.invalidSpec(
+            throw UnionMountError.invalidState(
                 "\(root.readable) is not empty (it holds \(foreign.readable)) and is not a layer store",
                 input: root.readable)
         }
@@ -111,18 +111,19 @@ public struct LayerStore: Sendable {
 
     /// Opens the store at `root` and repairs what a crashed process left behind (see ``repair()``).
     ///
-    /// - Throws: ``UnionMountError/Code/invalidSpec`` when `root` holds no store;
+    /// - Throws: ``UnionMountError/Code/invalidArgument`` for a relative root; ``UnionMountError/Code/notFound`` when `root`
+    ///   holds no store;
     ///   ``UnionMountError/Code/malformedInput`` for a damaged `store.conf`; ``UnionMountError/Code/unsupported``
     ///   when this process cannot use the store's backend (an overlay store from inside a user namespace, say) —
     ///   layers are never mixed between formats.
     public init(opening root: FilePath, features: KernelFeatures = .current) throws(UnionMountError) {
         guard root.isAbsolute else {
-            throw UnionMountError.invalidSpec("the store root must be an absolute path", input: root.readable)
+            throw UnionMountError.invalidArgument("the store root must be an absolute path", input: root.readable)
         }
         let file = root.appending(Self.configurationName)
         guard let record = try StoreRecord.read(file) else {
-            throw UnionMountError.invalidSpec(
-                "\(root.readable) holds no layer store (no store.conf)", input: root.readable)
+            throw UnionMountError(
+                code: .notFound, message: "\(root.readable) holds no layer store (no store.conf)", input: root.readable)
         }
         let version = try record.count("format", in: file)
         guard version == Self.formatVersion else {

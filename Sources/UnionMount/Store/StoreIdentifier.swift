@@ -6,11 +6,11 @@ public enum StoreIdentifier {
     /// The longest id accepted, in bytes.
     public static let maximumLength = 128
 
-    /// Throws ``UnionMountError/Code/invalidSpec`` naming `input` when `id` is not a valid id.
+    /// Throws ``UnionMountError/Code/invalidArgument`` naming `input` when `id` is not a valid id.
     public static func validate(_ id: String, input: String) throws(UnionMountError) {
         let bytes = Array(id.utf8)
         guard !bytes.isEmpty, bytes.count <= maximumLength else {
-            throw UnionMountError.invalidSpec(
+            throw UnionMountError.invalidArgument(
                 "\(input) must be 1 to \(maximumLength) bytes long (got \(bytes.count))", input: input)
         }
         func alphanumeric(_ byte: UInt8) -> Bool {
@@ -21,7 +21,7 @@ public enum StoreIdentifier {
                 alphanumeric($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".")
             })
         else {
-            throw UnionMountError.invalidSpec(
+            throw UnionMountError.invalidArgument(
                 "\(input) \(bytes.readable.debugDescription) may hold only letters, digits, '_', '-' and '.', "
                     + "and must start with a letter or digit",
                 input: input)

@@ -94,7 +94,7 @@ public final class LayerBuilder {
     @discardableResult
     public func commit() throws(UnionMountError) -> StoreLayer {
         guard !finished else {
-            throw UnionMountError.invalidSpec("the layer \(id) was already committed or abandoned", input: id)
+            throw UnionMountError.invalidState("the layer \(id) was already committed or abandoned", input: id)
         }
         let layer = try store.locked { () throws(UnionMountError) -> StoreLayer in
             let layer = try store.commitStaged(id: id, parent: parent, owner: nil, staging: staging, syncing: lock)

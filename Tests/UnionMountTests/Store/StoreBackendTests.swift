@@ -47,7 +47,7 @@ import Testing
         // Asking for another backend on an existing store.
         #expect(
             thrown { try LayerStore.create(at: root, backend: .fuseOverlayfs, features: Self.features()) }?.code
-                == .invalidSpec)
+                == .invalidState)
         // An unusable backend is refused at creation.
         let none = thrown {
             try LayerStore.create(at: scratch.path.appending("aufs"), backend: .aufs, features: Self.features())
@@ -71,13 +71,14 @@ import Testing
             try writeFile(root.appending("store.conf"), text)
             #expect(thrown { try LayerStore(opening: root, features: Self.features()) }?.code == code, "\(text)")
         }
-        #expect(thrown { try LayerStore(opening: scratch.path, features: Self.features()) }?.code == .invalidSpec)
-        #expect(thrown { try LayerStore.create(at: "relative/store", features: Self.features()) }?.code == .invalidSpec)
+        #expect(thrown { try LayerStore(opening: scratch.path, features: Self.features()) }?.code == .notFound)
+        #expect(
+            thrown { try LayerStore.create(at: "relative/store", features: Self.features()) }?.code == .invalidArgument)
         // A directory that holds something else is never turned into a store.
         try makeDirectories(scratch.path.appending("home"))
         try writeFile(scratch.path.appending("home/notes.txt"), "mine")
         let foreign = thrown { try LayerStore.create(at: scratch.path.appending("home"), features: Self.features()) }
-        #expect(foreign?.code == .invalidSpec)
+        #expect(foreign?.code == .invalidState)
         #expect(foreign?.message.contains("notes.txt") == true)
         #expect(!fileExists(scratch.path.appending("home/layers")))
     }

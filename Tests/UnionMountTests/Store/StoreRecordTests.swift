@@ -50,7 +50,7 @@ import Testing
             String(repeating: "a", count: 129),
         ])
     func badIdentifiers(id: String) {
-        #expect(thrown { try StoreIdentifier.validate(id, input: "layer id") }?.code == .invalidSpec)
+        #expect(thrown { try StoreIdentifier.validate(id, input: "layer id") }?.code == .invalidArgument)
     }
 
     @Test(arguments: ["a", "base", "0", "sha256.abc-def_1", String(repeating: "z", count: 128)])

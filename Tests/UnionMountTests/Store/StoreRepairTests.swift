@@ -113,14 +113,14 @@ import Testing
         try writeFile(root.appending("containers/c/container.conf"), "id=c\nimage=base\nlayers=other base\n")
         #expect(thrown { try reopened.container("c") }?.code == .malformedInput)
         try writeFile(root.appending("containers/c/container.conf"), "id=c\nimage=base\nlayers=base ../x\n")
-        #expect(thrown { try reopened.container("c") }?.code == .invalidSpec)
+        #expect(thrown { try reopened.container("c") }?.code == .invalidArgument)
     }
 
     @Test("layers: ids, parents, chains, users and removal")
     func layerLifecycle() throws {
         #expect(thrown { try store.createLayer("base") { _ in } }?.code == .alreadyExists)
         #expect(thrown { try store.createLayer("x", parent: "missing") { _ in } }?.code == .notFound)
-        #expect(thrown { try store.createLayer("../x") { _ in } }?.code == .invalidSpec)
+        #expect(thrown { try store.createLayer("../x") { _ in } }?.code == .invalidArgument)
         try store.createLayer("app", parent: "base") { try writeFile($0.appending("g"), "app") }
         #expect(try store.chain("app").map(\.id) == ["app", "base"])
         #expect(try store.layer("app").depth == 2)
@@ -154,9 +154,9 @@ import Testing
         }
         #expect(try store.layer("l500").depth == 500)
         #expect(try store.chain("l500").count == 500)
-        #expect(thrown { try store.beginLayer("l501", parent: "l500") }?.code == .invalidSpec)
+        #expect(thrown { try store.beginLayer("l501", parent: "l500") }?.code == .invalidArgument)
         // No room for an init layer on a full chain either.
-        #expect(thrown { try store.createContainer("full", image: "l500") { _ in } }?.code == .invalidSpec)
+        #expect(thrown { try store.createContainer("full", image: "l500") { _ in } }?.code == .invalidArgument)
     }
 }
 
