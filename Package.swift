@@ -76,6 +76,7 @@ let package = Package(
                 "UnionMount",
                 "CUnionMountBenchBaseline",
                 "UnionMountBenchSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "Benchmarks/MountBenchmark"
@@ -87,6 +88,7 @@ let package = Package(
                 "UnionMount",
                 "CLibMount",
                 "UnionMountBenchSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "Benchmarks/MountTableBenchmark"
@@ -97,6 +99,7 @@ let package = Package(
             dependencies: [
                 "UnionMount",
                 "UnionMountBenchSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "Benchmarks/StoreBenchmark"

@@ -1,21 +1,11 @@
 import SystemPackage
+import UnionMountBenchSupport
 
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
     import Musl
 #endif
-
-/// Something the benchmark could not do, with the call that failed.
-struct BenchmarkError: Error, CustomStringConvertible {
-    /// What went wrong, for a person.
-    var description: String
-
-    /// An error for a failed C call, with `strerror(errno)` appended.
-    static func systemCall(_ what: String, errno code: CInt = errno) -> BenchmarkError {
-        BenchmarkError(description: "\(what): \(String(cString: strerror(code))) (errno \(code))")
-    }
-}
 
 /// The on-disk layout the benchmark mounts: a temporary directory under `/tmp` holding lower layers (each
 /// with one file), and per stack size an upper, a work and a mount-point directory.

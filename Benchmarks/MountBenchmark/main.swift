@@ -1,3 +1,4 @@
+import ArgumentParser
 import SystemPackage
 import UnionMount
 import UnionMountBenchSupport
@@ -16,93 +17,64 @@ import UnionMountBenchSupport
     import Musl
 #endif
 
-/// Command-line options.
-struct Options {
-    /// Print JSON instead of Markdown.
+/// The command line (swift-argument-parser).
+struct Options: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unionmount-bench",
+        abstract: "Overlay mount+unmount cycles through UnionMount against the same system calls from C.",
+        discussion: """
+            Mounts and unmounts overlays of 1, 16, 128 and 500 lower layers (plus upper and work) through \
+            UnionMount's Mounter and through the same system calls issued from C, in interleaved rounds, and \
+            prints the median time per cycle of each and their ratio. new-mount-api is measured for every size; \
+            mount(2) ("mount" strategy) where the option string fits one page. Must run as root in a private \
+            mount namespace: \(benchmarkCommand("unionmount-bench"))
+            """)
+
+    @Flag(help: "Print JSON instead of Markdown tables.")
     var json = false
-    /// Also measure the library executing a pre-made plan (planning vs. execution) and C against itself
-    /// (the noise floor).
+    @Flag(help: "Also time the library executing a pre-made plan, and C against itself (the noise floor).")
     var breakdown = false
-    /// Build the layers on a tmpfs of the benchmark's own instead of the disk under `/tmp`.
+    @Flag(
+        help: """
+            Build the layers on a tmpfs mounted on the temporary directory: unmounting an overlay then no longer \
+            syncs the disk its upper layer is on, which removes most of the noise.
+            """)
     var tmpfs = false
-    /// Lower-layer counts to measure.
+    @Option(
+        help: ArgumentHelp("Lower-layer counts, comma-separated.", valueName: "counts"),
+        transform: { (text: String) throws -> [Int] in
+            let sizes = text.split(separator: ",").compactMap { Int($0) }
+            guard !sizes.isEmpty, sizes.allSatisfy({ (1...OverlaySpec.maximumLayerCount).contains($0) }) else {
+                throw ValidationError("--sizes takes counts 1…500, comma-separated")
+            }
+            return sizes
+        })
     var sizes = [1, 16, 128, 500]
-    /// Interleaved rounds per configuration.
+    @Option(help: "Interleaved rounds per configuration.")
     var rounds = 41
-    /// Target milliseconds per contender per round.
+    @Option(name: .customLong("round-ms"), help: "Milliseconds per contender per round (sets the cycles per round).")
     var roundMilliseconds = 50.0
-    /// `--profile SIDE`: run only this contender ("c", "library" or "library-execute") for `--profile-seconds`
-    /// on each configuration, without reporting, so `perf` sees one side alone.
+    @Option(
+        name: .customLong("profile"),
+        help: ArgumentHelp(
+            "Run only this side (c, library or library-execute) on each configuration for --profile-seconds and "
+                + "print its µs per cycle, for perf record/stat.", valueName: "side"))
     var profileSide: String?
-    /// How long `--profile` runs each configuration.
+    @Option(help: "How long --profile runs each configuration, in seconds.")
     var profileSeconds = 5.0
 
-    static let usage = """
-        usage: unionmount-bench [--json] [--breakdown] [--tmpfs] [--sizes 1,16,128,500] [--rounds N]
-                                [--round-ms MS] [--profile c|library|library-execute [--profile-seconds S]]
-
-        Mounts and unmounts overlays of 1, 16, 128 and 500 lower layers (plus upper and work) through
-        UnionMount's Mounter and through the same system calls issued from C, in interleaved rounds, and
-        prints the median time per cycle of each and their ratio. new-mount-api is measured for every size;
-        mount(2) ("mount" strategy) where the option string fits one page. Must run as root in a private
-        mount namespace:
-
-            \(benchmarkCommand("unionmount-bench"))
-
-          --json        print JSON instead of Markdown tables
-          --breakdown   also time the library executing a pre-made plan, and C against itself (noise floor)
-          --tmpfs       build the layers on a tmpfs mounted on the temporary directory: unmounting an overlay
-                        then no longer syncs the disk its upper layer is on, which removes most of the noise
-          --sizes       lower-layer counts, comma-separated (default 1,16,128,500)
-          --rounds      interleaved rounds per configuration (default 41)
-          --round-ms    milliseconds per contender per round, which sets the cycles per round (default 50)
-          --profile SIDE
-                        run only SIDE (c, library or library-execute) on each configuration for
-                        --profile-seconds (default 5) and print its µs per cycle, for perf record/stat
-        """
-
-    /// Parses `arguments` (without the program name); `nil` with a message on bad input.
-    static func parse(_ arguments: [String]) -> Result<Options, BenchmarkError> {
-        var options = Options()
-        var iterator = arguments.makeIterator()
-        while let argument = iterator.next() {
-            switch argument {
-            case "--json": options.json = true
-            case "--breakdown": options.breakdown = true
-            case "--tmpfs": options.tmpfs = true
-            case "--profile":
-                guard let side = iterator.next(), ["c", "library", "library-execute"].contains(side) else {
-                    return .failure(BenchmarkError(description: "--profile takes c, library or library-execute"))
-                }
-                options.profileSide = side
-            case "--profile-seconds":
-                guard let seconds = iterator.next().flatMap({ Double($0) }), seconds > 0 else {
-                    return .failure(BenchmarkError(description: "--profile-seconds takes a positive number"))
-                }
-                options.profileSeconds = seconds
-            case "--sizes":
-                let sizes = iterator.next()?.split(separator: ",").compactMap { Int($0) } ?? []
-                guard !sizes.isEmpty, sizes.allSatisfy({ (1...OverlaySpec.maximumLayerCount).contains($0) }) else {
-                    return .failure(BenchmarkError(description: "--sizes takes counts 1…500, comma-separated"))
-                }
-                options.sizes = sizes
-            case "--rounds":
-                guard let rounds = iterator.next().flatMap({ Int($0) }), rounds >= 1 else {
-                    return .failure(BenchmarkError(description: "--rounds takes a positive count"))
-                }
-                options.rounds = rounds
-            case "--round-ms":
-                guard let milliseconds = iterator.next().flatMap({ Double($0) }), milliseconds > 0 else {
-                    return .failure(BenchmarkError(description: "--round-ms takes a positive number"))
-                }
-                options.roundMilliseconds = milliseconds
-            case "-h", "--help":
-                return .failure(BenchmarkError(description: usage))
-            default:
-                return .failure(BenchmarkError(description: "unknown argument \(argument)\n\n\(usage)"))
-            }
+    func validate() throws {
+        guard rounds >= 1 else { throw ValidationError("--rounds takes a positive count") }
+        guard roundMilliseconds > 0 else { throw ValidationError("--round-ms takes a positive number") }
+        guard profileSeconds > 0 else { throw ValidationError("--profile-seconds takes a positive number") }
+        if let profileSide, !["c", "library", "library-execute"].contains(profileSide) {
+            throw ValidationError("--profile takes c, library or library-execute")
         }
-        return .success(options)
+    }
+
+    func run() throws {
+        let status = benchmarkMain(self)
+        if status != 0 { throw ExitCode(status) }
     }
 }
 
@@ -221,14 +193,7 @@ func runBenchmark(_ options: Options, fixture: Fixture) throws(BenchmarkError) -
 }
 
 /// The program: checks, builds the fixture, measures, reports, cleans up. Returns the exit status.
-func benchmarkMain() -> Int32 {
-    let options: Options
-    switch Options.parse(Array(CommandLine.arguments.dropFirst())) {
-    case .success(let parsed): options = parsed
-    case .failure(let error):
-        progress(error.description)
-        return 2
-    }
+func benchmarkMain(_ options: Options) -> Int32 {
     if let failure = preflightFailure(program: "unionmount-bench") {
         progress(failure)
         return 2
@@ -265,4 +230,4 @@ func benchmarkMain() -> Int32 {
     return status
 }
 
-exit(benchmarkMain())
+Options.main()

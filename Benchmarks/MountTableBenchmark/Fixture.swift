@@ -6,17 +6,6 @@ import UnionMountBenchSupport
     import Musl
 #endif
 
-/// Something the benchmark could not do, with the call that failed.
-struct BenchmarkError: Error, CustomStringConvertible {
-    /// What went wrong, for a person.
-    var description: String
-
-    /// An error for a failed C call, with `strerror(errno)` appended.
-    static func systemCall(_ what: String, errno code: CInt = errno) -> BenchmarkError {
-        BenchmarkError(description: "\(what): \(String(cString: strerror(code))) (errno \(code))")
-    }
-}
-
 /// The mount table the benchmark reads: a tmpfs on a fresh directory under `/tmp` (inside the private mount
 /// namespace) and, below it, enough tmpfs mounts and overlays to bring the namespace's table to
 /// ``Configuration/totalMounts`` lines.

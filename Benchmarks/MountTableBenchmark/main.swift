@@ -1,3 +1,4 @@
+import ArgumentParser
 import SystemPackage
 import UnionMount
 import UnionMountBenchSupport
@@ -20,104 +21,72 @@ import UnionMountBenchSupport
     import Musl
 #endif
 
-/// Command-line options.
-struct Options {
+/// The command line (swift-argument-parser).
+struct Options: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unionmount-table-bench",
+        abstract: "Mount table reading on a real table of 10,000 mounts, against read() and libmount.",
+        discussion: """
+            Builds a mount table of 10,000 mounts (tmpfs mounts on a tmpfs, 1,000 overlays of 3 lower layers \
+            each), then measures in interleaved rounds: (a) parsing a saved copy of its mountinfo (read() floor, \
+            libmount, MountTable.parse), (b) listing its union mounts (MountTable.reports) against a read() of \
+            /proc/self/mountinfo, (c) MountTable.entry(containing:) against the same read(). Must run as root \
+            in a private mount namespace: \(benchmarkCommand("unionmount-table-bench"))
+            """)
+
+    @Flag(help: "Print JSON instead of Markdown.")
     var json = false
-    var configuration = TableFixture.Configuration()
+    @Option(help: "Total lines of the table (at least 100).")
+    var mounts = 10_000
+    @Option(help: "Overlays among them.")
+    var overlays = 1_000
+    @Option(help: "Lower layers per overlay.")
+    var layers = 3
+    @Option(help: "Interleaved rounds per group.")
     var rounds = 21
+    @Option(name: .customLong("round-ms"), help: "Milliseconds per contender per round.")
     var roundMilliseconds = 50.0
-    var groups = ["parse", "list", "lookup"]
-    var profile: String?
-    var profileSeconds = 10.0
-    var saveTable: String?
-
-    static let usage = """
-        usage: unionmount-table-bench [--json] [--mounts N] [--overlays N] [--layers N] [--rounds N]
-                                      [--round-ms MS] [--groups parse,list,lookup] [--save-table PATH]
-                                      [--profile CONTENDER [--profile-seconds S]]
-
-        Builds a mount table of 10,000 mounts (tmpfs mounts on a tmpfs, 1,000 overlays of 3 lower layers each),
-        then measures in interleaved rounds: (a) parsing a saved copy of its mountinfo (read() floor, libmount,
-        MountTable.parse), (b) listing its union mounts (MountTable.reports) against a
-        read() of /proc/self/mountinfo, (c) MountTable.entry(containing:) against the same read(). Must run as
-        root in a private mount namespace:
-
-            \(benchmarkCommand("unionmount-table-bench"))
-
-          --json           print JSON instead of Markdown
-          --mounts N       total lines of the table (default 10000)
-          --overlays N     overlays among them (default 1000)
-          --layers N       lower layers per overlay (default 3)
-          --rounds N       interleaved rounds per group (default 21)
-          --round-ms MS    milliseconds per contender per round (default 50)
-          --groups LIST    which groups to measure (default parse,list,lookup)
-          --save-table P   also copy the saved mountinfo to P (for profiling the parser without root)
-          --profile NAME   run only contender NAME for --profile-seconds (default 10), for perf record
-        """
-
-    static func parse(_ arguments: [String]) -> Result<Options, BenchmarkError> {
-        var options = Options()
-        var iterator = arguments.makeIterator()
-        func count(_ name: String, minimum: Int) -> Int? {
-            guard let value = iterator.next().flatMap({ Int($0) }), value >= minimum else { return nil }
-            return value
-        }
-        while let argument = iterator.next() {
-            switch argument {
-            case "--json": options.json = true
-            case "--mounts":
-                guard let value = count(argument, minimum: 100) else {
-                    return .failure(.init(description: "--mounts takes N ≥ 100"))
-                }
-                options.configuration.totalMounts = value
-            case "--overlays":
-                guard let value = count(argument, minimum: 1) else {
-                    return .failure(.init(description: "--overlays takes N ≥ 1"))
-                }
-                options.configuration.overlays = value
-            case "--layers":
-                guard let value = count(argument, minimum: 1) else {
-                    return .failure(.init(description: "--layers takes N ≥ 1"))
-                }
-                options.configuration.layersPerOverlay = value
-            case "--rounds":
-                guard let value = count(argument, minimum: 1) else {
-                    return .failure(.init(description: "--rounds takes N ≥ 1"))
-                }
-                options.rounds = value
-            case "--round-ms":
-                guard let value = iterator.next().flatMap({ Double($0) }), value > 0 else {
-                    return .failure(.init(description: "--round-ms takes a positive number"))
-                }
-                options.roundMilliseconds = value
-            case "--groups":
-                let groups = iterator.next()?.split(separator: ",").map(String.init) ?? []
-                guard !groups.isEmpty, groups.allSatisfy({ ["parse", "list", "lookup"].contains($0) }) else {
-                    return .failure(.init(description: "--groups takes parse, list and/or lookup, comma-separated"))
-                }
-                options.groups = groups
-            case "--save-table":
-                guard let path = iterator.next() else {
-                    return .failure(.init(description: "--save-table takes a path"))
-                }
-                options.saveTable = path
-            case "--profile":
-                guard let name = iterator.next() else {
-                    return .failure(.init(description: "--profile takes a contender"))
-                }
-                options.profile = name
-            case "--profile-seconds":
-                guard let value = iterator.next().flatMap({ Double($0) }), value > 0 else {
-                    return .failure(.init(description: "--profile-seconds takes a positive number"))
-                }
-                options.profileSeconds = value
-            case "-h", "--help":
-                return .failure(BenchmarkError(description: usage))
-            default:
-                return .failure(BenchmarkError(description: "unknown argument \(argument)\n\n\(usage)"))
+    @Option(
+        help: ArgumentHelp("Which groups to measure: parse, list and/or lookup, comma-separated.", valueName: "list"),
+        transform: { (text: String) throws -> [String] in
+            let groups = text.split(separator: ",").map(String.init)
+            guard !groups.isEmpty, groups.allSatisfy({ ["parse", "list", "lookup"].contains($0) }) else {
+                throw ValidationError("--groups takes parse, list and/or lookup, comma-separated")
             }
+            return groups
+        })
+    var groups = ["parse", "list", "lookup"]
+    @Option(
+        help: ArgumentHelp(
+            "Also copy the saved mountinfo here (to profile the parser without root).", valueName: "path"))
+    var saveTable: String?
+    @Option(help: ArgumentHelp("Run only this contender for --profile-seconds, for perf record.", valueName: "name"))
+    var profile: String?
+    @Option(help: "How long --profile runs, in seconds.")
+    var profileSeconds = 10.0
+
+    /// The table to build.
+    var table: TableFixture.Configuration {
+        var table = TableFixture.Configuration()
+        table.totalMounts = mounts
+        table.overlays = overlays
+        table.layersPerOverlay = layers
+        return table
+    }
+
+    func validate() throws {
+        guard mounts >= 100 else { throw ValidationError("--mounts takes N ≥ 100") }
+        guard overlays >= 1, layers >= 1, rounds >= 1 else {
+            throw ValidationError("--overlays, --layers and --rounds take N ≥ 1")
         }
-        return .success(options)
+        guard roundMilliseconds > 0, profileSeconds > 0 else {
+            throw ValidationError("--round-ms and --profile-seconds take a positive number")
+        }
+    }
+
+    func run() throws {
+        let status = benchmarkMain(self)
+        if status != 0 { throw ExitCode(status) }
     }
 }
 
@@ -177,21 +146,14 @@ func run(_ options: Options, fixture: TableFixture) throws(BenchmarkError) {
 }
 
 /// The program: checks, builds the table, measures, reports, tears down. Returns the exit status.
-func benchmarkMain() -> Int32 {
-    let options: Options
-    switch Options.parse(Array(CommandLine.arguments.dropFirst())) {
-    case .success(let parsed): options = parsed
-    case .failure(let error):
-        progress(error.description)
-        return 2
-    }
+func benchmarkMain(_ options: Options) -> Int32 {
     if let failure = preflightFailure(program: "unionmount-table-bench") {
         progress(failure)
         return 2
     }
     let fixture: TableFixture
     do {
-        fixture = try TableFixture(options.configuration)
+        fixture = try TableFixture(options.table)
     } catch {
         progress("cannot build the mount table: \(error)")
         return 1
@@ -217,4 +179,4 @@ func benchmarkMain() -> Int32 {
     return status
 }
 
-exit(benchmarkMain())
+Options.main()

@@ -1,3 +1,4 @@
+import ArgumentParser
 import SystemPackage
 import UnionMount
 import UnionMountBenchSupport
@@ -18,22 +19,39 @@ import UnionMountBenchSupport
     import Glibc
 #endif
 
-var sizes = [1, 16, 128, 500]
-var rounds = 21
-var cyclesPerRound = 10
-var useTmpfs = false
-var arguments = CommandLine.arguments.dropFirst().makeIterator()
-while let argument = arguments.next() {
-    switch argument {
-    case "--sizes": sizes = (arguments.next() ?? "").split(separator: ",").compactMap { Int($0) }
-    case "--rounds": rounds = Int(arguments.next() ?? "") ?? rounds
-    case "--cycles": cyclesPerRound = Int(arguments.next() ?? "") ?? cyclesPerRound
-    case "--tmpfs": useTmpfs = true
-    default:
-        print("usage: unionmount-store-bench [--sizes 1,16,128,500] [--rounds N] [--cycles N] [--tmpfs]")
-        exit(64)
+/// The command line (swift-argument-parser).
+struct Options: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unionmount-store-bench",
+        abstract: "A container mount through the layer store against the bare mount of the same layers.")
+
+    @Option(
+        help: ArgumentHelp("Chain lengths, comma-separated.", valueName: "counts"),
+        transform: { (text: String) throws -> [Int] in
+            let sizes = text.split(separator: ",").compactMap { Int($0) }
+            guard !sizes.isEmpty, sizes.allSatisfy({ (1...OverlaySpec.maximumLayerCount).contains($0) }) else {
+                throw ValidationError("--sizes takes counts 1…500, comma-separated")
+            }
+            return sizes
+        })
+    var sizes = [1, 16, 128, 500]
+    @Option(help: "Interleaved rounds per chain length.")
+    var rounds = 21
+    @Option(help: "Cycles of each side per round.")
+    var cycles = 10
+    @Flag(help: "Put the store on a tmpfs (no disk flushes; isolates the store's own work).")
+    var tmpfs = false
+
+    mutating func validate() throws {
+        guard rounds >= 1, cycles >= 1 else { throw ValidationError("--rounds and --cycles take N ≥ 1") }
     }
 }
+
+let options = Options.parseOrExit()
+let sizes = options.sizes
+let rounds = options.rounds
+let cyclesPerRound = options.cycles
+let useTmpfs = options.tmpfs
 if let failure = preflightFailure(program: "unionmount-store-bench") {
     print(failure)
     exit(1)
