@@ -5,7 +5,8 @@ let package = Package(
     name: "UnionMount",
     platforms: [.macOS(.v13)],
     products: [
-        .library(name: "UnionMount", targets: ["UnionMount"])
+        .library(name: "UnionMount", targets: ["UnionMount"]),
+        .library(name: "UnionMountStore", targets: ["UnionMountStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
@@ -31,10 +32,22 @@ let package = Package(
             ],
             swiftSettings: [.define("ENABLE_MOCKING", .when(configuration: .debug))]
         ),
+        // The layer store and the layer tools (whiteouts, trees, changes, merged views), on top of UnionMount:
+        // a runtime that only mounts does not link them.
+        .target(
+            name: "UnionMountStore",
+            dependencies: [
+                "UnionMount",
+                "CUnionMountShim",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: [.define("ENABLE_MOCKING", .when(configuration: .debug))]
+        ),
         .executableTarget(
             name: "unionmount",
             dependencies: [
                 "UnionMount",
+                "UnionMountStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
@@ -98,6 +111,7 @@ let package = Package(
             name: "unionmount-store-bench",
             dependencies: [
                 "UnionMount",
+                "UnionMountStore",
                 "UnionMountBenchSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -108,6 +122,7 @@ let package = Package(
             name: "UnionMountTests",
             dependencies: [
                 "UnionMount",
+                "UnionMountStore",
                 "CLibMount",
                 "CUnionMountShim",
                 .product(name: "SystemPackage", package: "swift-system"),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import SystemPackage
 import UnionMount
+import UnionMountStore
 import UnionMountBenchSupport
 
 // unionmount-store-bench: the layer store's cost of mounting a container, as a ratio to the bare mount of the

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SystemPackage
 import UnionMount
+import UnionMountStore
 
 extension UnionMountCommand {
     /// `unionmount demo`: the classic two-directory union, end to end.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import SystemPackage
 import UnionMount
+import UnionMountStore
 
 extension UnionMountCommand {
     /// `unionmount manifest`: describe a tree (a layer, a merged view) for comparison.

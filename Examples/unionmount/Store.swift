@@ -1,6 +1,7 @@
 import ArgumentParser
 import SystemPackage
 import UnionMount
+import UnionMountStore
 
 extension UnionMountCommand {
     /// `unionmount store`: a layer store of image layers and containers, shared by every process using it.

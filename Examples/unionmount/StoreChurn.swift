@@ -1,6 +1,7 @@
 import ArgumentParser
 import SystemPackage
 import UnionMount
+import UnionMountStore
 
 /// `unionmount store churn`: a load generator; mounts and unmounts shared containers at random, as many
 /// processes would, and gives back every reference it took before it exits.

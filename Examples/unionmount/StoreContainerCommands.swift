@@ -1,6 +1,7 @@
 import ArgumentParser
 import SystemPackage
 import UnionMount
+import UnionMountStore
 
 #if canImport(Glibc)
     import Glibc

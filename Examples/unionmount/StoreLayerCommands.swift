@@ -1,6 +1,7 @@
 import ArgumentParser
 import SystemPackage
 import UnionMount
+import UnionMountStore
 
 /// `unionmount store layers`: every layer.
 struct StoreLayers: ParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import SystemPackage
 import UnionMount
+import UnionMountStore
 
 extension UnionMountCommand {
     /// `unionmount tree`: the merged view, each entry with the branch it comes from.

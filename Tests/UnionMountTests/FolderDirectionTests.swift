@@ -1,7 +1,8 @@
 import Foundation
 import Testing
 
-/// The folders of `Sources/UnionMount` depend in one direction. One module has no imports to enforce that, so
+/// The folders of `Sources/UnionMount` (and, separately, of `Sources/UnionMountStore`, which the compiler already
+/// keeps from being used by `UnionMount`) depend in one direction. One module has no imports to enforce that, so
 /// this test reads the sources: for each folder, the names it declares at top level or as types (nested ones
 /// included), then, for each file, the identifiers it uses outside comments and string literals. A file that
 /// uses a name declared in exactly one other folder depends on that folder, and that folder must come earlier
@@ -14,12 +15,29 @@ import Testing
     /// Every folder, each allowed to use only the ones before it.
     static let order = [
         "Support", "Syscalls", "Spec", "OptionStrings", "Kernel", "Plan", "Diagnosis", "MountTable", "Execute",
-        "Report", "Layers", "Tree", "Store",
+        "Report",
     ]
+    /// The folders of the `UnionMountStore` target, in the same sense.
+    static let storeOrder = ["Layers", "Tree", "Store"]
     static let errorsMayHold: Set<String> = ["Spec", "Plan", "Diagnosis"]
 
-    static let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Sources/UnionMount")
+    static let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let sources = package.appendingPathComponent("Sources/UnionMount")
+    static let storeSources = package.appendingPathComponent("Sources/UnionMountStore")
+
+    @Test func storeFoldersDependInOneDirection() throws {
+        let graph = try DependencyGraph(root: Self.storeSources)
+        #expect(Set(graph.folders) == Set(Self.storeOrder), "a new folder needs a place in `storeOrder`")
+        #expect(graph.edges["Store"]?["Layers"] != nil)
+        for (folder, targets) in graph.edges {
+            for (target, names) in targets {
+                let from = try #require(Self.storeOrder.firstIndex(of: folder))
+                let to = try #require(Self.storeOrder.firstIndex(of: target))
+                #expect(to < from, "\(folder) → \(target): \(names.sorted().joined(separator: ", "))")
+            }
+        }
+    }
 
     @Test func everyDependencyPointsToAnEarlierFolder() throws {
         let graph = try DependencyGraph(root: Self.sources)
@@ -42,11 +60,11 @@ import Testing
         #expect(violations.isEmpty, "\(violations.joined(separator: "\n"))")
     }
 
-    /// The check itself finds a dependency: Store uses Execute's `Mounter`, and Layers uses nothing of Store.
+    /// The check itself finds a dependency: Execute uses Plan's `MountPlan`, and Plan uses nothing of Execute.
     @Test func theCheckSeesKnownEdges() throws {
         let graph = try DependencyGraph(root: Self.sources)
-        #expect(graph.edges["Store"]?["Execute"]?.contains("Mounter") == true)
-        #expect(graph.edges["Layers"]?["Store"] == nil)
+        #expect(graph.edges["Execute"]?["Plan"]?.contains("MountPlan") == true)
+        #expect(graph.edges["Plan"]?["Execute"] == nil)
     }
 }
 

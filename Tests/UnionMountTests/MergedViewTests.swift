@@ -4,6 +4,7 @@ import SystemPackage
 import Testing
 
 @testable import UnionMount
+@testable import UnionMountStore
 
 #if canImport(Glibc)
     import Glibc

@@ -2,6 +2,7 @@ import SystemPackage
 import Testing
 
 @testable import UnionMount
+@testable import UnionMountStore
 
 @Suite struct UnionMountErrorTests {
     @Test func codesMeanOneThingEach() {

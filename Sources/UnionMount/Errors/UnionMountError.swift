@@ -128,23 +128,23 @@ public struct UnionMountError: Error, Sendable, Hashable, CustomStringConvertibl
 }
 
 extension UnionMountError {
-    static func invalidSpec(_ message: String, input: String) -> UnionMountError {
+    package static func invalidSpec(_ message: String, input: String) -> UnionMountError {
         UnionMountError(code: .invalidSpec, message: message, input: input)
     }
 
-    static func invalidArgument(_ message: String, input: String) -> UnionMountError {
+    package static func invalidArgument(_ message: String, input: String) -> UnionMountError {
         UnionMountError(code: .invalidArgument, message: message, input: input)
     }
 
-    static func invalidState(_ message: String, input: String) -> UnionMountError {
+    package static func invalidState(_ message: String, input: String) -> UnionMountError {
         UnionMountError(code: .invalidState, message: message, input: input)
     }
 
-    static func malformed(_ message: String, input: String, line: Int? = nil) -> UnionMountError {
+    package static func malformed(_ message: String, input: String, line: Int? = nil) -> UnionMountError {
         UnionMountError(code: .malformedInput, message: message, input: input, line: line)
     }
 
-    static func systemCall(
+    package static func systemCall(
         _ name: String, _ errno: Errno, message: String, input: String? = nil, kernelMessages: [String] = []
     ) -> UnionMountError {
         UnionMountError(

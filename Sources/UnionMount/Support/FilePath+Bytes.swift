@@ -10,7 +10,7 @@ extension FilePath {
     /// Creates a path from raw bytes, exactly as the kernel would see them.
     ///
     /// A NUL byte cannot be part of a path; callers validate before building one (see ``containsNUL``).
-    init<Bytes: Collection>(bytes: Bytes) where Bytes.Element == UInt8 {
+    package init<Bytes: Collection>(bytes: Bytes) where Bytes.Element == UInt8 {
         var chars = bytes.map { CChar(bitPattern: $0) }
         chars.append(0)
         self = chars.withUnsafeBufferPointer { FilePath(platformString: $0.baseAddress!) }
@@ -20,7 +20,7 @@ extension FilePath {
     ///
     /// One allocation (none for an empty path) and, where ``withNulTerminatedBytes(_:)`` has its fast path, no
     /// call into swift-system; callers on the mount path read each `FilePath` once and keep the bytes.
-    var bytes: [UInt8] {
+    package var bytes: [UInt8] {
         withNulTerminatedBytes { Array(UnsafeBufferPointer(start: $0.baseAddress, count: $0.count - 1)) }
     }
 
@@ -32,7 +32,7 @@ extension FilePath {
     /// unspecialized generic calls, which cost more than the rest of a mount's planning (they run cold after
     /// each mount's kernel work). With any other layout, `withPlatformString` is used.
     @inline(__always)
-    func withNulTerminatedBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+    package func withNulTerminatedBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
         if FilePathLayout.isArrayBuffer {
             // `self` (borrowed for this call) keeps the buffer alive; the word is its address.
             let buffer = unsafeBitCast(self, to: UnsafeRawPointer.self)
@@ -50,7 +50,7 @@ extension FilePath {
 
 extension UnsafeBufferPointer<UInt8> {
     /// The bytes before the last one (a C string's bytes without its NUL).
-    var withoutNul: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: baseAddress, count: count - 1) }
+    package var withoutNul: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: baseAddress, count: count - 1) }
 }
 
 extension Array where Element == FilePath {
@@ -59,7 +59,7 @@ extension Array where Element == FilePath {
     ///
     /// With ``FilePathLayout/isArrayBuffer`` the bytes are read in place through the array's own buffer, with
     /// no copy and no reference counting per path (the array keeps every path alive meanwhile).
-    func allNulTerminatedBytes(_ body: (Int, UnsafeBufferPointer<UInt8>) -> Bool) -> Bool {
+    package func allNulTerminatedBytes(_ body: (Int, UnsafeBufferPointer<UInt8>) -> Bool) -> Bool {
         guard FilePathLayout.isArrayBuffer else {
             return indices.allSatisfy { index in self[index].withNulTerminatedBytes { body(index, $0) } }
         }
@@ -106,7 +106,7 @@ enum FilePathLayout {
 }
 extension Array where Element == UInt8 {
     /// A readable rendering of bytes that may not be UTF-8: valid UTF-8 as is, other bytes as `\xNN`.
-    var readable: String {
+    package var readable: String {
         String(decoding: self, as: UTF8.self).utf8.elementsEqual(self)
             ? String(decoding: self, as: UTF8.self)
             : self.lossyEscaped
@@ -144,7 +144,7 @@ extension String {
 
 extension FilePath {
     /// A readable rendering of the path for messages: UTF-8 as is, other bytes as `\xNN`.
-    var readable: String { bytes.readable }
+    package var readable: String { bytes.readable }
 }
 
 /// A path as a dictionary key, hashed in one pass over its bytes without copying them (`FilePath`'s own hash

@@ -39,30 +39,30 @@ struct CodablePath: Codable, Hashable, Sendable {
 }
 
 extension KeyedDecodingContainer {
-    func decodePath(forKey key: Key) throws -> FilePath { try decode(CodablePath.self, forKey: key).path }
-    func decodePathIfPresent(forKey key: Key) throws -> FilePath? {
+    package func decodePath(forKey key: Key) throws -> FilePath { try decode(CodablePath.self, forKey: key).path }
+    package func decodePathIfPresent(forKey key: Key) throws -> FilePath? {
         try decodeIfPresent(CodablePath.self, forKey: key)?.path
     }
-    func decodePaths(forKey key: Key) throws -> [FilePath] {
+    package func decodePaths(forKey key: Key) throws -> [FilePath] {
         try decodeIfPresent([CodablePath].self, forKey: key)?.map(\.path) ?? []
     }
 }
 
 extension KeyedEncodingContainer {
-    mutating func encode(path: FilePath, forKey key: Key) throws { try encode(CodablePath(path), forKey: key) }
-    mutating func encode(path: FilePath?, forKey key: Key) throws {
+    package mutating func encode(path: FilePath, forKey key: Key) throws { try encode(CodablePath(path), forKey: key) }
+    package mutating func encode(path: FilePath?, forKey key: Key) throws {
         if let path { try encode(CodablePath(path), forKey: key) } else { try encodeNil(forKey: key) }
     }
-    mutating func encode(paths: [FilePath], forKey key: Key) throws {
+    package mutating func encode(paths: [FilePath], forKey key: Key) throws {
         try encode(paths.map(CodablePath.init), forKey: key)
     }
 }
 
 /// Minimal RFC 4648 base64, enough for path coding without Foundation.
-enum Base64 {
+package enum Base64 {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
-    static func encode(_ bytes: [UInt8]) -> String {
+    package static func encode(_ bytes: [UInt8]) -> String {
         var out: [UInt8] = []
         out.reserveCapacity((bytes.count + 2) / 3 * 4)
         var index = 0
@@ -79,7 +79,7 @@ enum Base64 {
         return String(decoding: out, as: UTF8.self)
     }
 
-    static func decode(_ string: String) -> [UInt8]? {
+    package static func decode(_ string: String) -> [UInt8]? {
         var values: [UInt8] = []
         for byte in string.utf8 where byte != UInt8(ascii: "=") {
             guard let value = alphabet.firstIndex(of: byte) else { return nil }

@@ -26,9 +26,9 @@ import SystemPackage
     }
 #endif
 
-internal func system_errno() -> Errno { Errno(rawValue: errno) }
+package func system_errno() -> Errno { Errno(rawValue: errno) }
 
-internal func system_mount(
+package func system_mount(
     _ source: UnsafePointer<CChar>, _ target: UnsafePointer<CChar>, _ type: UnsafePointer<CChar>, _ flags: UInt,
     _ data: UnsafeRawPointer?
 ) -> CInt {
@@ -46,7 +46,7 @@ private func mountArguments(
     ]
 }
 
-internal func system_mount_in_directory(
+package func system_mount_in_directory(
     _ directory: CInt, _ source: UnsafePointer<CChar>, _ target: UnsafePointer<CChar>, _ type: UnsafePointer<CChar>,
     _ flags: UInt, _ data: UnsafeRawPointer?, _ failedCall: inout String
 ) -> CInt {
@@ -66,15 +66,15 @@ internal func system_mount_in_directory(
     return result
 }
 
-internal func system_umount2(_ target: UnsafePointer<CChar>, _ flags: CInt) -> CInt {
+package func system_umount2(_ target: UnsafePointer<CChar>, _ flags: CInt) -> CInt {
     mocked("umount2", [String(cString: target), String(flags)]) { umount2(target, flags) }
 }
 
-internal func system_fsopen(_ name: UnsafePointer<CChar>, _ flags: UInt32) -> CInt {
+package func system_fsopen(_ name: UnsafePointer<CChar>, _ flags: UInt32) -> CInt {
     mocked("fsopen", [String(cString: name)]) { CUnionMount_fsopen(name, flags) }
 }
 
-internal func system_fsconfig(
+package func system_fsconfig(
     _ fd: CInt, _ command: UInt32, _ key: UnsafePointer<CChar>?, _ value: UnsafeRawPointer?, _ aux: CInt
 ) -> CInt {
     mocked(
@@ -88,28 +88,28 @@ internal func system_fsconfig(
     }
 }
 
-internal func system_fsmount(_ fd: CInt, _ flags: UInt32, _ attributes: UInt32) -> CInt {
+package func system_fsmount(_ fd: CInt, _ flags: UInt32, _ attributes: UInt32) -> CInt {
     mocked("fsmount", [String(attributes)]) { CUnionMount_fsmount(fd, flags, attributes) }
 }
 
-internal func system_move_mount(_ fd: CInt, _ target: UnsafePointer<CChar>) -> CInt {
+package func system_move_mount(_ fd: CInt, _ target: UnsafePointer<CChar>) -> CInt {
     mocked("move_mount", [String(cString: target)]) {
         CUnionMount_move_mount(fd, "", AT_FDCWD, target, CUnionMount_MOVE_MOUNT_F_EMPTY_PATH)
     }
 }
 
-internal func system_open(_ path: UnsafePointer<CChar>, _ flags: CInt) -> CInt {
+package func system_open(_ path: UnsafePointer<CChar>, _ flags: CInt) -> CInt {
     mocked("open", [String(cString: path)]) { open(path, flags) }
 }
 
-internal func system_close(_ fd: CInt) {
+package func system_close(_ fd: CInt) {
     #if ENABLE_MOCKING
         if SyscallRecorder.current != nil, fd >= 1_000_000 { return }
     #endif
     _ = close(fd)
 }
 
-internal func system_read(_ fd: CInt, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+package func system_read(_ fd: CInt, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
     #if ENABLE_MOCKING
         if let recorder = SyscallRecorder.current, fd >= 1_000_000 { return recorder.readMessage(into: buffer, count) }
     #endif
@@ -119,6 +119,6 @@ internal func system_read(_ fd: CInt, _ buffer: UnsafeMutableRawPointer, _ count
 /// Runs `body` with a C string of the path's bytes (the path's own storage where the layout allows; see
 /// `FilePath.withNulTerminatedBytes`).
 @inline(__always)
-internal func withPathCString<R>(_ path: FilePath, _ body: (UnsafePointer<CChar>) -> R) -> R {
+package func withPathCString<R>(_ path: FilePath, _ body: (UnsafePointer<CChar>) -> R) -> R {
     path.withNulTerminatedBytes { body(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self)) }
 }

@@ -3,6 +3,7 @@ import SystemPackage
 import Testing
 
 @testable import UnionMount
+@testable import UnionMountStore
 
 extension PrivilegedTests {
     /// The merged view computed from a fuse-overlayfs mount's branches equals what the mount shows.

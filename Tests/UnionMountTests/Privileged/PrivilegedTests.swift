@@ -2,6 +2,7 @@ import SystemPackage
 import Testing
 
 @testable import UnionMount
+@testable import UnionMountStore
 
 /// Every test that mounts for real. Serialized (mount tables are process-wide state) and enabled only as root
 /// inside a private mount namespace; `.ci/test` provides one with `unshare -m --propagation private`.

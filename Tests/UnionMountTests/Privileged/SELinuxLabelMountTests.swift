@@ -2,6 +2,7 @@ import SystemPackage
 import Testing
 
 @testable import UnionMount
+@testable import UnionMountStore
 
 extension PrivilegedTests {
     /// A real mount with an SELinux label holding categories, through each mount strategy. Runs only where the

@@ -3,6 +3,7 @@ import SystemPackage
 import Testing
 
 @testable import UnionMount
+@testable import UnionMountStore
 
 extension PrivilegedTests {
     /// Many processes sharing one store at once.

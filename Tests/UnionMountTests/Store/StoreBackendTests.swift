@@ -2,6 +2,7 @@ import SystemPackage
 import Testing
 
 @testable import UnionMount
+@testable import UnionMountStore
 
 /// The backend ladder, chosen from the kernel's features, and the store refusing to mix formats.
 @Suite struct StoreBackendTests {

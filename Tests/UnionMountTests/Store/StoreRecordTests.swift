@@ -2,6 +2,7 @@ import SystemPackage
 import Testing
 
 @testable import UnionMount
+@testable import UnionMountStore
 
 /// Store records and ids are read from disk, so they are untrusted input: every malformed one is a typed error
 /// naming the file (and line), never a crash.

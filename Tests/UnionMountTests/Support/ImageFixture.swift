@@ -3,6 +3,7 @@ import Foundation
 import SystemPackage
 
 @testable import UnionMount
+@testable import UnionMountStore
 
 #if canImport(Glibc)
     import Glibc

@@ -1,0 +1,171 @@
+import SystemPackage
+import UnionMount
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+extension LayerStore {
+    /// Every container, sorted by id (reads `containers/*/container.conf` and `mounts`).
+    public func containers() throws(UnionMountError) -> [StoreContainer] {
+        var containers: [StoreContainer] = []
+        for id in try identifiers(in: containersDirectory) {
+            if let container = try readContainer(id) { containers.append(container) }
+        }
+        return containers
+    }
+
+    /// The container `id`.
+    ///
+    /// - Throws: ``UnionMountError/Code/notFound`` when there is none.
+    public func container(_ id: String) throws(UnionMountError) -> StoreContainer {
+        try StoreIdentifier.validate(id, input: "container id")
+        guard let container = try readContainer(id) else {
+            throw UnionMountError(code: .notFound, message: "the store has no container \(id)", input: id)
+        }
+        return container
+    }
+
+    /// Creates a container on the image layer `image` (nil: an empty image), with an init layer `<id>-init`
+    /// filled by `initialize` when given (Docker's `-init` layer: files the runtime provides, such as
+    /// `/etc/hostname`).
+    ///
+    /// The writable layer, work directory, mount point and init layer are built in the staging area and appear
+    /// together under the store lock; a crash leaves either all of them or none (the next open removes the rest).
+    ///
+    /// - Throws: ``UnionMountError/Code/notFound`` for a missing image, ``UnionMountError/Code/alreadyExists``,
+    ///   ``UnionMountError/Code/invalidArgument`` for a bad id or a chain with no room for the init layer; or what
+    ///   `initialize` throws.
+    @discardableResult
+    public func createContainer(
+        _ id: String? = nil, image: String?, initialize: ((FilePath) throws -> Void)? = nil
+    ) throws -> StoreContainer {
+        let id = id ?? StoreIdentifier.random()
+        try StoreIdentifier.validate(id, input: "container id")
+        if let image { try StoreIdentifier.validate(image, input: "image") }
+        let initLayer = initialize == nil ? nil : id + "-init"
+        if let initLayer { try StoreIdentifier.validate(initLayer, input: "container id") }
+        let (staging, lock) = try locked { () throws(UnionMountError) -> (FilePath, CInt) in
+            try checkNewContainer(id, image: image, initLayer: initLayer)
+            let (staging, lock) = try makeStaging(id)
+            for directory in ["diff", "work", "merged"] {
+                try StoreFiles.makeDirectory(staging.appending(directory), existing: false)
+            }
+            if initLayer != nil {
+                try StoreFiles.makeDirectory(staging.appending("init"), mode: 0o700, existing: false)
+                try StoreFiles.makeDirectory(staging.appending("init/diff"), existing: false)
+            }
+            return (staging, lock)
+        }
+        defer { close(lock) }
+        do {
+            try initialize?(staging.appending("init/diff"))
+            StoreFaultInjection.point("container.initialized")
+            return try locked { () throws(UnionMountError) -> StoreContainer in
+                try checkNewContainer(id, image: image, initLayer: initLayer)
+                if let initLayer {
+                    _ = try commitStaged(
+                        id: initLayer, parent: image, owner: id, staging: staging.appending("init"), syncing: lock)
+                }
+                var record = StoreRecord([("id", id)])
+                record["image"] = image
+                record["init"] = initLayer
+                // The chain is fixed for the container's life (a layer under a container cannot be removed),
+                // so it is recorded once and a mount reads one record, not one per layer.
+                let chain = try image.map { (image) throws(UnionMountError) in try self.chain(image).map(\.id) } ?? []
+                record["layers"] = ((initLayer.map { [$0] } ?? []) + chain).joined(separator: " ")
+                try record.write(to: staging.appending("container.conf"))
+                try StoreMountState(count: 0).write(to: staging.appending("mounts"))
+                StoreFaultInjection.point("container.record-written")
+                try StoreFiles.rename(staging, to: containerDirectory(id), replacing: false)
+                try StoreFiles.syncDirectory(containersDirectory)
+                StoreFaultInjection.point("container.committed")
+                return try container(id)
+            }
+        } catch {
+            try? StoreFiles.removeTree(staging)
+            throw error
+        }
+    }
+
+    /// Removes the container `id`: its writable layer, work directory, mount point and init layer.
+    ///
+    /// - Throws: ``UnionMountError/Code/inUse`` while it is mounted (its count is not 0, or the live mount table
+    ///   shows a mount at or below its directory); ``UnionMountError/Code/notFound``.
+    public func removeContainer(_ id: String) throws(UnionMountError) {
+        let trash = try locked { () throws(UnionMountError) -> [TrashEntry] in
+            let container = try container(id)
+            let directory = containerDirectory(id)
+            if container.mountCount > 0 {
+                throw UnionMountError(
+                    code: .inUse, message: "the container \(id) is mounted \(container.mountCount) time(s)", input: id)
+            }
+            let mounts = try mountUsers(of: directory, branch: container.upperDirectory)
+            guard mounts.isEmpty else {
+                throw UnionMountError(
+                    code: .inUse, message: "the container \(id) is in use by \(mounts.joined(separator: ", "))",
+                    input: id)
+            }
+            var trash = [try moveToTrash(directory, id: id)]
+            if let initLayer = container.initLayer, (try? layer(initLayer)) != nil {
+                let users = try users(ofLayer: initLayer)
+                if users.isEmpty { trash.append(try moveToTrash(layerDirectory(initLayer), id: initLayer)) }
+            }
+            return trash
+        }
+        for entry in trash { try entry.remove() }
+    }
+
+    // MARK: Implementation
+
+    func mountsFile(_ id: String) -> FilePath { containerDirectory(id).appending("mounts") }
+
+    func readContainer(_ id: String) throws(UnionMountError) -> StoreContainer? {
+        try readContainerRecords(id)?.container
+    }
+
+    /// The container `id` and its mount record as read, or the error that record gave (a damaged one counts as
+    /// 0 in ``StoreContainer/mountCount``; ``repair()`` reports it and rebuilds it from the mount table). Both
+    /// files are read once.
+    func readContainerRecords(
+        _ id: String
+    ) throws(UnionMountError) -> (container: StoreContainer, mountState: Result<StoreMountState, UnionMountError>)? {
+        let directory = containerDirectory(id)
+        let file = directory.appending("container.conf")
+        guard let record = try StoreRecord.read(file) else { return nil }
+        guard try record.required("id", in: file) == id else {
+            throw UnionMountError.malformed("the record names another container", input: file.readable)
+        }
+        let image = record["image"]
+        if let image { try StoreIdentifier.validate(image, input: file.readable) }
+        let initLayer = record["init"]
+        if let initLayer { try StoreIdentifier.validate(initLayer, input: file.readable) }
+        let layers = (record["layers"] ?? "").split(separator: " ").map(String.init)
+        for layer in layers { try StoreIdentifier.validate(layer, input: file.readable) }
+        guard layers.count <= OverlaySpec.maximumLayerCount, layers.first == (initLayer ?? image) else {
+            throw UnionMountError.malformed(
+                "the layer chain does not match the image and init layer", input: file.readable)
+        }
+        let mountState: Result<StoreMountState, UnionMountError>
+        do {
+            mountState = .success(try StoreMountState.read(mountsFile(id)))
+        } catch {
+            mountState = .failure(error)
+        }
+        let container = StoreContainer(
+            id: id, image: image, initLayer: initLayer, layers: layers,
+            mountCount: (try? mountState.get())?.count ?? 0, upperDirectory: directory.appending("diff"),
+            workDirectory: directory.appending("work"), mergedDirectory: directory.appending("merged"))
+        return (container, mountState)
+    }
+
+    private func checkNewContainer(_ id: String, image: String?, initLayer: String?) throws(UnionMountError) {
+        if StoreFiles.exists(containerDirectory(id)) {
+            throw UnionMountError(code: .alreadyExists, message: "the store already has a container \(id)", input: id)
+        }
+        if let image { _ = try layer(image) }
+        if let initLayer { try checkNewLayer(initLayer, parent: image, extraDepth: 1) }
+    }
+}

@@ -1,0 +1,127 @@
+import SystemPackage
+import UnionMount
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// A layer of a ``LayerStore``: read-only contents stacked on an optional parent.
+public struct StoreLayer: Sendable, Hashable, Codable {
+    /// The layer's id.
+    public var id: String
+    /// The id of the layer below it; nil for a base layer.
+    public var parent: String?
+    /// How many layers the chain ending here holds (1 for a base layer).
+    public var depth: Int
+    /// The container whose init layer this is; nil for an image layer.
+    public var owner: String?
+    /// The directory holding the layer's contents (`layers/<id>/diff`).
+    public var directory: FilePath
+
+    /// Creates a description of a layer.
+    public init(id: String, parent: String?, depth: Int, owner: String?, directory: FilePath) {
+        self.id = id
+        self.parent = parent
+        self.depth = depth
+        self.owner = owner
+        self.directory = directory
+    }
+
+    private enum CodingKeys: String, CodingKey { case id, parent, depth, owner, directory }
+
+    /// Decodes the JSON form of ``encode(to:)``.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decode(String.self, forKey: .id)
+        parent = try container.decodeIfPresent(String.self, forKey: .parent)
+        depth = try container.decode(Int.self, forKey: .depth)
+        owner = try container.decodeIfPresent(String.self, forKey: .owner)
+        directory = try container.decodePath(forKey: .directory)
+    }
+
+    /// Encodes `id`, `parent`, `depth`, `owner` and `directory` (a path that is not UTF-8 as `{"base64": …}`).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encodeIfPresent(parent, forKey: .parent)
+        try container.encode(depth, forKey: .depth)
+        try container.encodeIfPresent(owner, forKey: .owner)
+        try container.encode(path: directory, forKey: .directory)
+    }
+
+    /// The record written as `layer.conf`.
+    var record: StoreRecord {
+        var record = StoreRecord([("id", id), ("depth", String(depth))])
+        record["parent"] = parent
+        record["owner"] = owner
+        return record
+    }
+}
+
+/// A layer being built in the store's staging area: fill ``directory``, then ``commit()``.
+///
+/// Until it is committed the layer does not exist for anyone else. The staging directory is flock(2)-locked
+/// for as long as the builder lives, so a repair by another process leaves it alone; if this process dies,
+/// the lock goes with it and the next open of the store removes the half-built layer.
+public final class LayerBuilder {
+    /// The store the layer is built in.
+    public let store: LayerStore
+    /// The id the layer will have.
+    public let id: String
+    /// The parent the layer will have.
+    public let parent: String?
+    /// Where to put the layer's contents (a directory, empty at first).
+    public let directory: FilePath
+    let staging: FilePath
+    private var lock: CInt
+    private var finished = false
+
+    init(store: LayerStore, id: String, parent: String?, staging: FilePath, lock: CInt) {
+        self.store = store
+        self.id = id
+        self.parent = parent
+        self.staging = staging
+        self.directory = staging.appending("diff")
+        self.lock = lock
+    }
+
+    /// Makes the layer part of the store: writes its `layer.conf`, syncs the filesystem (syncfs(2)) and renames
+    /// the staging directory to `layers/<id>` (renameat2(2) `RENAME_NOREPLACE`), all under the store lock.
+    ///
+    /// - Throws: ``UnionMountError/Code/alreadyExists`` when a layer of that id appeared meanwhile;
+    ///   ``UnionMountError/Code/notFound`` when the parent was removed meanwhile.
+    @discardableResult
+    public func commit() throws(UnionMountError) -> StoreLayer {
+        guard !finished else {
+            throw UnionMountError.invalidState("the layer \(id) was already committed or abandoned", input: id)
+        }
+        let layer = try store.locked { () throws(UnionMountError) -> StoreLayer in
+            let layer = try store.commitStaged(id: id, parent: parent, owner: nil, staging: staging, syncing: lock)
+            return layer
+        }
+        finish()
+        return layer
+    }
+
+    /// Removes the half-built layer.
+    public func abandon() throws(UnionMountError) {
+        guard !finished else { return }
+        finish()
+        try StoreFiles.removeTree(staging)
+    }
+
+    private func finish() {
+        finished = true
+        close(lock)
+        lock = -1
+    }
+
+    deinit {
+        if !finished {
+            close(lock)
+            try? StoreFiles.removeTree(staging)
+        }
+    }
+}
