@@ -23,7 +23,7 @@ import SystemPackage
 /// numbers included, is read from the line again on every access (store it if you use it in a loop) and that
 /// one retained entry keeps the whole table's bytes alive.
 ///
-/// Equality and hashing compare the decoded bytes of every field (not the normalized ``FilePath`` values),
+/// Equality and hashing compare the decoded bytes of every field (not the normalized `FilePath` values),
 /// the numbers and the ``origin``.
 public struct MountEntry: Sendable, Hashable, CustomStringConvertible {
     /// Which file format an entry was read from.
@@ -165,7 +165,7 @@ public struct MountEntry: Sendable, Hashable, CustomStringConvertible {
         return storage.path(fields.root, line: fields.lineStart)
     }
 
-    /// The decoded bytes of ``root``, exactly as the kernel printed them (no ``FilePath`` normalization).
+    /// The decoded bytes of ``root``, exactly as the kernel printed them (no `FilePath` normalization).
     public var rootBytes: [UInt8] {
         if origin == .mounts { return [UInt8(ascii: "/")] }
         let fields = self.fields
@@ -179,7 +179,7 @@ public struct MountEntry: Sendable, Hashable, CustomStringConvertible {
         return storage.path(fields.mountPoint, line: fields.lineStart)
     }
 
-    /// The decoded bytes of ``mountPoint``, exactly as the kernel printed them (no ``FilePath`` normalization).
+    /// The decoded bytes of ``mountPoint``, exactly as the kernel printed them (no `FilePath` normalization).
     public var mountPointBytes: [UInt8] {
         let fields = self.fields
         return storage.decoded(fields.mountPoint, line: fields.lineStart)

@@ -11,7 +11,7 @@ extension MountPlan {
     /// `fuse-overlayfs -o lowerdir=<l0>:<l1>… [-o upperdir=<u> -o workdir=<w>] [-o <options>] <target>`.
     ///
     /// Every path is made absolute first (the program daemonizes and changes to `/`) and written in
-    /// ``FuseOverlayfsGrammar`` (`\` → `\\`, `,` → `\,`), so no byte of a path can end its option or start another.
+    /// `FuseOverlayfsGrammar` (`\` → `\\`, `,` → `\,`), so no byte of a path can end its option or start another.
     /// What that grammar cannot carry is refused, never passed on:
     ///
     /// - ``UnionMountError/Code/invalidSpec``, `input` naming the field: a lower or upper path with `:`

@@ -11,7 +11,7 @@ extension AufsSpec {
     /// - at least one branch; no branch path empty;
     /// - no branch path containing `,` (option separator), `:` (branch separator) or `=` (permission separator):
     ///   aufs has no escape syntax;
-    /// - no branch given twice (compared as ``FilePath`` values; aufs compares the resolved directories, so aliases
+    /// - no branch given twice (compared as `FilePath` values; aufs compares the resolved directories, so aliases
     ///   through symbolic links, `.` or `..` still fail only at mount time, with `EINVAL` "duplicated");
     /// - `wh` only on `ro`/`rr` branches, `nolwh` and `moo` only on `rw` branches, at most one of `coo_reg`,
     ///   `coo_all`, `moo` per branch (aufs keeps the last one);

@@ -12,7 +12,7 @@ import SystemPackage
 ///         workDirectory: "/containers/c1/work")
 ///
 /// A spec turns into option bytes for mount(2) with ``OverlaySpec/legacyOptionString(relativeTo:)`` and into a
-/// ``MountPlan`` with ``MountPlanner``.
+/// ``MountPlan`` with ``Mounter/plan(_:at:flags:strategy:)``.
 public struct OverlaySpec: Sendable, Hashable, Codable {
     /// The most layers one overlay can stack (`OVL_MAX_STACK`); lower and data-only layers count together.
     public static let maximumLayerCount = 500

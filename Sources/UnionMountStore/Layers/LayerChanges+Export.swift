@@ -19,6 +19,9 @@ extension LayerChanges {
     /// whiteout devices.
     ///
     /// - Parameters:
+    ///   - upper: the upper (writable) layer whose changes are written.
+    ///   - lowers: the layers below it, top first (may be empty).
+    ///   - format: the whiteout format of the lowers and of overlay's attributes in the upper layer.
     ///   - destination: a path that must not exist; its parent must.
     ///   - outputFormat: the whiteout form of the layer written (``WhiteoutFormat/aufs`` for OCI/Docker layers).
     /// - Throws: ``UnionMountError/Code/alreadyExists`` when `destination` exists, ``UnionMountError/Code/invalidArgument``

@@ -31,7 +31,7 @@ public enum LayerChanges {
     /// upper one does not hold is deleted. Changes below an added or deleted directory are listed path by path
     /// for additions, and only as the directory itself for deletions.
     ///
-    /// Reads the lowers with ``MergedView/entries(branches:format:)`` and the upper layer with lstat(2),
+    /// Reads the lowers with ``MergedView/entries(branches:format:fuseOverlayfs:)`` and the upper layer with lstat(2),
     /// opendir(3)/readdir(3), llistxattr(2) and lgetxattr(2).
     ///
     /// - Parameters:

@@ -92,7 +92,7 @@ public struct TreeManifest: Sendable, Hashable, Codable {
         public var gid: UInt32
         /// The size of a regular file.
         public var size: UInt64?
-        /// ``ContentDigest`` of a regular file's contents, 32 hexadecimal digits.
+        /// `ContentDigest` of a regular file's contents, 32 hexadecimal digits.
         public var digest: String?
         /// The target of a symbolic link, as bytes.
         public var symlinkTarget: [UInt8]?

@@ -16,7 +16,7 @@ import UnionMount
 ///   bits, owner, group, access and modification times and extended attributes; whiteouts that are hard links
 ///   of each other stay hard links of each other.
 /// - `.wh..wh..opq` becomes `P overlay.opaque=y` on its directory; the marker's own mode, owner and times are
-///   kept in `P overlay.unionmount.opaque-marker` (see ``OpaqueMarkerRecord``), with the path of another name
+///   kept in `P overlay.unionmount.opaque-marker` (see `OpaqueMarkerRecord`), with the path of another name
 ///   when the marker was a hard link, so that converting back restores it exactly.
 /// - aufs' bookkeeping names (`.wh..wh.aufs`, `.wh..wh.plnk`, `.wh..wh.orph`, any other `.wh..wh.*`) are
 ///   removed with everything below them: they belong to a live aufs branch, not to a layer.

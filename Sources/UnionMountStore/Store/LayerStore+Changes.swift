@@ -23,7 +23,9 @@ extension LayerStore {
 
     /// Makes a new layer of the container's changes, on top of the container's image (`docker commit`).
     ///
-    /// - Parameter id: the new layer's id; nil for a random one.
+    /// - Parameters:
+    ///   - containerID: the container whose changes become the layer.
+    ///   - id: the new layer's id; nil for a random one.
     @discardableResult
     public func commit(container containerID: String, as id: String? = nil) throws(UnionMountError) -> StoreLayer {
         let container = try container(containerID)

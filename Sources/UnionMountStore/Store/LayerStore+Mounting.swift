@@ -10,7 +10,7 @@ extension LayerStore {
     /// kernel has it). overlay mounts get `index=off,metacopy=off,redirect_dir=nofollow` (plus `userxattr` for the
     /// rootless backend), so the writable layer stays a plain layer whose changes can be listed and exported.
     ///
-    /// The mount is bracketed by the container's `mounts` record (``StoreMountState``): if the process dies
+    /// The mount is bracketed by the container's `mounts` record (`StoreMountState`): if the process dies
     /// between the mount(2) and the new count, the next open unmounts again, so a count never lags the mount table.
     ///
     /// - Throws: ``UnionMountError/Code/notFound``; the mounter's errors (with the plan and the kernel's words).
@@ -35,7 +35,9 @@ extension LayerStore {
 
     /// Drops one reference to the container's mount; the last one unmounts it (umount2(2), retried on `EBUSY`).
     ///
-    /// - Parameter lazy: detach the mount even when it stays busy (`MNT_DETACH`) instead of failing.
+    /// - Parameters:
+    ///   - id: the container's id.
+    ///   - lazy: detach the mount even when it stays busy (`MNT_DETACH`) instead of failing.
     /// - Returns: whether the mount was unmounted (false: other references remain).
     /// - Throws: ``UnionMountError/Code/notMounted`` when the store holds no reference;
     ///   ``UnionMountError/Code/busy`` when the mount stays busy (the reference is kept).

@@ -31,7 +31,7 @@ extension LayerStore {
     /// unmount is completed); sets each container's count to what the mount table shows (a count for a mount
     /// that is gone becomes 0, a mount the store did not count becomes 1); recreates missing mount directories;
     /// removes init layers whose container is gone.
-    /// Nothing is ever deleted below a mount point (see ``StoreFiles/removeTree(_:)``): such debris is reported in
+    /// Nothing is ever deleted below a mount point (see `StoreFiles.removeTree(_:)`): such debris is reported in
     /// ``RepairReport/problems`` instead.
     @discardableResult
     public func repair() throws(UnionMountError) -> RepairReport {

@@ -8,7 +8,7 @@ extension MergedView {
     /// - Throws: ``UnionMountError/Code/unsupported`` when the report shows no branches (fuse-overlayfs), is
     ///   of an unknown type, or shows a branch as a relative path (mounted with relative layer paths, which the
     ///   kernel resolved against a working directory that is not known here); otherwise as
-    ///   ``entries(branches:format:)``.
+    ///   ``entries(branches:format:fuseOverlayfs:)``.
     public static func entries(of report: UnionMountReport) throws(UnionMountError) -> [MergedEntry] {
         let branches = report.branches.filter { $0.role != .data }.map(\.path)
         let mount = "the \(report.fsType) mount at \(report.mountPoint.readable)"
