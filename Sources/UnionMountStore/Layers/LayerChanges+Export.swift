@@ -24,10 +24,10 @@ extension LayerChanges {
     ///   - format: the whiteout format of the lowers and of overlay's attributes in the upper layer.
     ///   - destination: a path that must not exist; its parent must.
     ///   - outputFormat: the whiteout form of the layer written (``WhiteoutFormat/aufs`` for OCI/Docker layers).
-    /// - Throws: ``UnionMountError/Code/alreadyExists`` when `destination` exists, ``UnionMountError/Code/invalidArgument``
+    /// - Throws: `UnionMountError.Code.alreadyExists` when `destination` exists, `UnionMountError.Code.invalidArgument`
     ///   when a directory given is not one or the xattr prefix is unknown;
-    ///   ``UnionMountError/Code/unsupported`` naming an entry carrying overlay's `redirect` or `metacopy`, which no
-    ///   layer can express; ``UnionMountError/Code/systemCallFailed`` naming the path otherwise. On failure the
+    ///   `UnionMountError.Code.unsupported` naming an entry carrying overlay's `redirect` or `metacopy`, which no
+    ///   layer can express; `UnionMountError.Code.systemCallFailed` naming the path otherwise. On failure the
     ///   partial layer is removed.
     public static func export(
         upper: FilePath, lowers: [FilePath], format: WhiteoutFormat, to destination: FilePath,

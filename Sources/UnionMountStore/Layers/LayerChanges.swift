@@ -38,8 +38,8 @@ public enum LayerChanges {
     ///   - upper: the container's upper directory.
     ///   - lowers: the layers below it, top first (may be empty).
     ///   - format: the whiteout format of the lowers and of overlay's attributes in the upper layer.
-    /// - Throws: ``UnionMountError/Code/invalidArgument`` when `upper` or a lower layer is not a directory;
-    ///   ``UnionMountError/Code/systemCallFailed`` naming the path that cannot be read.
+    /// - Throws: `UnionMountError.Code.invalidArgument` when `upper` or a lower layer is not a directory;
+    ///   `UnionMountError.Code.systemCallFailed` naming the path that cannot be read.
     public static func list(upper: FilePath, lowers: [FilePath], format: WhiteoutFormat) throws(UnionMountError)
         -> [LayerChange]
     {

@@ -13,7 +13,7 @@ import UnionMount
 private let openNoAccessTime: Int32 = 0o1000000
 
 /// The file operations the layer code needs, on paths given as raw bytes (names may be any bytes but NUL).
-/// Symbolic links are never followed; every failure is a ``UnionMountError`` naming the path.
+/// Symbolic links are never followed; every failure is a `UnionMountError` naming the path.
 enum LayerIO {
     static let slash = UInt8(ascii: "/")
 

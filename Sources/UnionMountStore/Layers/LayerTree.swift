@@ -26,8 +26,8 @@ public enum LayerTree {
     /// - Parameters:
     ///   - source: an existing directory.
     ///   - destination: a path that must not exist; its parent must. It may not lie inside `source`.
-    /// - Throws: ``UnionMountError/Code/invalidArgument`` when `source` is not a directory or `destination` lies
-    ///   inside it; ``UnionMountError/Code/alreadyExists`` when `destination` exists; ``UnionMountError/Code/systemCallFailed`` naming the path (``UnionMountError/input``)
+    /// - Throws: `UnionMountError.Code.invalidArgument` when `source` is not a directory or `destination` lies
+    ///   inside it; `UnionMountError.Code.alreadyExists` when `destination` exists; `UnionMountError.Code.systemCallFailed` naming the path (`UnionMountError.input`)
     ///   when a file cannot be read or written. On failure the partial copy is removed.
     public static func copy(from source: FilePath, to destination: FilePath) throws(UnionMountError) {
         let from = LayerIO.bytes(source)

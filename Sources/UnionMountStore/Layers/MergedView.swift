@@ -93,9 +93,9 @@ public enum MergedView {
     ///     marks count too — a `.wh..wh..opq` file makes its directory opaque and is not listed, as does
     ///     `user.fuseoverlayfs.opaque`.
     /// - Returns: one entry per visible name, the root of the union excluded.
-    /// - Throws: ``UnionMountError/Code/invalidArgument`` when there are no branches or a branch root is not a
-    ///   directory; ``UnionMountError/Code/systemCallFailed`` when a branch root or a directory in a branch cannot
-    ///   be read (``UnionMountError/input`` names it).
+    /// - Throws: `UnionMountError.Code.invalidArgument` when there are no branches or a branch root is not a
+    ///   directory; `UnionMountError.Code.systemCallFailed` when a branch root or a directory in a branch cannot
+    ///   be read (`UnionMountError.input` names it).
     public static func entries(
         branches: [FilePath], format: WhiteoutFormat, fuseOverlayfs: Bool = false
     ) throws(UnionMountError) -> [MergedEntry] {

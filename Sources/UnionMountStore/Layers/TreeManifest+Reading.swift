@@ -14,8 +14,8 @@ extension TreeManifest {
     /// Wraps lstat(2), opendir(3)/readdir(3), open(2)/read(2) (file contents, `O_NOATIME` where allowed),
     /// readlink(2), llistxattr(2) and lgetxattr(2); symbolic links are never followed.
     ///
-    /// - Throws: ``UnionMountError/Code/invalidArgument`` when `root` is not a directory;
-    ///   ``UnionMountError/Code/systemCallFailed`` naming the path that cannot be read.
+    /// - Throws: `UnionMountError.Code.invalidArgument` when `root` is not a directory;
+    ///   `UnionMountError.Code.systemCallFailed` naming the path that cannot be read.
     public static func read(_ root: FilePath, options: Options = Options()) throws(UnionMountError) -> TreeManifest {
         let rootBytes = LayerIO.bytes(root)
         let info = try LayerIO.status(rootBytes)

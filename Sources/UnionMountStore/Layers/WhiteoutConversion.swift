@@ -41,14 +41,14 @@ public enum WhiteoutConversion {
     /// Wraps lstat(2), opendir(3)/readdir(3), mknod(2), open(2), link(2), unlink(2), rename(2), lchown(2),
     /// chmod(2), utimensat(2), llistxattr(2), lgetxattr(2), lsetxattr(2) and lremovexattr(2).
     ///
-    /// - Throws: ``UnionMountError/Code/invalidArgument`` when `directory` is not a directory or an overlay prefix is
-    ///   neither `trusted.` nor `user.`; ``UnionMountError/Code/unsupported`` naming the entry
-    ///   (``UnionMountError/input``) when it cannot be expressed in the target form: a `.wh.` file that is not an
+    /// - Throws: `UnionMountError.Code.invalidArgument` when `directory` is not a directory or an overlay prefix is
+    ///   neither `trusted.` nor `user.`; `UnionMountError.Code.unsupported` naming the entry
+    ///   (`UnionMountError.input`) when it cannot be expressed in the target form: a `.wh.` file that is not an
     ///   empty regular file, holds attributes a device cannot hold (`user.*`) or is a hard link of an ordinary
     ///   file; a whiteout next to the name it whites out; a name starting with `.wh.` in the overlay form;
     ///   `redirect`/`metacopy` or another unknown overlay attribute going to the aufs form;
-    ///   ``UnionMountError/Code/malformedInput`` for an `opaque` value other than `y`/`x`, a bare `.wh.` name or a
-    ///   record that cannot be read; ``UnionMountError/Code/systemCallFailed`` naming the path otherwise.
+    ///   `UnionMountError.Code.malformedInput` for an `opaque` value other than `y`/`x`, a bare `.wh.` name or a
+    ///   record that cannot be read; `UnionMountError.Code.systemCallFailed` naming the path otherwise.
     public static func convert(_ directory: FilePath, from: WhiteoutFormat, to: WhiteoutFormat)
         throws(UnionMountError)
     {

@@ -19,7 +19,7 @@ extension LayerStore {
 
     /// The container `id`.
     ///
-    /// - Throws: ``UnionMountError/Code/notFound`` when there is none.
+    /// - Throws: `UnionMountError.Code.notFound` when there is none.
     public func container(_ id: String) throws(UnionMountError) -> StoreContainer {
         try StoreIdentifier.validate(id, input: "container id")
         guard let container = try readContainer(id) else {
@@ -35,8 +35,8 @@ extension LayerStore {
     /// The writable layer, work directory, mount point and init layer are built in the staging area and appear
     /// together under the store lock; a crash leaves either all of them or none (the next open removes the rest).
     ///
-    /// - Throws: ``UnionMountError/Code/notFound`` for a missing image, ``UnionMountError/Code/alreadyExists``,
-    ///   ``UnionMountError/Code/invalidArgument`` for a bad id or a chain with no room for the init layer; or what
+    /// - Throws: `UnionMountError.Code.notFound` for a missing image, `UnionMountError.Code.alreadyExists`,
+    ///   `UnionMountError.Code.invalidArgument` for a bad id or a chain with no room for the init layer; or what
     ///   `initialize` throws.
     @discardableResult
     public func createContainer(
@@ -92,8 +92,8 @@ extension LayerStore {
 
     /// Removes the container `id`: its writable layer, work directory, mount point and init layer.
     ///
-    /// - Throws: ``UnionMountError/Code/inUse`` while it is mounted (its count is not 0, or the live mount table
-    ///   shows a mount at or below its directory); ``UnionMountError/Code/notFound``.
+    /// - Throws: `UnionMountError.Code.inUse` while it is mounted (its count is not 0, or the live mount table
+    ///   shows a mount at or below its directory); `UnionMountError.Code.notFound`.
     public func removeContainer(_ id: String) throws(UnionMountError) {
         let trash = try locked { () throws(UnionMountError) -> [TrashEntry] in
             let container = try container(id)

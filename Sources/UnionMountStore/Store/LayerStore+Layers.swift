@@ -20,7 +20,7 @@ extension LayerStore {
 
     /// The layer `id`.
     ///
-    /// - Throws: ``UnionMountError/Code/notFound`` when there is none; ``UnionMountError/Code/malformedInput``
+    /// - Throws: `UnionMountError.Code.notFound` when there is none; `UnionMountError.Code.malformedInput`
     ///   for a damaged `layer.conf`.
     public func layer(_ id: String) throws(UnionMountError) -> StoreLayer {
         try StoreIdentifier.validate(id, input: "layer id")
@@ -53,8 +53,8 @@ extension LayerStore {
     /// - Parameters:
     ///   - id: the new layer's id; nil for a random one.
     ///   - parent: the layer it stacks on; nil for a base layer.
-    /// - Throws: ``UnionMountError/Code/invalidArgument`` for a bad id or a chain that would pass the kernel's 500
-    ///   layers; ``UnionMountError/Code/notFound`` for a missing parent; ``UnionMountError/Code/alreadyExists``.
+    /// - Throws: `UnionMountError.Code.invalidArgument` for a bad id or a chain that would pass the kernel's 500
+    ///   layers; `UnionMountError.Code.notFound` for a missing parent; `UnionMountError.Code.alreadyExists`.
     public func beginLayer(_ id: String? = nil, parent: String? = nil) throws(UnionMountError) -> LayerBuilder {
         let id = id ?? StoreIdentifier.random()
         try StoreIdentifier.validate(id, input: "layer id")
@@ -120,9 +120,9 @@ extension LayerStore {
 
     /// Removes the layer `id` and its contents.
     ///
-    /// - Throws: ``UnionMountError/Code/inUse`` naming the users when a layer is built on it, a container is
+    /// - Throws: `UnionMountError.Code.inUse` naming the users when a layer is built on it, a container is
     ///   stacked on it, or the live mount table shows a mount using it (see ``users(ofLayer:)``);
-    ///   ``UnionMountError/Code/notFound``.
+    ///   `UnionMountError.Code.notFound`.
     ///
     /// The directory is renamed to `trash/` under the store lock (the commit point), then deleted; a crash
     /// during the deletion leaves the rest for the next open.

@@ -6,14 +6,14 @@ extension LayerStore {
     /// mounted already, takes one more reference to that mount.
     ///
     /// The union is the container's writable layer over its init layer and image chain, mounted with the
-    /// store's backend through ``Mounter`` (so chains of up to 500 layers work, by the new mount API where the
+    /// store's backend through `Mounter` (so chains of up to 500 layers work, by the new mount API where the
     /// kernel has it). overlay mounts get `index=off,metacopy=off,redirect_dir=nofollow` (plus `userxattr` for the
     /// rootless backend), so the writable layer stays a plain layer whose changes can be listed and exported.
     ///
     /// The mount is bracketed by the container's `mounts` record (`StoreMountState`): if the process dies
     /// between the mount(2) and the new count, the next open unmounts again, so a count never lags the mount table.
     ///
-    /// - Throws: ``UnionMountError/Code/notFound``; the mounter's errors (with the plan and the kernel's words).
+    /// - Throws: `UnionMountError.Code.notFound`; the mounter's errors (with the plan and the kernel's words).
     @discardableResult
     public func mount(container id: String) throws(UnionMountError) -> FilePath {
         try locked { () throws(UnionMountError) -> FilePath in
@@ -39,8 +39,8 @@ extension LayerStore {
     ///   - id: the container's id.
     ///   - lazy: detach the mount even when it stays busy (`MNT_DETACH`) instead of failing.
     /// - Returns: whether the mount was unmounted (false: other references remain).
-    /// - Throws: ``UnionMountError/Code/notMounted`` when the store holds no reference;
-    ///   ``UnionMountError/Code/busy`` when the mount stays busy (the reference is kept).
+    /// - Throws: `UnionMountError.Code.notMounted` when the store holds no reference;
+    ///   `UnionMountError.Code.busy` when the mount stays busy (the reference is kept).
     @discardableResult
     public func unmount(container id: String, lazy: Bool = false) throws(UnionMountError) -> Bool {
         try locked { () throws(UnionMountError) -> Bool in

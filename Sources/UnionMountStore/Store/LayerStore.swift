@@ -50,8 +50,8 @@ public struct LayerStore: Sendable {
     ///   - backend: the backend; nil probes the ladder (``LayerStoreBackend/probe(_:)``). An existing store keeps
     ///     the backend it was created with; asking for another one throws.
     ///   - features: the kernel's features (probed once per process by default).
-    /// - Throws: ``UnionMountError/Code/unsupported`` when no backend (or not the one asked for) works here;
-    ///   ``UnionMountError/Code/invalidArgument`` for a relative root; ``UnionMountError/Code/invalidState`` for a
+    /// - Throws: `UnionMountError.Code.unsupported` when no backend (or not the one asked for) works here;
+    ///   `UnionMountError.Code.invalidArgument` for a relative root; `UnionMountError.Code.invalidState` for a
     ///   backend mismatch, or a root that already holds something other than a store.
     public static func create(
         at root: FilePath, backend: LayerStoreBackend? = nil, features: KernelFeatures = .current
@@ -112,9 +112,9 @@ public struct LayerStore: Sendable {
 
     /// Opens the store at `root` and repairs what a crashed process left behind (see ``repair()``).
     ///
-    /// - Throws: ``UnionMountError/Code/invalidArgument`` for a relative root; ``UnionMountError/Code/notFound`` when `root`
+    /// - Throws: `UnionMountError.Code.invalidArgument` for a relative root; `UnionMountError.Code.notFound` when `root`
     ///   holds no store;
-    ///   ``UnionMountError/Code/malformedInput`` for a damaged `store.conf`; ``UnionMountError/Code/unsupported``
+    ///   `UnionMountError.Code.malformedInput` for a damaged `store.conf`; `UnionMountError.Code.unsupported`
     ///   when this process cannot use the store's backend (an overlay store from inside a user namespace, say) —
     ///   layers are never mixed between formats.
     public init(opening root: FilePath, features: KernelFeatures = .current) throws(UnionMountError) {

@@ -155,7 +155,7 @@ enum StoreFiles {
     /// (openat(2) with `O_NOFOLLOW`, unlinkat(2)), so a symlink is removed, never followed.
     ///
     /// It never enters another mount: a directory that is the root of a mount (statx(2) mount id, or another
-    /// device) stops the removal with ``UnionMountError/Code/busy`` naming it, and whatever was already removed
+    /// device) stops the removal with `UnionMountError.Code.busy` naming it, and whatever was already removed
     /// stays removed. This is what keeps data that is mounted on, or mounted from, out of reach.
     static func removeTree(_ path: FilePath) throws(UnionMountError) {
         var top = stat()

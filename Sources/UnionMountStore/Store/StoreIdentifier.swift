@@ -7,7 +7,7 @@ public enum StoreIdentifier {
     /// The longest id accepted, in bytes.
     public static let maximumLength = 128
 
-    /// Throws ``UnionMountError/Code/invalidArgument`` naming `input` when `id` is not a valid id.
+    /// Throws `UnionMountError.Code.invalidArgument` naming `input` when `id` is not a valid id.
     public static func validate(_ id: String, input: String) throws(UnionMountError) {
         let bytes = Array(id.utf8)
         guard !bytes.isEmpty, bytes.count <= maximumLength else {

@@ -90,8 +90,8 @@ public final class LayerBuilder {
     /// Makes the layer part of the store: writes its `layer.conf`, syncs the filesystem (syncfs(2)) and renames
     /// the staging directory to `layers/<id>` (renameat2(2) `RENAME_NOREPLACE`), all under the store lock.
     ///
-    /// - Throws: ``UnionMountError/Code/alreadyExists`` when a layer of that id appeared meanwhile;
-    ///   ``UnionMountError/Code/notFound`` when the parent was removed meanwhile.
+    /// - Throws: `UnionMountError.Code.alreadyExists` when a layer of that id appeared meanwhile;
+    ///   `UnionMountError.Code.notFound` when the parent was removed meanwhile.
     @discardableResult
     public func commit() throws(UnionMountError) -> StoreLayer {
         guard !finished else {

@@ -4,7 +4,7 @@ import UnionMount
 /// A store record file: `key=value` lines, written by ``StoreFiles/writeAtomically(_:to:)``.
 ///
 /// Records are read as untrusted input: keys are lowercase letters and `-`, values printable ASCII; anything
-/// else, a repeated key or a missing one is ``UnionMountError/Code/malformedInput`` naming the file and line.
+/// else, a repeated key or a missing one is `UnionMountError.Code.malformedInput` naming the file and line.
 struct StoreRecord: Equatable {
     private(set) var fields: [(key: String, value: String)] = []
 

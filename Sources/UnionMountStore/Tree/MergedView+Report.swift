@@ -3,9 +3,9 @@ import UnionMount
 
 extension MergedView {
     /// The merged view of a mounted union, from its report: the branches without the data-only layers, in the
-    /// whiteout format of ``UnionMountReport/whiteoutFormat``.
+    /// whiteout format of `UnionMountReport.whiteoutFormat`.
     ///
-    /// - Throws: ``UnionMountError/Code/unsupported`` when the report shows no branches (fuse-overlayfs), is
+    /// - Throws: `UnionMountError.Code.unsupported` when the report shows no branches (fuse-overlayfs), is
     ///   of an unknown type, or shows a branch as a relative path (mounted with relative layer paths, which the
     ///   kernel resolved against a working directory that is not known here); otherwise as
     ///   ``entries(branches:format:fuseOverlayfs:)``.
