@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// The shell commands in `README.md` and `Benchmarks/README.md` run as written: each `swift build` builds one
+/// The shell commands in `README.md`, `Benchmarks/README.md` and `Examples/unionmount/README.md` run as written: each `swift build` builds one
 /// product that `Package.swift` defines (`swift build` takes one `--product`; a second silently wins), and each
 /// `.build/release/<name>` a block runs was built by a line before it in the same block.
 @Suite struct DocumentedCommandTests {
@@ -40,7 +40,7 @@ import Testing
         return names
     }
 
-    @Test(arguments: ["README.md", "Benchmarks/README.md"])
+    @Test(arguments: ["README.md", "Benchmarks/README.md", "Examples/unionmount/README.md"])
     func buildLinesBuildOneKnownProductEach(file: String) throws {
         let products = try Self.executables()
         #expect(products.contains("unionmount-bench"))
