@@ -78,7 +78,7 @@ let package = Package(
             path: "Benchmarks/CBaseline",
             cSettings: [.define("_GNU_SOURCE")]
         ),
-        // What both benchmarks share: the root + private-namespace preflight, progress output.
+        // What the benchmarks share, and the one private-mount-namespace check (the tests use it too).
         .target(
             name: "UnionMountBenchSupport",
             path: "Benchmarks/Support"
@@ -124,6 +124,7 @@ let package = Package(
             dependencies: [
                 "UnionMount",
                 "UnionMountStore",
+                "UnionMountBenchSupport",
                 "CLibMount",
                 "CUnionMountShim",
                 .product(name: "SystemPackage", package: "swift-system"),

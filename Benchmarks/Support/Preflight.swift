@@ -12,13 +12,8 @@ public func benchmarkCommand(_ program: String) -> String {
 /// The initial mount namespace's fixed inode number (`MNT_NS_INIT_INO`, Linux 6.18+ `uapi/linux/nsfs.h`).
 private let initialMountNamespace = "mnt:[\(0xEFFF_FFF8 as UInt32)]"
 
-/// Checks that a benchmark may mount here, or explains why not.
-///
-/// Mounting needs root, and every mount is made inside a private mount namespace so that a crash can never
-/// leave mounts behind in the host's namespace (the namespace dies with the process): a mount namespace other
-/// than PID 1's (or, where PID 1 cannot be inspected — a sandbox's PID 1 may refuse even root — other than the
-/// kernel's initial one and other than an ancestor's), and no shared mount, since a shared mount would
-/// propagate the benchmark's mounts to its peers.
+/// Checks that a benchmark may mount here, or explains why not: root, and a private mount namespace
+/// (``privateMountNamespaceFailure(madeBy:)``).
 ///
 /// - Parameter program: the benchmark's executable name, for the messages.
 /// - Returns: `nil` when the benchmark may run, otherwise the message to print before exiting.
@@ -28,25 +23,35 @@ public func preflightFailure(program: String) -> String? {
         return "\(program) mounts and must run as root, in a private mount namespace:\n"
             + "    sudo \(benchmarkCommand)"
     }
+    guard let reason = privateMountNamespaceFailure() else { return nil }
+    return "\(program) runs only in a private mount namespace: \(reason); run:\n    \(benchmarkCommand)"
+}
+
+/// Why this process's mount namespace is not private, or `nil` when it is. The one check of the package: the
+/// benchmarks' preflight and the tests' `TestEnvironment` both call it, and `.ci/test` makes the namespace it
+/// accepts (`unshare -m --propagation private`, exporting the namespace it made as `madeBy`).
+///
+/// Private means: a mount namespace other than PID 1's (or, where PID 1 cannot be inspected — a sandbox's PID 1
+/// may refuse even root — the one `madeBy` names, or one other than the kernel's initial one and other than an
+/// ancestor's), and no shared mount, since a shared mount would propagate mounts made here to its peers. So a
+/// crash can never leave mounts behind in the host's namespace: the namespace dies with the process.
+///
+/// - Parameter madeBy: the namespace (`mnt:[inode]`) a wrapper says it created for this process, if any.
+public func privateMountNamespaceFailure(madeBy expected: String? = nil) -> String? {
     guard let own = readLink("/proc/self/ns/mnt") else {
-        return "cannot read /proc/self/ns/mnt, so cannot tell whether this mount namespace is private; run:\n"
-            + "    \(benchmarkCommand)"
+        return "cannot read /proc/self/ns/mnt, so cannot tell whether this mount namespace is private"
     }
-    let shared = "\(program) runs only in a private mount namespace (this process shares \(own) with "
     if let initial = readLink("/proc/1/ns/mnt") {
-        guard own != initial else { return shared + "PID 1); run:\n    \(benchmarkCommand)" }
-    } else {
-        guard own != initialMountNamespace else {
-            return shared + "the initial namespace); run:\n    \(benchmarkCommand)"
-        }
+        guard own != initial else { return "this process shares \(own) with PID 1" }
+    } else if expected != own {
+        guard own != initialMountNamespace else { return "this process is in the initial namespace \(own)" }
         guard ancestorInOtherNamespace(than: own) != nil else {
             return "/proc/1/ns/mnt is unreadable and no ancestor process is in another mount namespace than "
-                + "\(own), so it may not be private; run:\n    \(benchmarkCommand)"
+                + "\(own), so it may not be private"
         }
     }
     if hasSharedMount() {
-        return "this mount namespace has shared mounts, so mounts made here could propagate out of it; "
-            + "run:\n    \(benchmarkCommand)"
+        return "this mount namespace has shared mounts, so mounts made here could propagate out of it"
     }
     return nil
 }

@@ -1,5 +1,6 @@
 import SystemPackage
 import Testing
+import UnionMountBenchSupport
 
 @testable import UnionMount
 
@@ -12,14 +13,13 @@ import Testing
 enum TestEnvironment {
     static let isRoot = geteuid() == 0
 
-    /// This process's mount namespace differs from PID 1's, or (where PID 1's cannot be read, as in some
-    /// sandboxes) `.ci/test` said it made one: it exports `UNIONMOUNT_TEST_MOUNT_NAMESPACE` with the
-    /// namespace it created, which must still be ours.
-    static let inPrivateMountNamespace: Bool = {
-        guard let own = readLink("/proc/self/ns/mnt") else { return false }
-        if let initial = readLink("/proc/1/ns/mnt") { return own != initial }
-        return getenv("UNIONMOUNT_TEST_MOUNT_NAMESPACE").map { String(cString: $0) } == own
-    }()
+    /// This process is in a private mount namespace, by the package's one check
+    /// (`privateMountNamespaceFailure(madeBy:)` in Benchmarks/Support, shared with the benchmarks); `.ci/test`
+    /// exports `UNIONMOUNT_TEST_MOUNT_NAMESPACE` with the namespace it created, for sandboxes where PID 1's
+    /// cannot be read.
+    static let inPrivateMountNamespace: Bool =
+        privateMountNamespaceFailure(madeBy: getenv("UNIONMOUNT_TEST_MOUNT_NAMESPACE").map { String(cString: $0) })
+        == nil
 
     static let canMount = isRoot && inPrivateMountNamespace && KernelFeatures.current.overlay
 
@@ -27,13 +27,6 @@ enum TestEnvironment {
         isRoot
         ? "needs a private mount namespace with overlay: run the tests with `bash .ci/test`"
         : "needs root (mounting tests skip for other users)"
-
-    private static func readLink(_ path: String) -> String? {
-        var buffer = [CChar](repeating: 0, count: 256)
-        let count = readlink(path, &buffer, buffer.count - 1)
-        guard count > 0 else { return nil }
-        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
 }
 
 /// A fresh directory under /tmp, removed with everything mounted below it unmounted first.
