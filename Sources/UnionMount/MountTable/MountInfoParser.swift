@@ -9,7 +9,8 @@ import SystemPackage
     #error("UnionMount supports Linux only")
 #endif
 
-/// What parsing a mount table does with a line it cannot parse (``MountTable/parse(_:format:malformedLines:inputName:)``,
+/// What parsing a mount table does with a line it cannot parse
+/// (``MountTable/parse(_:format:malformedLines:inputName:)``,
 /// ``MountTable/entries(source:malformedLines:)``).
 public struct MalformedLinePolicy {
     /// Whether the first malformed line throws.
@@ -39,7 +40,8 @@ public struct MalformedLinePolicy {
 
 // MARK: - Line parsing
 
-/// The line loops of ``MountTable/parse(_:format:malformedLines:inputName:)`` and their general line parsers (mountinfo has a faster
+/// The line loops of ``MountTable/parse(_:format:malformedLines:inputName:)`` and their general line parsers
+/// (mountinfo has a faster
 /// loop of its own for ordinary lines: ``runMountInfo(_:inputName:policy:)``).
 enum MountTableParser {
     typealias Format = MountTable.Format

@@ -46,7 +46,8 @@ public enum MountTable {
 
     /// The two mount table formats.
     public enum Format: Sendable, Hashable {
-        /// `/proc/<pid>/mountinfo` (proc(5); `fs/proc_namespace.c` `show_mountinfo`): see ``parse(_:format:malformedLines:inputName:)``.
+        /// `/proc/<pid>/mountinfo` (proc(5); `fs/proc_namespace.c` `show_mountinfo`): see
+        /// ``parse(_:format:malformedLines:inputName:)``.
         case mountinfo
         /// `/proc/mounts`, `/proc/<pid>/mounts` (`show_vfsmnt`) or an fstab-shaped file (fstab(5)): entries have
         /// ``MountEntry/Origin-swift.enum/mounts`` origin.
