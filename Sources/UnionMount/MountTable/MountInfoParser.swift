@@ -41,8 +41,7 @@ public struct MalformedLinePolicy {
 // MARK: - Line parsing
 
 /// The line loops of ``MountTable/parse(_:format:malformedLines:inputName:)`` and their general line parsers
-/// (mountinfo has a faster
-/// loop of its own for ordinary lines: ``runMountInfo(_:inputName:policy:)``).
+/// (mountinfo has a faster loop of its own for ordinary lines: ``runMountInfo(_:inputName:policy:)``).
 enum MountTableParser {
     typealias Format = MountTable.Format
 
