@@ -81,6 +81,7 @@ let package = Package(
         // What the benchmarks share, and the one private-mount-namespace check (the tests use it too).
         .target(
             name: "UnionMountBenchSupport",
+            dependencies: ["UnionMount"],
             path: "Benchmarks/Support"
         ),
         // Library vs. direct system calls, mount+unmount cycles per layer count (run as root, private mount ns).

@@ -42,13 +42,7 @@ struct Options: ParsableCommand {
     var tmpfs = false
     @Option(
         help: ArgumentHelp("Lower-layer counts, comma-separated.", valueName: "counts"),
-        transform: { (text: String) throws -> [Int] in
-            let sizes = text.split(separator: ",").compactMap { Int($0) }
-            guard !sizes.isEmpty, sizes.allSatisfy({ (1...OverlaySpec.maximumLayerCount).contains($0) }) else {
-                throw ValidationError("--sizes takes counts 1…500, comma-separated")
-            }
-            return sizes
-        })
+        transform: layerCounts)
     var sizes = [1, 16, 128, 500]
     @Option(help: "Interleaved rounds per configuration.")
     var rounds = 41

@@ -28,13 +28,7 @@ struct Options: ParsableCommand {
 
     @Option(
         help: ArgumentHelp("Chain lengths, comma-separated.", valueName: "counts"),
-        transform: { (text: String) throws -> [Int] in
-            let sizes = text.split(separator: ",").compactMap { Int($0) }
-            guard !sizes.isEmpty, sizes.allSatisfy({ (1...OverlaySpec.maximumLayerCount).contains($0) }) else {
-                throw ValidationError("--sizes takes counts 1…500, comma-separated")
-            }
-            return sizes
-        })
+        transform: layerCounts)
     var sizes = [1, 16, 128, 500]
     @Option(help: "Interleaved rounds per chain length.")
     var rounds = 21
