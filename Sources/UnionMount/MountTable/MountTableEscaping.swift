@@ -149,46 +149,24 @@ enum MountTableEscaping {
     /// `rootcontext="` is read to its closing quote: overlay prints a `"` in a layer path raw, so treating
     /// every quote as a delimiter would merge options.
     static func forEachOption(of field: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
-        let comma = UInt8(ascii: ",")
-        let quote = UInt8(ascii: "\"")
         var start = 0
         var index = 0
         while index <= field.count {
-            if index == start, let open = quotedLabelStart(field, at: start) {
-                var close = open + 1
-                while close < field.count && field[close] != quote { close += 1 }
+            if index == start,
+                let offset = OverlayGrammar.quotedValueStart(UnsafeBufferPointer(rebasing: field[start...]))
+            {
+                var close = start + offset + 1
+                while close < field.count && field[close] != OverlayGrammar.quote { close += 1 }
                 index = close < field.count ? close + 1 : field.count
                 continue
             }
-            if index == field.count || field[index] == comma {
+            if index == field.count || field[index] == OverlayGrammar.comma {
                 if index > start { body(UnsafeBufferPointer(rebasing: field[start..<index])) }
                 start = index + 1
             }
             index += 1
         }
     }
-
-    /// The index of the opening quote when the option at `start` is `<LSM key>="…`, else nil.
-    @inline(__always)
-    private static func quotedLabelStart(_ field: UnsafeBufferPointer<UInt8>, at start: Int) -> Int? {
-        guard start < field.count else { return nil }
-        let first = field[start]
-        // Every quotable key ends in "context"; only options starting with c, f, d or r can be one.
-        guard
-            first == UInt8(ascii: "c") || first == UInt8(ascii: "f") || first == UInt8(ascii: "d")
-                || first == UInt8(ascii: "r")
-        else { return nil }
-        for key in quotableLabelKeys {
-            let end = start + key.count
-            guard end + 1 < field.count, field[end] == UInt8(ascii: "="), field[end + 1] == UInt8(ascii: "\"")
-            else { continue }
-            if field[start..<end].elementsEqual(key) { return end + 1 }
-        }
-        return nil
-    }
-
-    /// The LSM option keys whose value the kernel may print in double quotes.
-    private static let quotableLabelKeys: [[UInt8]] = OverlayGrammar.quotableKeys.map { Array($0.utf8) }
 
     /// Calls `body` with each non-empty piece of `field` between `separator` bytes.
     @inline(__always)

@@ -11,11 +11,6 @@
 ///   drops every backslash of upperdir/workdir values too, even through fsconfig(2).
 /// - Raw grammar (`lowerdir+=`, `datadir+=`): the value is the path, byte for byte.
 enum OverlayEscaping {
-    static let backslash = OverlayGrammar.backslash
-    static let comma = OverlayGrammar.comma
-    static let quote = OverlayGrammar.quote
-    static let colon = OverlayGrammar.colon
-    static let equals = OverlayGrammar.equals
 
     /// Escapes a path for the legacy grammar: `\` → `\\`, `,` → `\,`, `:` → `\:`. A path with none of
     /// those bytes (nearly every path) is returned as it is, without a copy.
@@ -34,7 +29,9 @@ enum OverlayEscaping {
             return
         }
         for byte in path {
-            if byte == backslash || byte == comma || byte == colon { out.append(backslash) }
+            if byte == OverlayGrammar.backslash || byte == OverlayGrammar.comma || byte == OverlayGrammar.colon {
+                out.append(OverlayGrammar.backslash)
+            }
             out.append(byte)
         }
     }
@@ -59,9 +56,9 @@ enum OverlayEscaping {
         let bytes = UnsafeRawBufferPointer(path)
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
-        let backslashes = ones &* UInt64(backslash)
-        let commas = ones &* UInt64(comma)
-        let colons = ones &* UInt64(colon)
+        let backslashes = ones &* UInt64(OverlayGrammar.backslash)
+        let commas = ones &* UInt64(OverlayGrammar.comma)
+        let colons = ones &* UInt64(OverlayGrammar.colon)
         // (x - ones) & ~x has a high bit set in some byte exactly when x has a zero byte (the lowest zero byte
         // is always flagged), so this is nonzero when the word holds one of the three bytes.
         @inline(__always) func zeroBytes(_ x: UInt64) -> UInt64 { (x &- ones) & ~x }
@@ -75,7 +72,9 @@ enum OverlayEscaping {
         if found & highs != 0 { return true }
         while offset < bytes.count {
             let byte = bytes[offset]
-            if byte == backslash || byte == comma || byte == colon { return true }
+            if byte == OverlayGrammar.backslash || byte == OverlayGrammar.comma || byte == OverlayGrammar.colon {
+                return true
+            }
             offset += 1
         }
         return false
@@ -85,7 +84,10 @@ enum OverlayEscaping {
     static func escapedLength(_ path: [UInt8]) -> Int {
         guard needsEscaping(path) else { return path.count }
         var length = path.count
-        for byte in path where byte == backslash || byte == comma || byte == colon { length += 1 }
+        for byte in path
+        where byte == OverlayGrammar.backslash || byte == OverlayGrammar.comma || byte == OverlayGrammar.colon {
+            length += 1
+        }
         return length
     }
 
@@ -95,7 +97,7 @@ enum OverlayEscaping {
         out.reserveCapacity(value.count)
         var escaped = false
         for byte in value {
-            if !escaped && byte == backslash {
+            if !escaped && byte == OverlayGrammar.backslash {
                 escaped = true
                 continue
             }
@@ -116,15 +118,15 @@ enum OverlayEscaping {
         var index = bytes.startIndex
         while index < bytes.endIndex {
             let byte = bytes[index]
-            if index == start, let open = quotedValueStart(bytes, at: start) {
-                index = bytes[(open + 1)...].firstIndex(of: quote).map { $0 + 1 } ?? bytes.endIndex
+            if index == start, let open = OverlayGrammar.quotedValueStart(bytes[start...]) {
+                index = bytes[(open + 1)...].firstIndex(of: OverlayGrammar.quote).map { $0 + 1 } ?? bytes.endIndex
                 continue
             }
-            if byte == backslash {
+            if byte == OverlayGrammar.backslash {
                 index += 2
                 continue
             }
-            if byte == comma {
+            if byte == OverlayGrammar.comma {
                 result.append(bytes[start..<index])
                 start = index + 1
             }
@@ -136,7 +138,7 @@ enum OverlayEscaping {
 
     /// Splits an option into key and value at the first `=`; a flag has no value.
     static func splitKeyValue(_ option: ArraySlice<UInt8>) -> (key: ArraySlice<UInt8>, value: ArraySlice<UInt8>?) {
-        guard let equals = option.firstIndex(of: equals) else { return (option, nil) }
+        guard let equals = option.firstIndex(of: OverlayGrammar.equals) else { return (option, nil) }
         return (option[option.startIndex..<equals], option[(equals + 1)...])
     }
 
@@ -177,17 +179,17 @@ enum OverlayEscaping {
         var index = value.startIndex
         while index < value.endIndex {
             let byte = value[index]
-            if byte == backslash {
+            if byte == OverlayGrammar.backslash {
                 index += 2
                 continue
             }
-            if byte != colon {
+            if byte != OverlayGrammar.colon {
                 index += 1
                 continue
             }
             // One layer ends at `index`; count the colons that follow.
             var colons = 1
-            while index + colons < value.endIndex && value[index + colons] == colon { colons += 1 }
+            while index + colons < value.endIndex && value[index + colons] == OverlayGrammar.colon { colons += 1 }
             if colons > 2 { throw .tripleColon(offset: index - value.startIndex) }
             let layer = value[start..<index]
             if layer.isEmpty {
@@ -206,15 +208,6 @@ enum OverlayEscaping {
         if last.isEmpty { throw start == value.startIndex ? .leadingColon : .trailingColon }
         if inData { layers.data.append(last) } else { layers.lower.append(last) }
         return layers
-    }
-
-    /// The index of the opening quote when the option at `start` is `<quotable key>="…`, else nil.
-    private static func quotedValueStart(_ bytes: ArraySlice<UInt8>, at start: Int) -> Int? {
-        guard let equals = bytes[start...].prefix(12).firstIndex(of: equals), equals + 1 < bytes.endIndex,
-            bytes[equals + 1] == quote,
-            OverlayGrammar.quotableKeys.contains(String(decoding: bytes[start..<equals], as: UTF8.self))
-        else { return nil }
-        return equals + 1
     }
 
     /// The value to pass to fsconfig(2): SELinux's fsconfig path (`selinux_fs_context_parse_param`) takes the

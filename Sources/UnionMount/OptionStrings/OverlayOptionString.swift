@@ -264,7 +264,7 @@ extension OverlaySpec {
     /// before overlay parses the rest.
     static func lsmOptionAfterComma(in path: [UInt8]) -> String? {
         let names = ["context=", "fscontext=", "defcontext=", "rootcontext=", "seclabel", "smackfs"]
-        for (index, byte) in path.enumerated() where byte == OverlayEscaping.comma {
+        for (index, byte) in path.enumerated() where byte == OverlayGrammar.comma {
             let rest = path[(index + 1)...]
             if let name = names.first(where: { rest.starts(with: $0.utf8) }) { return name }
         }
