@@ -205,7 +205,7 @@ enum OverlayDecoder {
         var index = value.startIndex
         while index < value.endIndex {
             let byte = value[index]
-            guard byte == OverlayEscaping.backslash, index + 1 < value.endIndex else {
+            guard byte == OverlayGrammar.backslash, index + 1 < value.endIndex else {
                 out.append(byte)
                 index += 1
                 continue
@@ -235,14 +235,14 @@ enum OverlayDecoder {
         var index = 0
         while index < unescaped.count {
             let byte = unescaped[index]
-            if byte == OverlayEscaping.backslash, index + 1 < unescaped.count,
-                unescaped[index + 1] == OverlayEscaping.colon
+            if byte == OverlayGrammar.backslash, index + 1 < unescaped.count,
+                unescaped[index + 1] == OverlayGrammar.colon
             {
-                current.append(OverlayEscaping.colon)
+                current.append(OverlayGrammar.colon)
                 index += 2
                 continue
             }
-            if byte == OverlayEscaping.colon {
+            if byte == OverlayGrammar.colon {
                 if !current.isEmpty { layers.append(current) }
                 current = []
             } else {
@@ -261,8 +261,8 @@ enum OverlayDecoder {
         out.reserveCapacity(unescaped.count)
         var index = 0
         while index < unescaped.count {
-            if unescaped[index] == OverlayEscaping.backslash, index + 1 < unescaped.count,
-                unescaped[index + 1] == OverlayEscaping.colon
+            if unescaped[index] == OverlayGrammar.backslash, index + 1 < unescaped.count,
+                unescaped[index + 1] == OverlayGrammar.colon
             {
                 index += 1
             }
