@@ -145,8 +145,8 @@ public enum MountTable {
     {
         let found: MountEntry?
         switch try resolve(source, statmountWhenAutomatic: true) {
-        case .file(let path, let format) where source != .mountinfo:
-            found = try deepestHolder(of: path, in: read(path, format: format, malformedLines: .throw))
+        case .file(let file, let format) where source != .mountinfo:
+            found = try deepestHolder(of: path, in: read(file, format: format, malformedLines: .throw))
         case let resolved:
             let info = try statx(path, followSymlinks: true, unique: resolved == .statmount)
             found = try entry(of: info, path: path, statmount: resolved == .statmount)
