@@ -5,8 +5,7 @@ import Testing
 /// product that `Package.swift` defines (`swift build` takes one `--product`; a second silently wins), and each
 /// `.build/release/<name>` a block runs was built by a line before it in the same block.
 @Suite struct DocumentedCommandTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: packageRoot.string)
 
     /// The lines of every ```` ```sh ```` block of a file, one array per block.
     static func shellBlocks(_ name: String) throws -> [[String]] {

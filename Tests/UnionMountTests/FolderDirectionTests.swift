@@ -21,8 +21,7 @@ import Testing
     static let storeOrder = ["Layers", "Tree", "Store"]
     static let errorsMayHold: Set<String> = ["Spec", "Plan", "Diagnosis"]
 
-    static let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let package = URL(fileURLWithPath: packageRoot.string)
     static let sources = package.appendingPathComponent("Sources/UnionMount")
     static let storeSources = package.appendingPathComponent("Sources/UnionMountStore")
 

@@ -31,14 +31,15 @@ struct SplitMix64: RandomNumberGenerator {
     }
 }
 
-/// `Tests/UnionMountTests/Fixtures`, found from this source file's path (read from the source tree; the
-/// package excludes the folder from the target).
-let fixturesDirectory: FilePath = {
+/// The package's root directory, found from this source file's path (tests read the source tree).
+let packageRoot: FilePath = {
     var path = FilePath(#filePath)
-    path.removeLastComponent()  // TestHelpers.swift
-    path.removeLastComponent()  // Support
-    return path.appending("Fixtures")
+    for _ in 0..<4 { path.removeLastComponent() }  // TestHelpers.swift, Support, UnionMountTests, Tests
+    return path
 }()
+
+/// `Tests/UnionMountTests/Fixtures` (the package excludes the folder from the target).
+let fixturesDirectory = packageRoot.appending("Tests/UnionMountTests/Fixtures")
 
 /// A parse that skips malformed lines, with the error of each skipped line (through
 /// ``MalformedLinePolicy/skip(reporting:)``).
