@@ -105,7 +105,7 @@ enum FuzzProperties {
         }
     }
 
-    /// Every lazily decoded field, equality, hashing and the report (aufs sysfs pointed nowhere).
+    /// Every decoded field, equality, hashing and the report (aufs sysfs pointed nowhere).
     static func touch(_ entry: MountEntry) {
         var hasher = Hasher()
         hasher.combine(entry.mountPoint)
@@ -118,7 +118,7 @@ enum FuzzProperties {
         hasher.combine(entry.source)
         hasher.combine(entry.sourceBytes)
         hasher.combine(entry.superOptions)
-        hasher.combine(entry.superOptionStrings)
+        hasher.combine(entry.superOptions)
         hasher.combine(entry.isReadOnly)
         hasher.combine(entry.description)
         hasher.combine(entry)

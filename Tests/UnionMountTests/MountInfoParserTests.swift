@@ -162,15 +162,15 @@ enum LibMountOracle {
                 sourceLocation: sourceLocation)
             #expect(c(entry.rootBytes) == record.root, context, sourceLocation: sourceLocation)
             #expect(c(entry.mountPointBytes) == record.target, context, sourceLocation: sourceLocation)
-            let type = entry.storage.decoded(entry.fields.filesystemType, line: entry.fields.lineStart)
+            let type = entry.storage.withBytes(.filesystemType) { Array($0) }
             #expect(c(type) == record.fstype, context, sourceLocation: sourceLocation)
             // libmount rewrites /dev/root to the real device; nothing else is rewritten.
             if entry.sourceBytes != MountTableTestSupport.bytes("/dev/root") {
                 #expect(c(entry.sourceBytes) == record.source, context, sourceLocation: sourceLocation)
             }
-            let vfs = entry.storage.decodedList(entry.fields.mountOptions, line: entry.fields.lineStart)
+            let vfs = entry.mountOptions.bytes
             #expect(c(joined(vfs)) == (record.vfsOptions ?? []), context, sourceLocation: sourceLocation)
-            #expect(c(joined(entry.superOptions)) == (record.fsOptions ?? []), context, sourceLocation: sourceLocation)
+            #expect(c(joined(entry.superOptions.bytes)) == (record.fsOptions ?? []), context, sourceLocation: sourceLocation)
             let tags = MountTableTestSupport.bytes(entry.optionalFields.map(\.description).joined(separator: " "))
             #expect(tags == (record.optionalFields ?? []), context, sourceLocation: sourceLocation)
         }
@@ -211,7 +211,7 @@ struct MountInfoParserTests {
         #expect(first.origin == .mountinfo)
         // Split on raw commas first, then decoded: the escaped commas stay inside their options.
         #expect(
-            first.superOptionStrings == [
+            first.superOptions == [
                 "rw", #"lowerdir=/srv/ovl/t/sp ace:/srv/ovl/t/com\,ma:/srv/ovl/t/co\:lon"#,
                 #"upperdir=/srv/ovl/t/up per\,x\:y"#, "workdir=/srv/ovl/t/w", "uuid=on",
             ])
@@ -220,7 +220,7 @@ struct MountInfoParserTests {
         let second = entries[1]
         #expect(second.source == "none")
         #expect(
-            second.superOptionStrings == [
+            second.superOptions == [
                 "rw", "lowerdir+=/srv/ovl/t/sp ace", "lowerdir+=/srv/ovl/t/com,ma", "lowerdir+=/srv/ovl/t/co:lon",
                 "...", "upperdir=/srv/ovl/t/up per,x:y", "workdir=/srv/ovl/t/w2",
             ])
@@ -228,14 +228,14 @@ struct MountInfoParserTests {
         // Upper-less: per-mount rw, superblock ro.
         let third = entries[2]
         #expect(third.mountOptions.first == "rw")
-        #expect(third.superOptionStrings.first == "ro")
+        #expect(third.superOptions.first == "ro")
         #expect(third.isReadOnly)
         #expect(third.source == "demo")
 
         let rootless = entries[4]
         #expect(rootless.mountID == 41432 && rootless.parentID == 41365)
         #expect(rootless.major == 0 && rootless.minor == 13139)
-        #expect(rootless.superOptionStrings.last == "userxattr")
+        #expect(rootless.superOptions.last == "userxattr")
     }
 
     @Test func propagationSamplesFromKernelInterfaces() throws {
@@ -251,7 +251,7 @@ struct MountInfoParserTests {
         #expect(host.major == 254 && host.minor == 0)
         #expect(host.mountPoint == "/")
         #expect(host.source == "/dev/vda")
-        #expect(host.superOptionStrings == ["rw", "discard", "resv_strict", "resuid=65534", "resgid=65534"])
+        #expect(host.superOptions == ["rw", "discard", "resv_strict", "resuid=65534", "resgid=65534"])
         let python = entries[5]
         #expect(python.mountOptions == ["ro", "nosuid", "nodev", "relatime"])
         #expect(python.isReadOnly)
@@ -318,7 +318,7 @@ struct MountInfoParserTests {
         // Two spaces: an empty source field.
         #expect(entries[4].sourceBytes == [])
         #expect(entries[4].source == "")
-        #expect(entries[4].superOptionStrings == ["rw"])
+        #expect(entries[4].superOptions == ["rw"])
         #expect(entries[5].filesystemType == "fuse.sshfs")
         #expect(entries[5].source == "user@host:/home/x")
         // Backslashes that are not followed by three octal digits stay.
@@ -326,12 +326,12 @@ struct MountInfoParserTests {
         #expect(entries[6].source == #"t\"#)
         // An escaped comma in a path decodes; in super options it stays inside its option.
         #expect(entries[7].mountPoint == "/mnt/comma,path")
-        #expect(entries[7].superOptionStrings == ["rw", "lowerdir=/l/a,b:/l/c", "upperdir=/u", "workdir=/w"])
+        #expect(entries[7].superOptions == ["rw", "lowerdir=/l/a,b:/l/c", "upperdir=/u", "workdir=/w"])
         #expect(entries[8].filesystemType == "my type")
         // \000 decodes to a NUL byte; a FilePath ends there.
         #expect(entries[9].mountPointBytes == Support.bytes("/mnt/nul") + [0] + Support.bytes("byte"))
         #expect(entries[9].mountPoint == "/mnt/nul")
-        #expect(entries[9].superOptions == [Support.bytes("rw"), Support.bytes("opt") + [0] + Support.bytes("x")])
+        #expect(entries[9].superOptions.bytes == [Support.bytes("rw"), Support.bytes("opt") + [0] + Support.bytes("x")])
     }
 
     @Test func nonUTF8MountPointIsKeptByteForByte() throws {
@@ -359,12 +359,12 @@ struct MountInfoParserTests {
         let entry = try single("1 0 0:1 / /m\(escaped)x rw - tmpfs s\(escaped) rw,o=\(escaped)")
         #expect(entry.mountPointBytes == Support.bytes("/m") + decoded + Support.bytes("x"))
         #expect(entry.sourceBytes == Support.bytes("s") + decoded)
-        #expect(entry.superOptions == [Support.bytes("rw"), Support.bytes("o=") + decoded])
+        #expect(entry.superOptions.bytes == [Support.bytes("rw"), Support.bytes("o=") + decoded])
     }
 
     @Test func superOptionsSplitOnRawCommasOnly() throws {
         let entry = try single(#"1 0 0:1 / /m rw - overlay o rw,lowerdir+=/a\054b,,upperdir=/u\054\054,x"#)
-        #expect(entry.superOptionStrings == ["rw", "lowerdir+=/a,b", "upperdir=/u,,", "x"])
+        #expect(entry.superOptions == ["rw", "lowerdir+=/a,b", "upperdir=/u,,", "x"])
     }
 
     // MARK: Long lines
@@ -377,7 +377,7 @@ struct MountInfoParserTests {
         #expect(line.utf8.count > 17_000)
         let entry = try single(line + "\n")
         #expect(entry.superOptions.count == 304)
-        #expect(entry.superOptionStrings[300] == "lowerdir+=/var/lib/containers/storage/overlay/l/layer 299")
+        #expect(entry.superOptions[300] == "lowerdir+=/var/lib/containers/storage/overlay/l/layer 299")
         // And the same line read from a file, with no final newline.
         try Support.withTemporaryFile(named: "long.mountinfo", contents: Support.bytes(line)) { path in
             let fromFile = try MountTable.entries(source: .file(path))
@@ -528,7 +528,7 @@ struct MountInfoParserTests {
             source: "my s", superOptions: ["rw", "a=b,c", "d"])
         #expect(built == parsed)
         #expect(built.hashValue == parsed.hashValue)
-        #expect(built.superOptionStrings == ["rw", "a=b,c", "d"])
+        #expect(built.superOptions == ["rw", "a=b,c", "d"])
         #expect(built.description == parsed.description)
         let other = MountEntry(mountPoint: "/m p", filesystemType: "fuse.x", source: "my s")
         #expect(other != parsed)
@@ -545,8 +545,8 @@ struct MountInfoParserTests {
         let one = try single(#"1 0 0:1 / /m rw - tmpfs s a\054b"#)
         let two = try single("1 0 0:1 / /m rw - tmpfs s a,b")
         #expect(one != two)
-        #expect(one.superOptions == [Support.bytes("a,b")])
-        #expect(two.superOptions == [Support.bytes("a"), Support.bytes("b")])
+        #expect(one.superOptions.bytes == [Support.bytes("a,b")])
+        #expect(two.superOptions.bytes == [Support.bytes("a"), Support.bytes("b")])
         let fromMounts = try MountTable.parse(Support.bytes("s /m tmpfs rw 0 0"), format: .mounts)
         #expect(fromMounts[0] != two)
     }
@@ -581,7 +581,7 @@ struct MountInfoParserTests {
             ] {
                 for entry in entries {
                     _ = (entry.root, entry.mountPoint, entry.mountOptions, entry.optionalFields)
-                    _ = (entry.filesystemType, entry.source, entry.superOptionStrings, entry.isReadOnly)
+                    _ = (entry.filesystemType, entry.source, entry.superOptions, entry.isReadOnly)
                     _ = (entry.description, entry.hashValue, entry == entry, entry.overlayLayout)
                 }
             }
@@ -609,7 +609,7 @@ struct MountInfoParserTests {
         let bytes = Support.syntheticMountInfo(lines: 10_000)
         let entries = try MountTable.parse(bytes)
         #expect(entries.count == 10_000)
-        #expect(entries[3].superOptionStrings[1] == "lowerdir+=/srv/ovl/3/com,ma")
+        #expect(entries[3].superOptions[1] == "lowerdir+=/srv/ovl/3/com,ma")
         #expect(entries[2].mountPoint == "/mnt/data volume 2")
         try Support.withTemporaryFile(named: "synthetic.mountinfo", contents: bytes) {
             try LibMountOracle.expectSameAsLibMount($0)

@@ -29,7 +29,7 @@ struct ProcMountsParserTests {
             #expect(entry.rootBytes == Support.bytes("/"))
             #expect(entry.optionalFields.isEmpty)
             // One merged options field serves both properties.
-            #expect(entry.mountOptions == entry.superOptionStrings)
+            #expect(entry.mountOptions == entry.superOptions)
         }
         #expect(entries[0].source == "proc")
         #expect(entries[0].mountPoint == "/proc")
@@ -38,7 +38,7 @@ struct ProcMountsParserTests {
         #expect(!entries[0].isReadOnly)
         #expect(entries[2].isReadOnly)
         #expect(
-            entries[3].superOptionStrings == [
+            entries[3].superOptions == [
                 "rw", "relatime", #"lowerdir=/srv/ovl/t/sp ace:/srv/ovl/t/com\,ma"#, "upperdir=/srv/ovl/t/u",
                 "workdir=/srv/ovl/t/w", "uuid=on",
             ])
@@ -62,7 +62,7 @@ struct ProcMountsParserTests {
         #expect(entries[3].mountOptions.isEmpty)
         #expect(entries[3].superOptions.isEmpty)
         // CRLF line end.
-        #expect(entries[5].superOptionStrings == ["defaults"])
+        #expect(entries[5].superOptions == ["defaults"])
         #expect(entries[6].filesystemType == "fuse.fuse-overlayfs")
     }
 
@@ -73,14 +73,14 @@ struct ProcMountsParserTests {
         let entry = try parse("src /m#x tmpfs rw,a#b 0 0")
         #expect(entry.count == 1)
         #expect(entry[0].mountPoint == "/m#x")
-        #expect(entry[0].superOptionStrings == ["rw", "a#b"])
+        #expect(entry[0].superOptions == ["rw", "a#b"])
     }
 
     @Test func escapesAreDecodedAfterSplitting() throws {
         let entry = try parse(#"my\040src /a\040b\011c\012d\134e tmpfs rw,o=x\054y\054z,p 0 0"#)
         #expect(entry[0].sourceBytes == Support.bytes("my src"))
         #expect(entry[0].mountPointBytes == Support.bytes("/a b\tc\nd\\e"))
-        #expect(entry[0].superOptionStrings == ["rw", "o=x,y,z", "p"])
+        #expect(entry[0].superOptions == ["rw", "o=x,y,z", "p"])
     }
 
     @Test(arguments: [
@@ -153,7 +153,7 @@ struct ProcMountsParserTests {
             #expect(entry.mountPointBytes == record.target, "\(entry)")
             #expect(Support.bytes(entry.filesystemType) == record.fstype, "\(entry)")
             // libmount decodes the whole options string before splitting; compare re-joined.
-            #expect(LibMountOracle.joined(entry.superOptions) == (record.options ?? []), "\(entry)")
+            #expect(LibMountOracle.joined(entry.superOptions.bytes) == (record.options ?? []), "\(entry)")
         }
     }
 

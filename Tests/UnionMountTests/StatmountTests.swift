@@ -127,7 +127,7 @@ private func decode(_ bytes: [UInt8]) throws(UnionMountError) -> Statmount.Recor
         #expect(fromStatmount.overlayLayout?.lowerDirectories.count == 2)
         // opt_array holds what the mountinfo decoder makes of the escaped options.
         let record = try decode(Self.hostileBuffer)
-        #expect(record.options == Array(fromMountInfo.superOptions.dropFirst(2)))
+        #expect(record.options == Array(fromMountInfo.superOptions.bytes.dropFirst(2)))
     }
 
     static let attributeCases: [(UInt64, String)] = [

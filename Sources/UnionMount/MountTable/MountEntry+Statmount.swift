@@ -7,8 +7,8 @@ extension MountEntry {
     /// Each field is made the way `fs/proc_namespace.c` `show_mountinfo` prints it:
     ///
     /// - IDs: the reusable `mnt_id_old` and `mnt_parent_id_old`; device: `sb_dev_major:sb_dev_minor`.
-    /// - root, mount point, type, source: statmount gives them raw; they are stored escaped as mountinfo escapes
-    ///   them (`\ooo` for space, tab, newline, backslash, and `#` in the source). The type is `fs_type` plus
+    /// - root, mount point, type, source: statmount gives them decoded, as the entry stores them (mountinfo
+    ///   escapes space, tab, newline, backslash, and `#` in the source, as `\ooo`). The type is `fs_type` plus
     ///   `.fs_subtype` when there is a subtype.
     /// - per-mount options (field 6): `ro`/`rw` from `MOUNT_ATTR_RDONLY`, then `nosuid`, `nodev`, `noexec`,
     ///   `noatime`, `nodiratime`, `relatime`, `nosymfollow`, `idmapped` from `mnt_attr`, in mountinfo's order
@@ -30,21 +30,20 @@ extension MountEntry {
             !mountPoint.isEmpty, let type = record.fullFilesystemType, let source = record.source
         else { return nil }
 
-        var builder = MountTableStorage.Builder()
-        let rootSpan = builder.append(raw: StatmountEscaping.escape(root, extra: nil))
-        let mountPointSpan = builder.append(raw: StatmountEscaping.escape(mountPoint, extra: nil))
-        let mountOptionsSpan = builder.append(raw: StatmountEscaping.mountOptions(record.attributes))
-        let optionalSpan = builder.append(raw: StatmountEscaping.optionalFields(record))
-        let typeSpan = builder.append(raw: StatmountEscaping.escape(type, extra: nil))
-        let sourceSpan = builder.append(raw: StatmountEscaping.escape(source, extra: UInt8(ascii: "#")))
-        let superSpan = builder.append(raw: StatmountEscaping.superOptions(record))
-        let storage = builder.finish(
+        var builder = MountEntryBuilder()
+        defer { builder.deallocate() }
+        builder.plain(root)
+        builder.plain(mountPoint)
+        builder.plain(type)
+        builder.plain(source)
+        builder.plain(StatmountEscaping.optionalFields(record))
+        let superOptions = StatmountEscaping.superOptions(record)
+        builder.plain(type.elementsEqual(UnionFilesystemKind.aufs.rawValue.utf8) ? superOptions : [])
+        StatmountEscaping.mountOptions(record.attributes).withUnsafeBufferPointer { builder.escapedList($0) }
+        superOptions.withUnsafeBufferPointer { builder.escapedList($0) }
+        self.init(
             mountID: Int(record.oldMountID), parentID: Int(record.oldParentID), major: record.deviceMajor,
-            minor: record.deviceMinor, origin: .mountinfo,
-            fields: MountEntryFields(
-                lineStart: 0, root: rootSpan, mountPoint: mountPointSpan, mountOptions: mountOptionsSpan,
-                optionalFields: optionalSpan, filesystemType: typeSpan, source: sourceSpan, superOptions: superSpan))
-        self.init(storage: storage, position: 0)
+            minor: record.deviceMinor, origin: .mountinfo, storage: builder.finish())
     }
 }
 

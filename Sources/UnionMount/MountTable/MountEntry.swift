@@ -15,13 +15,13 @@ import SystemPackage
 /// A `/proc/mounts` line (`show_vfsmnt`) has `source mountPoint type options 0 0`; see ``Origin-swift.enum``
 /// for how such an entry fills the fields it lacks.
 ///
-/// Every text field is kept exactly as the file had it and decoded when you ask for it: the kernel's `\ooo`
-/// octal escapes are decoded *after* the line was split into fields and an option field was split on its
-/// raw commas, so an escaped comma (`\054`) stays inside its option. All entries parsed from one file share
-/// that file's bytes, and an entry is no more than that shared buffer and where its line starts, which makes
-/// parsing cheap: the parser checks every line but keeps nothing of it. The price is that every property, the
-/// numbers included, is read from the line again on every access (store it if you use it in a loop) and that
-/// one retained entry keeps the whole table's bytes alive.
+/// An entry is a value: the parser decodes every field once, splitting the line into fields and an option field
+/// on its raw commas first and then resolving the kernel's `\ooo` octal escapes in each piece (so an escaped comma,
+/// `\054`, stays inside its option), and keeps the decoded bytes in one allocation of the entry's own. Keeping
+/// an entry keeps only that entry's bytes, never the table it came from. The numbers are stored fields; a text
+/// field is handed out as a `FilePath` or `String` made from the stored bytes when asked for (paths and text
+/// longer than 15 bytes cost an allocation each time), and an option list as ``Options``, a view of the stored
+/// options that allocates nothing until an option is read.
 ///
 /// Equality and hashing compare the decoded bytes of every field (not the normalized `FilePath` values),
 /// the numbers and the ``origin``.
@@ -64,40 +64,34 @@ public struct MountEntry: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Field 1 of `/proc/self/mountinfo`: the mount ID (reused after an unmount); `-1` for a `/proc/mounts` entry.
-    public var mountID: Int { storage.numbers(at: position).mountID }
+    public let mountID: Int
     /// Field 2 of `/proc/self/mountinfo`: the parent's mount ID (itself for the namespace root, possibly a mount
     /// outside the reader's view); `-1` for a `/proc/mounts` entry.
-    public var parentID: Int { storage.numbers(at: position).parentID }
+    public let parentID: Int
     /// Field 3 of `/proc/self/mountinfo`, before the colon: the major number of the filesystem's `st_dev`;
     /// `0` for a `/proc/mounts` entry.
-    public var major: UInt32 { storage.numbers(at: position).major }
+    public let major: UInt32
     /// Field 3 of `/proc/self/mountinfo`, after the colon: the minor number of the filesystem's `st_dev`;
     /// `0` for a `/proc/mounts` entry.
-    public var minor: UInt32 { storage.numbers(at: position).minor }
+    public let minor: UInt32
     /// The file format the entry came from.
-    public var origin: Origin { storage.origin }
+    public let origin: Origin
 
-    /// The bytes the entry was parsed from (shared by every entry of one table) or built into.
-    let storage: MountTableStorage
-    /// Where the entry's line starts in ``storage`` (0 for an entry built from values).
-    let position: Int
+    /// The entry's decoded text fields, its own (see ``MountEntryStorage``).
+    nonisolated(unsafe) let storage: MountEntryStorage
 
-    init(storage: MountTableStorage, position: Int) {
+    init(mountID: Int, parentID: Int, major: UInt32, minor: UInt32, origin: Origin, storage: MountEntryStorage) {
+        self.mountID = mountID
+        self.parentID = parentID
+        self.major = major
+        self.minor = minor
+        self.origin = origin
         self.storage = storage
-        self.position = position
     }
-
-    /// The numbers and field positions, read from the line again (see ``MountTableStorage``).
-    var record: MountEntryRecord { storage.record(at: position) }
-
-    /// The field positions, read from the line again (see ``MountTableStorage``).
-    var fields: MountEntryFields { storage.fields(at: position) }
 
     /// Creates an entry from decoded values, e.g. for tests or to describe a mount that is about to be made.
     ///
-    /// The values are stored escaped the way `/proc/self/mountinfo` escapes them, so the entry behaves exactly
-    /// like a parsed one. Empty options are dropped, as they are when parsing; a NUL byte cannot be part of a
-    /// path and ends ``root`` and ``mountPoint`` early. With `origin` ``Origin-swift.enum/mounts``, `root`,
+    /// Empty options are dropped, as they are when parsing. With `origin` ``Origin-swift.enum/mounts``, `root`,
     /// `optionalFields` and `mountOptions` are ignored: such an entry has one options field, `superOptions`.
     public init(
         mountID: Int = -1,
@@ -115,23 +109,20 @@ public struct MountEntry: Sendable, Hashable, CustomStringConvertible {
     ) {
         // A `/proc/mounts` entry has no root and no optional fields, and one options field.
         let fromMounts = origin == .mounts
-        var builder = MountTableStorage.Builder()
-        let rootSpan = fromMounts ? ByteSpan.empty : builder.append(escaping: root.bytes)
-        let mountPointSpan = builder.append(escaping: mountPoint.bytes)
-        let optionalSpan =
-            fromMounts
-            ? ByteSpan.empty
-            : builder.append(raw: Array(optionalFields.map(\.description).joined(separator: " ").utf8))
-        let typeSpan = builder.append(escaping: Array(filesystemType.utf8))
-        let sourceSpan = builder.append(escaping: sourceBytes)
-        let superSpan = builder.append(list: superOptions)
-        let mountOptionsSpan = fromMounts ? superSpan : builder.append(list: mountOptions.map { Array($0.utf8) })
-        let storage = builder.finish(
+        var builder = MountEntryBuilder()
+        defer { builder.deallocate() }
+        builder.plain(fromMounts ? [] : root.bytes)
+        builder.plain(mountPoint.bytes)
+        builder.plain(Array(filesystemType.utf8))
+        builder.plain(sourceBytes)
+        builder.plain(fromMounts ? [] : Array(optionalFields.map(\.description).joined(separator: " ").utf8))
+        builder.plain(
+            filesystemType == UnionFilesystemKind.aufs.rawValue ? MountTableEscaping.encodeList(superOptions) : [])
+        builder.plainList(fromMounts ? [] : mountOptions.map { Array($0.utf8) })
+        builder.plainList(superOptions)
+        self.init(
             mountID: mountID, parentID: parentID, major: major, minor: minor, origin: origin,
-            fields: MountEntryFields(
-                lineStart: 0, root: rootSpan, mountPoint: mountPointSpan, mountOptions: mountOptionsSpan,
-                optionalFields: optionalSpan, filesystemType: typeSpan, source: sourceSpan, superOptions: superSpan))
-        self.init(storage: storage, position: 0)
+            storage: builder.finish())
     }
 
     /// Creates an entry from decoded values with a textual source (see the other initializer).
@@ -157,100 +148,86 @@ public struct MountEntry: Sendable, Hashable, CustomStringConvertible {
 
     // MARK: Fields
 
+    /// `/` as a path, made once: nearly every mount's root.
+    private static let slash = FilePath("/")
+
     /// Field 4 of `/proc/self/mountinfo`, decoded: the directory inside the filesystem that is the mount's root
     /// (`/` unless a bind mount or subtree); `/` for a `/proc/mounts` entry.
     public var root: FilePath {
-        if origin == .mounts { return FilePath("/") }
-        let fields = self.fields
-        return storage.path(fields.root, line: fields.lineStart)
+        storage.withBytes(.root) { bytes in
+            bytes.count == 0 || (bytes.count == 1 && bytes[0] == UInt8(ascii: "/"))
+                ? Self.slash : FilePath(platformBytes: bytes)
+        }
     }
 
     /// The decoded bytes of ``root``, exactly as the kernel printed them (no `FilePath` normalization).
     public var rootBytes: [UInt8] {
-        if origin == .mounts { return [UInt8(ascii: "/")] }
-        let fields = self.fields
-        return storage.decoded(fields.root, line: fields.lineStart)
+        storage.withBytes(.root) { $0.isEmpty ? [UInt8(ascii: "/")] : Array($0) }
     }
 
     /// Field 5 of `/proc/self/mountinfo` (field 2 of `/proc/mounts`), decoded: where the mount is, relative to
     /// the reader's root.
-    public var mountPoint: FilePath {
-        let fields = self.fields
-        return storage.path(fields.mountPoint, line: fields.lineStart)
-    }
+    public var mountPoint: FilePath { storage.withBytes(.mountPoint) { FilePath(platformBytes: $0) } }
 
     /// The decoded bytes of ``mountPoint``, exactly as the kernel printed them (no `FilePath` normalization).
-    public var mountPointBytes: [UInt8] {
-        let fields = self.fields
-        return storage.decoded(fields.mountPoint, line: fields.lineStart)
-    }
+    public var mountPointBytes: [UInt8] { storage.withBytes(.mountPoint) { Array($0) } }
 
     /// Field 6 of `/proc/self/mountinfo`, split on `,` and decoded: the per-mount options (`ro`/`rw`, `nosuid`,
     /// `nodev`, `noexec`, `relatime`, …). For a `/proc/mounts` entry, the merged options field.
-    public var mountOptions: [String] {
-        let fields = self.fields
-        return storage.decodedTextList(fields.mountOptions, line: fields.lineStart)
+    public var mountOptions: Options {
+        Options(storage: storage, list: origin == .mounts ? .superOptions : .mountOptions)
     }
 
     /// Field 7 of `/proc/self/mountinfo`: the propagation tags, in order; empty for a `/proc/mounts` entry.
     public var optionalFields: [OptionalField] {
-        let fields = self.fields
-        return storage.optionalFields(fields.optionalFields, line: fields.lineStart)
+        storage.withBytes(.optionalFields) { field in
+            guard field.count > 0 else { return [] }
+            var result: [OptionalField] = []
+            MountTableEscaping.forEachPiece(of: field, separator: UInt8(ascii: " ")) { tag in
+                result.append(OptionalField(parsing: tag))
+            }
+            return result
+        }
     }
 
     /// Field 9 of `/proc/self/mountinfo` (field 3 of `/proc/mounts`), decoded: the filesystem type, with its
     /// subtype if any (`fuse.sshfs`).
-    public var filesystemType: String {
-        let fields = self.fields
-        return storage.decodedText(fields.filesystemType, line: fields.lineStart)
-    }
+    public var filesystemType: String { storage.withBytes(.filesystemType) { MountTableEscaping.string($0) } }
 
     /// Field 10 of `/proc/self/mountinfo` (field 1 of `/proc/mounts`), decoded: the filesystem-specific source,
     /// e.g. a device, `none`, or empty. Byte for byte; see ``source`` for text.
-    public var sourceBytes: [UInt8] {
-        let fields = self.fields
-        return storage.decoded(fields.source, line: fields.lineStart)
-    }
+    public var sourceBytes: [UInt8] { storage.withBytes(.source) { Array($0) } }
 
     /// ``sourceBytes`` as text: valid UTF-8 as is, other bytes as `\xNN`.
-    public var source: String {
-        let fields = self.fields
-        return storage.decodedText(fields.source, line: fields.lineStart)
-    }
+    public var source: String { storage.withBytes(.source) { MountTableEscaping.string($0) } }
 
     /// Field 11 of `/proc/self/mountinfo`: the superblock options, split on the raw commas of the file first and
     /// then octal-decoded each, so a value containing an escaped comma (`\054`) stays one option. Empty
     /// options are dropped. For a `/proc/mounts` entry, the merged options field.
-    public var superOptions: [[UInt8]] {
-        let fields = self.fields
-        return storage.decodedList(fields.superOptions, line: fields.lineStart)
-    }
-
-    /// ``superOptions`` as text: valid UTF-8 as is, other bytes as `\xNN`.
-    public var superOptionStrings: [String] {
-        let fields = self.fields
-        return storage.decodedTextList(fields.superOptions, line: fields.lineStart)
-    }
+    public var superOptions: Options { Options(storage: storage, list: .superOptions) }
 
     /// Whether the mount is read-only: `ro` among the per-mount options or among the superblock options (an
     /// overlay without an upper layer is `rw` per mount but `ro` in its superblock).
-    public var isReadOnly: Bool {
-        let fields = self.fields
-        return storage.listContains(fields.mountOptions, line: fields.lineStart, option: "ro")
-            || storage.listContains(fields.superOptions, line: fields.lineStart, option: "ro")
+    public var isReadOnly: Bool { mountOptions.contains("ro") || superOptions.contains("ro") }
+
+    /// Whether the filesystem type is `type`, compared byte for byte without making a `String`.
+    func hasFilesystemType(_ type: StaticString) -> Bool {
+        storage.withBytes(.filesystemType) { field in
+            field.elementsEqual(UnsafeBufferPointer(start: type.utf8Start, count: type.utf8CodeUnitCount))
+        }
     }
 
-    /// The entry as a `/proc/self/mountinfo` line (without the newline), with the fields escaped as parsed;
-    /// bytes that are not UTF-8 are shown as `\xNN`.
+    /// The entry as a `/proc/self/mountinfo` line (without the newline), with the fields escaped as mountinfo
+    /// escapes them; bytes that are not UTF-8 are shown as `\xNN`.
     public var description: String {
-        let record = self.record
-        let fields = record.fields
-        func raw(_ span: ByteSpan) -> String { storage.raw(span, line: fields.lineStart).readable }
-        var text = "\(record.mountID) \(record.parentID) \(record.major):\(record.minor)"
-        text += " \(record.origin == .mounts ? "/" : raw(fields.root))"
-        text += " \(raw(fields.mountPoint)) \(raw(fields.mountOptions))"
-        if fields.optionalFields.count > 0 { text += " " + raw(fields.optionalFields) }
-        text += " - \(raw(fields.filesystemType)) \(raw(fields.source)) \(raw(fields.superOptions))"
+        func field(_ field: MountEntryStorage.Field, extra: UInt8? = nil) -> String {
+            storage.withBytes(field) { StatmountEscaping.escape(Array($0), extra: extra).readable }
+        }
+        var text = "\(mountID) \(parentID) \(major):\(minor)"
+        text += " \(origin == .mounts ? "/" : field(.root)) \(field(.mountPoint)) \(mountOptions.escapedText)"
+        let tags = storage.withBytes(.optionalFields) { Array($0).readable }
+        if !tags.isEmpty { text += " " + tags }
+        text += " - \(field(.filesystemType)) \(field(.source, extra: UInt8(ascii: "#"))) \(superOptions.escapedText)"
         return text
     }
 
@@ -258,64 +235,17 @@ public struct MountEntry: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether two entries have the same numbers, origin and decoded fields.
     public static func == (lhs: MountEntry, rhs: MountEntry) -> Bool {
-        if lhs.storage === rhs.storage && lhs.position == rhs.position { return true }
-        let leftRecord = lhs.record
-        let rightRecord = rhs.record
-        guard leftRecord.mountID == rightRecord.mountID, leftRecord.parentID == rightRecord.parentID,
-            leftRecord.major == rightRecord.major, leftRecord.minor == rightRecord.minor,
-            leftRecord.origin == rightRecord.origin
-        else { return false }
-        let left = leftRecord.fields
-        let right = rightRecord.fields
-        let pairs: [(ByteSpan, ByteSpan, FieldShape)] = [
-            (left.root, right.root, .single), (left.mountPoint, right.mountPoint, .single),
-            (left.mountOptions, right.mountOptions, .list), (left.optionalFields, right.optionalFields, .tags),
-            (left.filesystemType, right.filesystemType, .single), (left.source, right.source, .single),
-            (left.superOptions, right.superOptions, .list),
-        ]
-        for (leftSpan, rightSpan, shape) in pairs {
-            if lhs.storage.rawEqual(leftSpan, line: left.lineStart, rhs.storage, rightSpan, line: right.lineStart) {
-                continue
-            }
-            switch shape {
-            case .single:
-                guard
-                    lhs.storage.decoded(leftSpan, line: left.lineStart)
-                        == rhs.storage.decoded(rightSpan, line: right.lineStart)
-                else { return false }
-            case .list:
-                guard
-                    lhs.storage.decodedList(leftSpan, line: left.lineStart)
-                        == rhs.storage.decodedList(rightSpan, line: right.lineStart)
-                else { return false }
-            case .tags:
-                guard
-                    lhs.storage.optionalFields(leftSpan, line: left.lineStart)
-                        == rhs.storage.optionalFields(rightSpan, line: right.lineStart)
-                else { return false }
-            }
-        }
-        return true
+        lhs.mountID == rhs.mountID && lhs.parentID == rhs.parentID && lhs.major == rhs.major
+            && lhs.minor == rhs.minor && lhs.origin == rhs.origin && lhs.storage.hasSameContents(as: rhs.storage)
     }
 
     /// Hashes what ``==(_:_:)`` compares.
     public func hash(into hasher: inout Hasher) {
-        let record = self.record
-        hasher.combine(record.mountID)
-        hasher.combine(record.parentID)
-        hasher.combine(record.major)
-        hasher.combine(record.minor)
-        hasher.combine(record.origin)
-        let fields = record.fields
-        let line = fields.lineStart
-        storage.hashDecoded(fields.root, line: line, into: &hasher)
-        storage.hashDecoded(fields.mountPoint, line: line, into: &hasher)
-        storage.hashDecodedList(fields.mountOptions, line: line, into: &hasher)
-        hasher.combine(storage.optionalFields(fields.optionalFields, line: line))
-        storage.hashDecoded(fields.filesystemType, line: line, into: &hasher)
-        storage.hashDecoded(fields.source, line: line, into: &hasher)
-        storage.hashDecodedList(fields.superOptions, line: line, into: &hasher)
+        hasher.combine(mountID)
+        hasher.combine(parentID)
+        hasher.combine(major)
+        hasher.combine(minor)
+        hasher.combine(origin)
+        storage.hash(into: &hasher)
     }
 }
-
-private enum FieldShape { case single, list, tags }

@@ -9,8 +9,8 @@ import CUnionMountShim
 // The mountinfo line loop. Parsing 10,000 lines has about the budget of three read(2)s of the file, so the loop
 // does no more than it must: the C scanner (`CUnionMount_scan_lines`, scan.c) finds the lines, their spaces and
 // which of their first 64 bytes are digits in 64-byte blocks; the checks below accept an ordinary line from
-// those alone, without converting a number; an entry is the table's storage and where its line starts. Numbers
-// and field positions are read from the line again when an entry is asked for them (``MountInfoLineReader``).
+// those alone, and its fields are where its spaces are, so the entry is made from the scanner's records with no
+// second look at the line (``MountEntryBuilder`` decodes the fields into the entry's own storage).
 
 extension MountTableParser {
     /// The spaces and lines one call of the scanner records at most (plus the slack it needs).
@@ -24,12 +24,14 @@ extension MountTableParser {
     /// or merely unusual, goes to ``parseMountInfoLine(_:start:end:)``, the general parser, which decides and
     /// words the error exactly as it always did.
     static func runMountInfo(
-        _ storage: MountTableStorage, inputName: String, policy: MalformedLinePolicy
+        _ bytes: [UInt8], inputName: String, policy: MalformedLinePolicy
     ) throws(UnionMountError) -> [MountEntry] {
         var skipped: [UnionMountError] = []
-        var starts = LineStarts(capacity: storage.bytes.count / 128 + 16)
-        defer { starts.deallocate() }
-        storage.bytes.withUnsafeBufferPointer { buffer in
+        var entries: [MountEntry] = []
+        entries.reserveCapacity(bytes.count / 128 + 16)
+        var builder = MountEntryBuilder()
+        defer { builder.deallocate() }
+        bytes.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             let total = buffer.count
             let spaces = UnsafeMutablePointer<UInt32>.allocate(capacity: batchSpaces + 64)
@@ -47,7 +49,8 @@ extension MountTableParser {
                     lineNumber += 1
                     let end = MountInfoLineReader.lineEnd(base, start: position, total: total)
                     switch general(base, start: position, end: end, lineNumber, inputName, &skipped) {
-                    case .accept: starts.append(position)
+                    case .accept(let record):
+                        entries.append(MountEntry(line: base + position, record, builder: &builder))
                     case .ignore: break
                     case .malformed where policy.throwsFirst: return
                     case .malformed: break
@@ -55,51 +58,43 @@ extension MountTableParser {
                     position = end + 1
                     continue
                 }
-                // Room for every line of the batch: the loops below write starts without a check.
-                starts.reserve(count)
-                let out = starts.end
-                var accepted = 0
                 var index = 0
                 while index < count {
-                    let stop = ordinaryLines(
-                        base + position, lines, from: index, to: count, spaces: spaces, position: position,
-                        out: out + accepted)
-                    accepted &+= stop &- index
-                    index = stop
+                    index = ordinaryLines(
+                        base + position, lines, from: index, to: count, spaces: spaces, into: &entries,
+                        builder: &builder)
                     guard index < count else { break }
                     // Line `index` is not ordinary.
                     let start = index == 0 ? position : position &+ Int(lines[index &- 1].end) &+ 1
                     let end = position &+ Int(lines[index].end)
                     switch general(base, start: start, end: end, lineNumber &+ index &+ 1, inputName, &skipped) {
-                    case .accept:
-                        out[accepted] = start
-                        accepted &+= 1
+                    case .accept(let record):
+                        entries.append(MountEntry(line: base + start, record, builder: &builder))
                     case .ignore:
                         break
                     case .malformed where policy.throwsFirst:
-                        starts.commit(accepted)
                         return
                     case .malformed:
                         break
                     }
                     index &+= 1
                 }
-                starts.commit(accepted)
                 lineNumber &+= count
                 position &+= Int(lines[count &- 1].end) &+ 1
             }
         }
         try policy.finish(skipped)
-        return entries(storage, starts: starts)
+        return entries
     }
 
-    /// Accepts the ordinary lines `first..<count` of a batch the scanner recorded (starting at `position`), up to
-    /// the first line that is not ordinary, writing their starts to `out`; returns the index of that line, or
-    /// `count`.
+    /// Makes the entries of the ordinary lines `first..<count` of a batch the scanner recorded (starting at
+    /// `batch`), up to the first line that is not ordinary; returns the index of that line, or `count`.
+    ///
+    /// The fields of an ordinary line are where its spaces are: the scanner's records are all it takes.
     @inline(never)
     static func ordinaryLines(
         _ batch: UnsafePointer<UInt8>, _ lines: UnsafePointer<CUnionMount_line>, from first: Int, to count: Int,
-        spaces: UnsafePointer<UInt32>, position: Int, out: UnsafeMutablePointer<Int>
+        spaces: UnsafePointer<UInt32>, into entries: inout [MountEntry], builder: inout MountEntryBuilder
     ) -> Int {
         var index = first
         var lineStart: UInt32 = first == 0 ? 0 : lines[first &- 1].end &+ 1
@@ -107,12 +102,28 @@ extension MountTableParser {
         while index < count {
             let line = lines[index]
             let spaceEnd = Int(line.spaces)
-            guard
-                isOrdinary(
-                    batch, start: lineStart, spaces: spaces + spaceStart, count: spaceEnd &- spaceStart,
-                    digits: line.digits)
+            let lineSpaces = spaces + spaceStart
+            let spaceCount = spaceEnd &- spaceStart
+            guard isOrdinary(batch, start: lineStart, spaces: lineSpaces, count: spaceCount, digits: line.digits)
             else { break }
-            out[index &- first] = position &+ Int(lineStart)
+            let separator = spaceCount &- 3
+            let start = lineStart
+            @inline(__always) func span(_ from: UInt32, _ to: UInt32) -> ByteSpan {
+                ByteSpan(start: from &- start, count: to &- from)
+            }
+            @inline(__always) func field(_ index: Int) -> ByteSpan {
+                span(lineSpaces[index &- 1] &+ 1, lineSpaces[index])
+            }
+            let numbers = MountInfoLineReader.numbers(batch, start: Int(lineStart), total: Int(line.end))
+            let record = MountEntryRecord(
+                mountID: numbers.mountID, parentID: numbers.parentID, major: numbers.major, minor: numbers.minor,
+                origin: .mountinfo,
+                fields: MountEntryFields(
+                    root: field(3), mountPoint: field(4), mountOptions: field(5),
+                    optionalFields: separator > 6 ? span(lineSpaces[5] &+ 1, lineSpaces[separator &- 1]) : .empty,
+                    filesystemType: field(separator &+ 1), source: field(separator &+ 2),
+                    superOptions: span(lineSpaces[spaceCount &- 1] &+ 1, line.end)))
+            entries.append(MountEntry(line: batch + Int(lineStart), record, builder: &builder))
             lineStart = line.end &+ 1
             spaceStart = spaceEnd
             index &+= 1
@@ -121,7 +132,11 @@ extension MountTableParser {
     }
 
     /// What the line loop does after the general parser has seen a line.
-    enum GeneralOutcome { case accept, ignore, malformed }
+    enum GeneralOutcome {
+        case accept(MountEntryRecord)
+        case ignore
+        case malformed
+    }
 
     /// A line for the general parser; the error of a malformed one is appended to `skipped`.
     @inline(never)
@@ -136,8 +151,8 @@ extension MountTableParser {
             result = parseMountInfoLine(base, start: start, end: end)
         }
         switch result {
-        case .record:
-            return .accept
+        case .record(let record):
+            return .accept(record)
         case .ignored:
             return .ignore
         case .malformed(let reason):
@@ -183,75 +198,10 @@ extension MountTableParser {
         }
         return true
     }
-
-    /// The entries of the lines starting at `starts`, all sharing `storage`.
-    static func entries(_ storage: MountTableStorage, starts: LineStarts) -> [MountEntry] {
-        let count = starts.count
-        let positions = starts.base
-        return [MountEntry](unsafeUninitializedCapacity: count) { buffer, initialized in
-            initialized = 0
-            guard let out = buffer.baseAddress else { return }
-            // Eight entries per step: the optimizer takes the eight retains of `storage` together.
-            var index = 0
-            while index &+ 8 <= count {
-                (out + index).initialize(to: MountEntry(storage: storage, position: positions[index]))
-                (out + (index &+ 1)).initialize(to: MountEntry(storage: storage, position: positions[index &+ 1]))
-                (out + (index &+ 2)).initialize(to: MountEntry(storage: storage, position: positions[index &+ 2]))
-                (out + (index &+ 3)).initialize(to: MountEntry(storage: storage, position: positions[index &+ 3]))
-                (out + (index &+ 4)).initialize(to: MountEntry(storage: storage, position: positions[index &+ 4]))
-                (out + (index &+ 5)).initialize(to: MountEntry(storage: storage, position: positions[index &+ 5]))
-                (out + (index &+ 6)).initialize(to: MountEntry(storage: storage, position: positions[index &+ 6]))
-                (out + (index &+ 7)).initialize(to: MountEntry(storage: storage, position: positions[index &+ 7]))
-                index &+= 8
-            }
-            while index < count {
-                (out + index).initialize(to: MountEntry(storage: storage, position: positions[index]))
-                index &+= 1
-            }
-            initialized = count
-        }
-    }
 }
 
-/// A growing list of line starts, without the checks of `Array.append` in the line loop. Deallocate when done.
-struct LineStarts {
-    private(set) var base: UnsafeMutablePointer<Int>
-    private(set) var count = 0
-    private var capacity: Int
-
-    init(capacity: Int) {
-        self.capacity = max(capacity, 16)
-        base = .allocate(capacity: self.capacity)
-    }
-
-    /// Where the next start goes.
-    var end: UnsafeMutablePointer<Int> { base + count }
-
-    mutating func append(_ start: Int) {
-        reserve(1)
-        (base + count).initialize(to: start)
-        count += 1
-    }
-
-    /// Makes room for `more` starts after ``end``.
-    mutating func reserve(_ more: Int) {
-        guard count + more > capacity else { return }
-        let larger = max(capacity * 2, count + more)
-        let moved = UnsafeMutablePointer<Int>.allocate(capacity: larger)
-        moved.moveInitialize(from: base, count: count)
-        base.deallocate()
-        base = moved
-        capacity = larger
-    }
-
-    /// Counts `written` starts stored at ``end`` (after ``reserve(_:)``).
-    mutating func commit(_ written: Int) { count += written }
-
-    func deallocate() { base.deallocate() }
-}
-
-/// Reads the numbers and field positions of a mountinfo line that ``MountTableParser`` accepted (so every check
-/// has passed and nothing here can fail or overflow).
+/// Reads the numbers of a mountinfo line that ``MountTableParser`` accepted as ordinary (so every check has passed
+/// and nothing here can fail or overflow), and finds where lines end.
 enum MountInfoLineReader {
     /// Where the line starting at `start` ends: its `\n`, or `total`.
     @inline(__always)
@@ -283,34 +233,5 @@ enum MountInfoLineReader {
         let major = number()
         let minor = number()
         return (mountID, parentID, UInt32(truncatingIfNeeded: major), UInt32(truncatingIfNeeded: minor))
-    }
-
-    /// How many spaces ``fields(_:start:total:)`` finds with the C scanner; a line with more is split again by
-    /// the general parser.
-    static let scannedSpaces = 32
-
-    /// The field positions: fields split on single spaces; the separator is the fourth field from the end.
-    static func fields(_ base: UnsafePointer<UInt8>, start: Int, total: Int) -> MountEntryFields {
-        withUnsafeTemporaryAllocation(of: Int.self, capacity: scannedSpaces) { buffer in
-            guard let spaces = buffer.baseAddress else { return .empty }
-            var count = 0
-            let end = CUnionMount_scan_line(base, start, total, spaces, scannedSpaces, &count)
-            let separator = count &- 3
-            guard count <= scannedSpaces, separator >= 6 else {
-                guard case .record(let record) = MountTableParser.parseMountInfoLine(base, start: start, end: end)
-                else { return .empty }
-                return record.fields
-            }
-            @inline(__always) func span(_ from: Int, _ to: Int) -> ByteSpan {
-                ByteSpan(
-                    start: UInt32(truncatingIfNeeded: from &- start), count: UInt32(truncatingIfNeeded: to &- from))
-            }
-            @inline(__always) func field(_ index: Int) -> ByteSpan { span(spaces[index &- 1] &+ 1, spaces[index]) }
-            return MountEntryFields(
-                lineStart: start, root: field(3), mountPoint: field(4), mountOptions: field(5),
-                optionalFields: separator > 6 ? span(spaces[5] &+ 1, spaces[separator &- 1]) : .empty,
-                filesystemType: field(separator &+ 1), source: field(separator &+ 2),
-                superOptions: span(spaces[count &- 1] &+ 1, end))
-        }
     }
 }

@@ -59,15 +59,12 @@ enum MountTableParser {
     static func run(
         _ bytes: [UInt8], format: Format, inputName: String, policy: MalformedLinePolicy
     ) throws(UnionMountError) -> [MountEntry] {
-        if format == .mountinfo {
-            return try runMountInfo(
-                MountTableStorage(bytes, layout: .mountinfoLines), inputName: inputName, policy: policy)
-        }
-        let storage = MountTableStorage(bytes, layout: .mountsLines)
-        var starts = LineStarts(capacity: bytes.count / 64 + 16)
-        defer { starts.deallocate() }
+        if format == .mountinfo { return try runMountInfo(bytes, inputName: inputName, policy: policy) }
+        var entries: [MountEntry] = []
+        var builder = MountEntryBuilder()
+        defer { builder.deallocate() }
         var skipped: [UnionMountError] = []
-        storage.bytes.withUnsafeBufferPointer { buffer in
+        bytes.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             let total = buffer.count
             var position = 0
@@ -84,8 +81,8 @@ enum MountTableParser {
                     result = parseMountsLine(base, start: lineStart, end: lineEnd)
                 }
                 switch result {
-                case .record:
-                    starts.append(lineStart)
+                case .record(let record):
+                    entries.append(MountEntry(line: base + lineStart, record, builder: &builder))
                 case .ignored:
                     continue
                 case .malformed(let reason):
@@ -95,10 +92,9 @@ enum MountTableParser {
             }
         }
         try policy.finish(skipped)
-        return entries(storage, starts: starts)
+        return entries
     }
 
-    /// The error of a malformed line: the reason, an excerpt, the input's name and the 1-based line number.
     static func malformed(
         _ reason: String, _ base: UnsafePointer<UInt8>, start: Int, end: Int, _ inputName: String, _ lineNumber: Int
     ) -> UnionMountError {
@@ -209,29 +205,9 @@ enum MountTableParser {
             MountEntryRecord(
                 mountID: mountID, parentID: parentID, major: major, minor: minor, origin: .mountinfo,
                 fields: MountEntryFields(
-                    lineStart: start, root: rootSpan, mountPoint: mountPointSpan, mountOptions: optionsSpan,
+                    root: rootSpan, mountPoint: mountPointSpan, mountOptions: optionsSpan,
                     optionalFields: optionalSpan, filesystemType: typeSpan, source: sourceSpan,
                     superOptions: superSpan)))
-    }
-
-    /// The outcome of one line as an entry.
-    enum EntryLine {
-        case entry(MountEntry)
-        case ignored
-        case malformed(String)
-    }
-
-    /// ``parseMountInfoLine(_:start:end:)`` with the entry made on `storage`, a
-    /// ``MountTableStorage/Layout/mountinfoLines`` storage of the same bytes: the reference of the fuzz harness's
-    /// differential check (`Fuzz/Sources/fuzz-mountinfo`).
-    static func parseMountInfoLine(
-        _ base: UnsafePointer<UInt8>, start: Int, end: Int, storage: MountTableStorage
-    ) -> EntryLine {
-        switch parseMountInfoLine(base, start: start, end: end) {
-        case .record: .entry(MountEntry(storage: storage, position: start))
-        case .ignored: .ignored
-        case .malformed(let reason): .malformed(reason)
-        }
     }
 
     @inline(__always)
@@ -280,7 +256,7 @@ enum MountTableParser {
             MountEntryRecord(
                 mountID: -1, parentID: -1, major: 0, minor: 0, origin: .mounts,
                 fields: MountEntryFields(
-                    lineStart: start, root: .empty, mountPoint: spans.1, mountOptions: spans.3,
+                    root: .empty, mountPoint: spans.1, mountOptions: spans.3,
                     optionalFields: .empty, filesystemType: spans.2, source: spans.0, superOptions: spans.3)))
     }
 }

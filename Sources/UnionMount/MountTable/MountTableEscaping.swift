@@ -107,6 +107,26 @@ enum MountTableEscaping {
         return String(validating: decoded, as: UTF8.self) ?? decoded.readable
     }
 
+    /// Decoded bytes as text: valid UTF-8 as is, other bytes as `\xNN`.
+    @inline(__always)
+    static func string(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        var bits: UInt8 = 0
+        for byte in bytes { bits |= byte }
+        // Mount tables are nearly all ASCII, for which decoding needs no validation.
+        if bits < 0x80 { return String(decoding: bytes, as: UTF8.self) }
+        return String(validating: bytes, as: UTF8.self) ?? Array(bytes).readable
+    }
+
+    /// Decoded options as one options field: each escaped (``encode(_:)``), joined with `,`.
+    static func encodeList(_ options: [[UInt8]]) -> [UInt8] {
+        var joined: [UInt8] = []
+        for option in options where !option.isEmpty {
+            if !joined.isEmpty { joined.append(UInt8(ascii: ",")) }
+            joined.append(contentsOf: encode(option))
+        }
+        return joined
+    }
+
     /// Decodes a field that may not be contiguous (tests, small inputs).
     static func decode(_ field: [UInt8]) -> [UInt8] { field.withUnsafeBufferPointer { decode($0) } }
 
@@ -148,6 +168,7 @@ enum MountTableEscaping {
     /// filesystem's own. Only an option that starts with `context="`, `fscontext="`, `defcontext="` or
     /// `rootcontext="` is read to its closing quote: overlay prints a `"` in a layer path raw, so treating
     /// every quote as a delimiter would merge options.
+    @inline(__always)
     static func forEachOption(of field: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
         var start = 0
         var index = 0

@@ -82,15 +82,15 @@ extension MountEntry {
     /// is `x`) and then fuse-overlayfs (`read_dirs`: layers separated by `:`, empty layers skipped; since
     /// fuse-overlayfs PR #441 of 2025, `\:` is a literal colon — older versions split there too) do.
     public var overlayLayout: OverlayLayout? {
-        let fields = self.fields  // computed from the line each time: read once
-        let driver: OverlayLayout.Driver? = storage.withField(fields.filesystemType, line: fields.lineStart) { type in
-            if type.elementsEqual("overlay".utf8) { return .overlay }
-            if type.elementsEqual("fuse.fuse-overlayfs".utf8) { return .fuseOverlayfs }
-            return nil
-        }
+        let driver: OverlayLayout.Driver? =
+            switch UnionFilesystemKind(self) {
+            case .overlay: .overlay
+            case .fuseOverlayfs: .fuseOverlayfs
+            case .aufs, nil: nil
+            }
         switch driver {
-        case .overlay: return OverlayDecoder.decodeKernel(superOptions, fromProcMounts: origin == .mounts)
-        case .fuseOverlayfs: return OverlayDecoder.decodeFuse(superOptions, fromProcMounts: origin == .mounts)
+        case .overlay: return OverlayDecoder.decodeKernel(superOptions.bytes, fromProcMounts: origin == .mounts)
+        case .fuseOverlayfs: return OverlayDecoder.decodeFuse(superOptions.bytes, fromProcMounts: origin == .mounts)
         case nil: return nil
         }
     }

@@ -312,8 +312,9 @@ extension AufsSysfs {
     ///   as on a host with sysfs branch files.
     /// - Throws: ``UnionMountError/Code/malformedInput`` when the list does not parse.
     public static func branches(inMountOptionsOf entry: MountEntry) throws(UnionMountError) -> [Branch] {
-        let fields = entry.fields  // computed from the line each time: read once
-        let raw = entry.storage.raw(fields.superOptions, line: fields.lineStart)
+        // An aufs entry keeps its options field as printed (``MountEntryStorage/Field/rawSuperOptions``).
+        var raw = entry.storage.withBytes(.rawSuperOptions) { Array($0) }
+        if raw.isEmpty { raw = MountTableEscaping.encodeList(entry.superOptions.bytes) }
         guard let start = branchListStart(raw) else { return [] }
         let list = MountTableEscaping.decode(Array(raw[start...]))
         return try optionBranchList(list[...])

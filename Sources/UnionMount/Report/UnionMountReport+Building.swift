@@ -96,7 +96,7 @@ extension UnionMountReport {
             var remaining: [String: Int] = [:]
             for option in layout.otherOptions + layout.kernelAddedOptions { remaining[option, default: 0] += 1 }
             var merged: [String] = []
-            for option in entry.superOptionStrings {
+            for option in entry.superOptions {
                 guard let count = remaining[option], count > 0 else { continue }
                 remaining[option] = count - 1
                 merged.append(option)
@@ -113,7 +113,7 @@ extension UnionMountReport {
         var si: String?
         var xinoOption: FilePath?
         var options: [String] = []
-        for option in entry.superOptions {
+        for option in entry.superOptions.bytes {
             // aufs prints the `br:` list last (brs=0 hosts only); everything from there on is branches.
             if option.starts(with: "br:".utf8) || option.starts(with: "br=".utf8) { break }
             if option.starts(with: "si=".utf8) {

@@ -1,4 +1,5 @@
 import CUnionMountShim
+import Foundation
 import SystemPackage
 import Testing
 
@@ -131,7 +132,7 @@ extension PrivilegedTests {
             #expect(!slaves.isEmpty)
             #expect(ours.contains { $0.optionalFields.contains(.unbindable) })
             #expect(ours.contains { $0.root != "/" })
-            #expect(ours.contains { $0.superOptionStrings.contains("sync") && $0.mountOptions.contains("noatime") })
+            #expect(ours.contains { $0.superOptions.contains("sync") && $0.mountOptions.contains("noatime") })
 
             let unionEntries = try Queries.unionMounts(source: .statmount)
             #expect(unionEntries == (try Queries.unionMounts(source: .mountinfo)))
@@ -150,10 +151,16 @@ extension PrivilegedTests {
             let record = try Statmount.stat(mountID: Self.uniqueMountID(target), request: request)
             #expect(record.mountPoint == target.bytes)
             // mnt_opts is byte for byte mountinfo's field 11 after "rw,".
-            let field11 = entry.storage.raw(entry.fields.superOptions, line: entry.fields.lineStart)
+            // Field 11 as the file prints it: the last field of the mount's line (the hostile bytes are escaped there).
+            let mountinfo = try #require(FileManager.default.contents(atPath: "/proc/self/mountinfo"))
+            let line = try #require(
+                mountinfo.split(separator: UInt8(ascii: "\n")).first {
+                    $0.starts(with: Array("\(entry.mountID) ".utf8))
+                })
+            let field11 = Array(try #require(line.split(separator: UInt8(ascii: " ")).last))
             #expect(record.optionText.map { Array("rw,".utf8) + $0 } == field11)
             // opt_array is field 11 split on raw commas and \ooo-decoded; overlay's own `\` escapes stay.
-            #expect(record.options == Array(entry.superOptions.dropFirst()))
+            #expect(record.options == Array(entry.superOptions.bytes.dropFirst()))
             let lowerdir = try #require(record.options?.first)
             #expect(lowerdir.contains(UInt8(ascii: " ")) && lowerdir.contains(UInt8(ascii: "\n")))
             #expect(lowerdir.starts(with: Array("lowerdir=".utf8)))

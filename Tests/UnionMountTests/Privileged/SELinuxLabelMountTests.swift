@@ -23,7 +23,7 @@ extension PrivilegedTests {
             defer { _ = try? mounter.unmount(stack.target) }
             #expect(plan.strategy == strategy)
             let entry = try #require(try mountEntry(at: stack.target))
-            #expect(entry.superOptionStrings.contains("context=" + QuotedOptionTests.quoted))
+            #expect(entry.superOptions.contains("context=" + QuotedOptionTests.quoted))
             stack.expectMergedView()
             #expect(try mounter.unmount(stack.target) == .unmounted)
         }

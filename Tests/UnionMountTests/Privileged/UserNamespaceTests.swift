@@ -64,7 +64,7 @@ struct UserNamespaceChild {
                     }
                 })
         let entry = try #require(try mountEntry(at: target))
-        #expect(entry.superOptionStrings.contains("userxattr"))
+        #expect(entry.superOptions.contains("userxattr"))
         #expect(readFile(target.appending("x")) == "x")
     }
 
