@@ -7,6 +7,8 @@ let package = Package(
     products: [
         .library(name: "UnionMount", targets: ["UnionMount"]),
         .library(name: "UnionMountStore", targets: ["UnionMountStore"]),
+        // Not API: the properties the fuzz harnesses in Fuzz/ and the tests check (a product so Fuzz/ can link it).
+        .library(name: "UnionMountFuzzChecks", targets: ["UnionMountFuzzChecks"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
@@ -43,6 +45,14 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: [.define("ENABLE_MOCKING", .when(configuration: .debug))]
+        ),
+        // The parser properties the libFuzzer harnesses (Fuzz/) and FuzzCorpusTests check, written once.
+        .target(
+            name: "UnionMountFuzzChecks",
+            dependencies: [
+                "UnionMount",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
         ),
         .executableTarget(
             name: "unionmount",
@@ -126,6 +136,7 @@ let package = Package(
                 "UnionMount",
                 "UnionMountStore",
                 "UnionMountBenchSupport",
+                "UnionMountFuzzChecks",
                 "CLibMount",
                 "CUnionMountShim",
                 .product(name: "SystemPackage", package: "swift-system"),

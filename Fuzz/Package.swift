@@ -1,9 +1,8 @@
 // swift-tools-version: 6.0
 // libFuzzer harnesses for UnionMount's parsers of untrusted input. Kept out of the main package: build and run
 // them with `Fuzz/run` (see Fuzz/README.md). The targets are built with `-sanitize=fuzzer,address` (libFuzzer and
-// coverage instrumentation) and `-parse-as-library`. `fuzz-mountinfo` and `fuzz-aufs-options` also reach internals
-// (the general mountinfo line parser, the aufs sysfs decoders) through `@testable import`, so everything is built
-// with `-enable-testing`.
+// coverage instrumentation) and `-parse-as-library`. `fuzz-aufs-options` also reaches the aufs sysfs decoders
+// through `@testable import`, so everything is built with `-enable-testing`.
 import PackageDescription
 
 let package = Package(
@@ -12,10 +11,15 @@ let package = Package(
         .package(name: "UnionMount", path: "..")
     ],
     targets: [
-        // The checks every harness runs, public API only; also mirrored by Tests/UnionMountTests/FuzzCorpusTests.swift.
+        // The libFuzzer driver glue; the checks themselves are the main package's `UnionMountFuzzChecks`, which
+        // Tests/UnionMountTests/FuzzCorpusTests.swift runs too.
         .target(
             name: "FuzzSupport",
-            dependencies: ["CFuzzerDriver", .product(name: "UnionMount", package: "UnionMount")]
+            dependencies: [
+                "CFuzzerDriver",
+                .product(name: "UnionMount", package: "UnionMount"),
+                .product(name: "UnionMountFuzzChecks", package: "UnionMount"),
+            ]
         ),
         // The declaration of libFuzzer's LLVMFuzzerRunDriver.
         .target(name: "CFuzzerDriver"),

@@ -1,6 +1,7 @@
 import Foundation
 import SystemPackage
 import Testing
+import UnionMountFuzzChecks
 
 @testable import UnionMount
 
@@ -34,166 +35,31 @@ enum FuzzCorpus {
         }
     }
 
-    /// What the harness `fuzz-<target>` checks for one input.
+    /// What the harness `fuzz-<target>` checks for one input: the same ``FuzzChecks``, a failure recorded.
     static func check(_ target: String, _ bytes: [UInt8], _ name: String) {
-        switch target {
-        case "mountinfo":
-            FuzzProperties.mountInfo(bytes, name)
-        case "proc-mounts":
-            FuzzProperties.procMounts(bytes, name)
-        case "overlay-options":
-            FuzzProperties.overlayOptions(bytes, name)
-        case "aufs-options":
-            FuzzProperties.aufsOptions(bytes, name)
-            FuzzProperties.aufsBranchList(bytes, name)
-            FuzzProperties.aufsSysfs(bytes, name)
-        default:
-            Issue.record("no fuzz target \(target)")
+        do {
+            switch target {
+            case "mountinfo":
+                try FuzzChecks.mountInfo(bytes)
+            case "proc-mounts":
+                try FuzzChecks.procMounts(bytes)
+            case "overlay-options":
+                try FuzzChecks.overlayOptions(bytes)
+            case "aufs-options":
+                try FuzzChecks.aufsOptions(bytes)
+                try FuzzChecks.aufsBranchList(bytes)
+                FuzzProperties.aufsSysfs(bytes, name)
+            default:
+                Issue.record("no fuzz target \(target)")
+            }
+        } catch {
+            Issue.record("\(name): \(error)")
         }
     }
 }
 
-/// The properties the fuzz harnesses in `Fuzz/Sources` check, as expectations: the same parsers, the same
-/// round trips. Any input must parse or throw a ``UnionMountError``, never trap.
+/// The properties of the aufs harness that reach internals (the sysfs decoders), as expectations.
 enum FuzzProperties {
-    static let absentSysfs = AufsSysfs(root: "/nonexistent/unionmount-fuzz/sys/fs/aufs")
-
-    static func mountInfo(_ bytes: [UInt8], _ name: String) {
-        let strict = Result { () throws(UnionMountError) in try MountTable.parse(bytes) }
-        let (entries, skipped) = parseSkippingMalformed(bytes)
-        let lenient = Result { () throws(UnionMountError) in try MountTable.parse(bytes, malformedLines: .skip) }
-        agree(strict, lenient, entries, skipped, name)
-        // A mountinfo entry of a UTF-8 input reads back equal from its description.
-        let isUTF8 = String(validating: bytes, as: UTF8.self) != nil
-        for entry in entries {
-            touch(entry)
-            if isUTF8 {
-                let again = try? MountTable.parse(Array(entry.description.utf8))
-                #expect(again == [entry], "\(name): \(entry.description) does not read back")
-            }
-        }
-    }
-
-    static func procMounts(_ bytes: [UInt8], _ name: String) {
-        let strict = Result { () throws(UnionMountError) in try MountTable.parse(bytes, format: .mounts) }
-        let (entries, skipped) = parseSkippingMalformed(bytes, format: .mounts)
-        let lenient = Result { () throws(UnionMountError) in
-            try MountTable.parse(bytes, format: .mounts, malformedLines: .skip)
-        }
-        agree(strict, lenient, entries, skipped, name)
-        for entry in entries {
-            touch(entry)
-            #expect(entry.origin == .mounts && entry.mountID == -1 && entry.root == "/", "\(name)")
-            #expect(entry.optionalFields.isEmpty, "\(name)")
-        }
-    }
-
-    static func agree(
-        _ strict: Result<[MountEntry], UnionMountError>, _ lenient: Result<[MountEntry], UnionMountError>,
-        _ entries: [MountEntry], _ skipped: [UnionMountError], _ name: String
-    ) {
-        #expect((try? lenient.get()) == entries, "\(name): .skip and parseSkippingMalformed differ")
-        switch strict {
-        case .success(let strictEntries):
-            #expect(skipped.isEmpty, "\(name): the strict parse succeeded but lines were skipped")
-            #expect(strictEntries == entries, "\(name): the strict and the skipping parse differ")
-        case .failure(let error):
-            #expect(error == skipped.first, "\(name): the strict parse threw \(error), not the first skipped line's")
-        }
-        for error in skipped {
-            #expect(error.code == .malformedInput && error.line != nil, "\(name): \(error)")
-        }
-    }
-
-    /// Every decoded field, equality, hashing and the report (aufs sysfs pointed nowhere).
-    static func touch(_ entry: MountEntry) {
-        var hasher = Hasher()
-        hasher.combine(entry.mountPoint)
-        hasher.combine(entry.mountPointBytes)
-        hasher.combine(entry.root)
-        hasher.combine(entry.rootBytes)
-        hasher.combine(entry.mountOptions)
-        for field in entry.optionalFields { hasher.combine(field.description) }
-        hasher.combine(entry.filesystemType)
-        hasher.combine(entry.source)
-        hasher.combine(entry.sourceBytes)
-        hasher.combine(entry.superOptions)
-        hasher.combine(entry.superOptions)
-        hasher.combine(entry.isReadOnly)
-        hasher.combine(entry.description)
-        hasher.combine(entry)
-        if let layout = entry.overlayLayout {
-            hasher.combine(layout)
-            hasher.combine(layout.hasRelativePaths)
-        }
-        _ = hasher.finalize()
-        #expect(entry == entry)
-        if let report = try? UnionMountReport(entry: entry, aufsSysfs: absentSysfs) {
-            var reportHasher = Hasher()
-            reportHasher.combine(report)
-            _ = reportHasher.finalize()
-        }
-        if entry.filesystemType == "aufs" { _ = try? AufsSysfs.branches(inMountOptionsOf: entry) }
-    }
-
-    static func overlayOptions(_ bytes: [UInt8], _ name: String) {
-        let spec: OverlaySpec
-        do {
-            spec = try OverlaySpec(legacyOptionString: bytes)
-        } catch {
-            #expect(error.code == .malformedInput, "\(name): \(error)")
-            return
-        }
-        guard (try? spec.validate()) != nil, let string = try? spec.legacyOptionString() else { return }
-        var expected = spec
-        expected.source = "overlay"
-        if expected.options.userXattr == false { expected.options.userXattr = nil }
-        #expect(
-            (try? OverlaySpec(legacyOptionString: string)) == expected,
-            "\(name): \(string.readable) does not read back as the spec")
-        _ = try? spec.legacyOptionString(relativeTo: "/")
-    }
-
-    static func aufsOptions(_ bytes: [UInt8], _ name: String) {
-        let spec: AufsSpec
-        do {
-            spec = try AufsSpec(optionString: bytes)
-        } catch {
-            #expect(error.code == .malformedInput, "\(name): \(error)")
-            return
-        }
-        guard (try? spec.validate()) != nil else { return }
-        let string = try? spec.optionString()
-        #expect(string != nil, "\(name): optionString() threw for a valid spec")
-        if let string {
-            #expect((try? AufsSpec(optionString: string)) == spec, "\(name): \(string.readable) does not read back")
-        }
-    }
-
-    /// The input as the `br:` list of a `brs=0` aufs mountinfo entry (space, tab, newline octal-escaped).
-    static func aufsBranchList(_ bytes: [UInt8], _ name: String) {
-        var line = Array("1 2 0:51 / /u rw,relatime - aufs none rw,si=9c1b2e7f40a35d18,br:".utf8)
-        for byte in bytes {
-            if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\n") {
-                line += Array(("\\0" + String(byte, radix: 8)).utf8)
-            } else {
-                line.append(byte)
-            }
-        }
-        guard let entries = try? MountTable.parse(line), entries.count == 1, let entry = entries.first else {
-            Issue.record("\(name): the constructed aufs mountinfo line does not parse")
-            return
-        }
-        do {
-            let branches = try AufsSysfs.branches(inMountOptionsOf: entry)
-            #expect(branches.map(\.index) == Array(branches.indices), "\(name)")
-            #expect(branches.allSatisfy { $0.id == nil }, "\(name)")
-        } catch {
-            #expect(error.code == .malformedInput, "\(name): \(error)")
-        }
-        touch(entry)
-    }
-
     /// The input as sysfs `br0` and `xi_path` (internal decoders, and the scan through an in-memory reader).
     static func aufsSysfs(_ bytes: [UInt8], _ name: String) {
         if let parsed = try? AufsSysfs.sysfsBranch(bytes, file: "/fuzz/si_1/br0") {

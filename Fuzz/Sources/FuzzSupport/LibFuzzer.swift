@@ -1,4 +1,5 @@
 import CFuzzerDriver
+@_exported import UnionMountFuzzChecks
 
 /// Runs libFuzzer on `argv` with `testOneInput` as the target.
 ///
@@ -19,4 +20,14 @@ public func runLibFuzzer(
 public func fuzzInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> [UInt8] {
     guard let data, size > 0 else { return [] }
     return Array(UnsafeBufferPointer(start: data, count: size))
+}
+
+/// Runs the shared checks (``FuzzChecks`` in `UnionMountFuzzChecks`) and traps on a broken property, so that
+/// libFuzzer saves the input as a crash.
+public func trapOnFailure(_ checks: () throws(FuzzFailure) -> Void) {
+    do {
+        try checks()
+    } catch {
+        fatalError(error.description)
+    }
 }

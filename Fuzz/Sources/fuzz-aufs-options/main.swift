@@ -1,4 +1,5 @@
 import FuzzSupport
+
 // Internal API: the aufs sysfs `br<N>` / `brid<N>` / `xi_path` decoders (`AufsSysfs.sysfsBranch`, `AufsSysfs.id`)
 // and the `AufsSysfs(root:reader:sleeper:)` seam that serves sysfs files from memory. Needs `-enable-testing`.
 @testable import UnionMount
@@ -8,8 +9,10 @@ import FuzzSupport
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = fuzzInput(data, size)
-    FuzzChecks.aufsOptions(bytes)
-    FuzzChecks.aufsBranchList(bytes)
+    trapOnFailure { () throws(FuzzFailure) in
+        try FuzzChecks.aufsOptions(bytes)
+        try FuzzChecks.aufsBranchList(bytes)
+    }
     AufsSysfsFuzz.check(bytes)
     return 0
 }
@@ -39,17 +42,21 @@ enum AufsSysfsFuzz {
         if let parsed = try? AufsSysfs.sysfsBranch(bytes, file: "/fuzz/si_1/br0") {
             let path = parsed.path.bytes
             if path.isEmpty || path.contains(0) {
-                FuzzChecks.fail("aufs sysfs: br0 decoded to an empty path or one with NUL", bytes)
+                fatalError(
+                    FuzzFailure(message: "aufs sysfs: br0 decoded to an empty path or one with NUL", input: bytes)
+                        .description)
             }
         }
         _ = try? AufsSysfs.id(bytes, "/fuzz/si_1/brid0")
         do {
             let (branches, _) = try sysfs(bytes).branches(si: "1")
             if branches.count != 1 || branches[0].id != 1 || branches[0].index != 0 {
-                FuzzChecks.fail("aufs sysfs: one br0 gave \(branches)", bytes)
+                fatalError(FuzzFailure(message: "aufs sysfs: one br0 gave \(branches)", input: bytes).description)
             }
         } catch {
-            if error.code != .malformedInput { FuzzChecks.fail("aufs sysfs: threw \(error.code)", bytes) }
+            if error.code != .malformedInput {
+                fatalError(FuzzFailure(message: "aufs sysfs: threw \(error.code)", input: bytes).description)
+            }
         }
     }
 }

@@ -3,7 +3,8 @@ import FuzzSupport
 /// The libFuzzer target.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    FuzzChecks.overlayOptions(fuzzInput(data, size))
+    let bytes = fuzzInput(data, size)
+    trapOnFailure { () throws(FuzzFailure) in try FuzzChecks.overlayOptions(bytes) }
     return 0
 }
 

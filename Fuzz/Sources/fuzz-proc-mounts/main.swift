@@ -3,7 +3,8 @@ import FuzzSupport
 /// The libFuzzer target.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    FuzzChecks.procMounts(fuzzInput(data, size))
+    let bytes = fuzzInput(data, size)
+    trapOnFailure { () throws(FuzzFailure) in try FuzzChecks.procMounts(bytes) }
     return 0
 }
 

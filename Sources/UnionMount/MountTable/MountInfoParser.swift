@@ -260,3 +260,34 @@ enum MountTableParser {
                     optionalFields: .empty, filesystemType: spans.2, source: spans.0, superOptions: spans.3)))
     }
 }
+
+extension MountTable {
+    /// Parses mountinfo bytes with the general line parser alone, on every line: the reference the fuzz checks
+    /// (`UnionMountFuzzChecks`) hold the fast line loop of ``parse(_:format:malformedLines:inputName:)`` to.
+    ///
+    /// - Returns: The entries, and the line number and reason of each malformed line.
+    package static func parseEveryLineGenerally(
+        _ bytes: [UInt8]
+    ) -> (entries: [MountEntry], skipped: [(line: Int, reason: String)]) {
+        var entries: [MountEntry] = []
+        var skipped: [(line: Int, reason: String)] = []
+        var builder = MountEntryBuilder()
+        defer { builder.deallocate() }
+        bytes.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            var position = 0
+            var lineNumber = 0
+            while position < buffer.count {
+                lineNumber += 1
+                let end = MountInfoLineReader.lineEnd(base, start: position, total: buffer.count)
+                switch MountTableParser.parseMountInfoLine(base, start: position, end: end) {
+                case .record(let record): entries.append(MountEntry(line: base + position, record, builder: &builder))
+                case .ignored: break
+                case .malformed(let reason): skipped.append((lineNumber, reason))
+                }
+                position = end + 1
+            }
+        }
+        return (entries, skipped)
+    }
+}
