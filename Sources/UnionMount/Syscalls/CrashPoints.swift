@@ -15,7 +15,7 @@ package enum CrashPoints {
             let crashAt = ProcessFacts.environment("UNIONMOUNT_STORE_CRASH_AT").flatMap { Int($0) }
             let trace = ProcessFacts.environment("UNIONMOUNT_STORE_CRASH_TRACE").flatMap { path in
                 try? FileSystem.open(
-                    FilePath(path), .writeOnly, options: [.create, .append], permissions: [.ownerReadWrite])
+                    FilePath(path), .writeOnly, options: [.create, .append], permissions: 0o600)
             }
             return Plan(crashAt: crashAt, trace: trace)
         }()
@@ -36,7 +36,7 @@ package enum CrashPoints {
             }
             if let trace = plan.trace {
                 let line = Array("\(count) \(name)\n".utf8)
-                line.withUnsafeBytes { bytes in _ = try? FileSystem.writeAll(trace, bytes) }
+                _ = try? FileSystem.writeAll(trace, line)
             }
             if count == plan.crashAt { ProcessFacts.killSelf() }
         #endif

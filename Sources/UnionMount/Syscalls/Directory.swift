@@ -87,11 +87,11 @@ extension FileSystem {
     ///
     /// The corresponding system call is `mkdirat(2)`.
     package static func makeDirectory(
-        _ path: FilePath, permissions: FilePermissions, relativeTo directory: FileDescriptor? = nil
+        _ path: FilePath, permissions: UInt32, relativeTo directory: FileDescriptor? = nil
     ) throws(Errno) {
         try injectFault("mkdir", path)
         let at = directoryDescriptor(directory)
-        _ = try valueOrErrno(path) { mkdirat(at, $0, permissions.rawValue) }
+        _ = try valueOrErrno(path) { mkdirat(at, $0, mode_t(permissions)) }
     }
 
     /// Removes the empty directory `path`.

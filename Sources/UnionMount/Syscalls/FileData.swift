@@ -130,6 +130,39 @@ extension FileSystem {
         }
     }
 
+    /// Writes all of `bytes` to `fd` (the buffer form).
+    ///
+    /// - Throws: the `Errno` of write(2).
+    ///
+    /// The corresponding system call is `write(2)`.
+    package static func writeAll(_ fd: FileDescriptor, _ bytes: [UInt8]) throws(Errno) {
+        let failure = bytes.withUnsafeBytes { buffer -> Errno? in
+            do throws(Errno) {
+                try writeAll(fd, buffer)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Writes `bytes` at `offset` of `fd` in one pwrite(2) (the buffer form).
+    ///
+    /// - Throws: the `Errno` of pwrite(2).
+    ///
+    /// The corresponding system call is `pwrite64(2)`.
+    package static func write(_ fd: FileDescriptor, _ bytes: [UInt8], atOffset offset: Int64) throws(Errno) -> Int {
+        let result = bytes.withUnsafeBytes { buffer -> Result<Int, Errno> in
+            do throws(Errno) {
+                return .success(try write(fd, buffer, atOffset: offset))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
     /// Writes `bytes` at `offset` of `fd` in one pwrite(2) (the file position does not move); returns how many
     /// were written.
     ///

@@ -73,10 +73,10 @@ extension FileSystem {
     ///
     /// The corresponding system call is `mknodat(2)`.
     package static func makeNode(
-        _ path: FilePath, type: FileType, permissions: FilePermissions, device: UInt64 = 0
+        _ path: FilePath, type: FileType, permissions: UInt32, device: UInt64 = 0
     ) throws(Errno) {
         try injectFault("mknod", path)
-        let mode = mode_t(type.modeBits) | permissions.rawValue
+        let mode = mode_t(type.modeBits | (permissions & 0o7777))
         _ = try valueOrErrno(path) { mknodat(AT_FDCWD, $0, mode, dev_t(device)) }
     }
 }

@@ -76,7 +76,7 @@ extension FileSystem {
     ///   - path: the file to open.
     ///   - mode: read, write or both.
     ///   - options: `O_*` flags (see also ``noAccessTime`` and ``pathOnly``).
-    ///   - permissions: the mode of a file `O_CREAT` creates.
+    ///   - permissions: the mode of a file `O_CREAT` creates (before the umask).
     ///   - directory: the directory a relative `path` is looked up in.
     /// - Returns: the new descriptor; the caller closes it with ``close(_:)``.
     /// - Throws: the `Errno` of openat(2).
@@ -84,12 +84,12 @@ extension FileSystem {
     /// The corresponding system call is `openat(2)`.
     package static func open(
         _ path: FilePath, _ mode: FileDescriptor.AccessMode, options: FileDescriptor.OpenOptions = [],
-        permissions: FilePermissions = [.ownerReadWrite], relativeTo directory: FileDescriptor? = nil
+        permissions: UInt32 = 0o600, relativeTo directory: FileDescriptor? = nil
     ) throws(Errno) -> FileDescriptor {
         try injectFault("open", path)
         let flags = mode.rawValue | options.rawValue | O_CLOEXEC
         let at = directoryDescriptor(directory)
-        let fd = try valueOrErrno(path) { openat(at, $0, flags, permissions.rawValue) }
+        let fd = try valueOrErrno(path) { openat(at, $0, flags, mode_t(permissions)) }
         return FileDescriptor(rawValue: fd)
     }
 
