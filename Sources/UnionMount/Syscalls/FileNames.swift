@@ -25,14 +25,18 @@ extension FileSystem {
         }
     }
 
-    /// Creates the symbolic link `path` pointing to `target` (any bytes but NUL).
+    /// Creates the symbolic link `path` pointing to `target`.
     ///
-    /// - Throws: the `Errno` of symlink(2).
+    /// The target is raw bytes (any but NUL), kept exactly: it is not a path to normalize (a `FilePath` would
+    /// drop its doubled and trailing slashes), and ``linkTarget(_:)`` gives the same bytes back.
+    ///
+    /// - Throws: the `Errno` of symlinkat(2).
     ///
     /// The corresponding system call is `symlinkat(2)`.
-    package static func makeSymbolicLink(_ path: FilePath, to target: FilePath) throws(Errno) {
+    package static func makeSymbolicLink(_ path: FilePath, to target: [UInt8]) throws(Errno) {
         try injectFault("symlink", path)
-        _ = try valueOrErrno(path) { link in withPathCString(target) { symlinkat($0, AT_FDCWD, link) } }
+        let terminated = target.map { CChar(bitPattern: $0) } + [0]
+        _ = try valueOrErrno(path) { link in symlinkat(terminated, AT_FDCWD, link) }
     }
 
     /// The target of the symbolic link `path`, as bytes.
@@ -73,7 +77,7 @@ extension FileSystem {
     ///
     /// The corresponding system call is `mknodat(2)`.
     package static func makeNode(
-        _ path: FilePath, type: FileType, permissions: UInt32, device: UInt64 = 0
+        _ path: FilePath, type: FileKind, permissions: UInt32, device: UInt64 = 0
     ) throws(Errno) {
         try injectFault("mknod", path)
         let mode = mode_t(type.modeBits | (permissions & 0o7777))

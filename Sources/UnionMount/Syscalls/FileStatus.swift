@@ -10,7 +10,7 @@ import SystemPackage
 /// What lstat(2) or stat(2) says about a file, as Swift values.
 package struct FileStatus: Sendable, Hashable {
     /// The file type (`st_mode & S_IFMT`).
-    package var type: FileType
+    package var type: FileKind
     /// The permission and special bits (`st_mode & 07777`).
     package var permissions: UInt32
     /// The owner (`st_uid`).
@@ -33,7 +33,7 @@ package struct FileStatus: Sendable, Hashable {
     package var modificationTime: FileTime
 
     init(_ info: stat) {
-        type = FileType(mode: info.st_mode)
+        type = FileKind(mode: info.st_mode)
         permissions = UInt32(info.st_mode & 0o7777)
         uid = info.st_uid
         gid = info.st_gid
@@ -53,8 +53,8 @@ package struct FileStatus: Sendable, Hashable {
     package var isWhiteoutDevice: Bool { type == .characterDevice && specialDevice == 0 }
 }
 
-/// A file type, as the `S_IFMT` bits of `st_mode` give it.
-package enum FileType: Sendable, Hashable {
+/// A file type (named apart from swift-system's `FileType`), as the `S_IFMT` bits of `st_mode` give it.
+package enum FileKind: Sendable, Hashable {
     /// `S_IFREG`.
     case regular
     /// `S_IFDIR`.
@@ -131,6 +131,15 @@ package struct MountIdentity: Sendable, Hashable {
     package var inode: UInt64
     let deviceMajor: UInt32
     let deviceMinor: UInt32
+}
+
+extension FileStatus {
+    /// The major and minor numbers of ``specialDevice``.
+    ///
+    /// The corresponding library calls are `major(3)` and `minor(3)`.
+    package var specialDeviceNumbers: (major: UInt32, minor: UInt32) {
+        (CUnionMount_major(specialDevice), CUnionMount_minor(specialDevice))
+    }
 }
 
 extension FileSystem {
