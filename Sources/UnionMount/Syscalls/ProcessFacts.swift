@@ -35,11 +35,3 @@ package enum ProcessFacts {
         fatalError("SIGKILL did not end the process")
     }
 }
-
-/// Whether `count` bytes at `first` and at `second` are the same.
-///
-/// The corresponding library call is `memcmp(3)`.
-@inline(__always)
-package func bytesEqual(_ first: UnsafeRawPointer, _ second: UnsafeRawPointer, count: Int) -> Bool {
-    memcmp(first, second, count) == 0
-}
