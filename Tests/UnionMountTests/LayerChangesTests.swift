@@ -51,7 +51,7 @@ let expectedChanges = [
 func describedView(_ branches: [FilePath], _ format: WhiteoutFormat) throws -> [String] {
     try MergedView.entries(branches: branches, format: format).compactMap { entry in
         guard !(entry.path.lastComponent?.string.hasPrefix(".wh.") ?? false) else { return nil }
-        let source = LayerIO.join(LayerIO.bytes(entry.branchPath), entry.path.bytes)
+        let source = LayerIO.join(entry.branchPath, entry.path.bytes)
         var described = try TreeManifest.entry(
             at: source, relative: entry.path.bytes, options: .ignoringUnionXattrs)
         if described.type == .directory { described.size = nil }

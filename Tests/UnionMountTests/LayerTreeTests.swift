@@ -20,62 +20,67 @@ struct TreeBuilder {
 
     func directory(_ relative: String, mode: mode_t = 0o755) throws { try directory(Array(relative.utf8), mode: mode) }
     func directory(_ relative: [UInt8], mode: mode_t = 0o755) throws {
-        try check(mkdir(LayerIO.cString(path(relative)), 0o700), "mkdir", relative)
-        try check(chmod(LayerIO.cString(path(relative)), mode), "chmod", relative)
+        try check(mkdir(cString(path(relative)), 0o700), "mkdir", relative)
+        try check(chmod(cString(path(relative)), mode), "chmod", relative)
     }
 
     func file(_ relative: String, _ contents: String = "", mode: mode_t = 0o644) throws {
         try file(Array(relative.utf8), Array(contents.utf8), mode: mode)
     }
     func file(_ relative: [UInt8], _ contents: [UInt8] = [], mode: mode_t = 0o644) throws {
-        let fd = open(LayerIO.cString(path(relative)), O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        let fd = open(cString(path(relative)), O_WRONLY | O_CREAT | O_EXCL, 0o600)
         try check(fd >= 0 ? 0 : -1, "open", relative)
         _ = contents.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         close(fd)
-        try check(chmod(LayerIO.cString(path(relative)), mode), "chmod", relative)
+        try check(chmod(cString(path(relative)), mode), "chmod", relative)
     }
 
     func node(_ relative: String, type: mode_t, major: UInt32 = 0, minor: UInt32 = 0, mode: mode_t = 0o644) throws {
         let device = dev_t(CUnionMount_makedev(major, minor))
-        try check(mknod(LayerIO.cString(path(relative)), type | 0o600, device), "mknod", Array(relative.utf8))
-        try check(chmod(LayerIO.cString(path(relative)), mode), "chmod", Array(relative.utf8))
+        try check(mknod(cString(path(relative)), type | 0o600, device), "mknod", Array(relative.utf8))
+        try check(chmod(cString(path(relative)), mode), "chmod", Array(relative.utf8))
     }
 
     func symlink(_ relative: String, to target: [UInt8]) throws {
         try check(
-            Glibc.symlink(LayerIO.cString(target), LayerIO.cString(path(relative))), "symlink", Array(relative.utf8))
+            Glibc.symlink(cString(target), cString(path(relative))), "symlink", Array(relative.utf8))
     }
 
     func hardLink(_ relative: String, to existing: String) throws {
-        try check(link(LayerIO.cString(path(existing)), LayerIO.cString(path(relative))), "link", Array(relative.utf8))
+        try check(link(cString(path(existing)), cString(path(relative))), "link", Array(relative.utf8))
     }
 
     func xattr(_ relative: String, _ name: String, _ value: String) throws {
-        try LayerIO.setXattr(path(relative), name, Array(value.utf8))
+        try LayerIO.setXattr(FilePath(bytes: path(relative)), name, Array(value.utf8))
     }
 
     /// lchown(2), then the mode again (chown clears the set-ID bits).
     func owner(_ relative: String, _ uid: uid_t, _ gid: gid_t) throws {
         let before = try status(relative)
-        try check(lchown(LayerIO.cString(path(relative)), uid, gid), "lchown", Array(relative.utf8))
+        try check(lchown(cString(path(relative)), uid, gid), "lchown", Array(relative.utf8))
         if before.st_mode & S_IFMT != S_IFLNK {
-            try check(chmod(LayerIO.cString(path(relative)), before.st_mode & 0o7777), "chmod", Array(relative.utf8))
+            try check(chmod(cString(path(relative)), before.st_mode & 0o7777), "chmod", Array(relative.utf8))
         }
     }
 
     /// Sets the access and modification times (seconds and nanoseconds) without following links; `""` is the root.
     func times(_ relative: String, _ seconds: Int, _ nanoseconds: Int = 0) throws {
         let full = relative.isEmpty ? root.bytes : path(relative)
-        let time = timespec(tv_sec: seconds, tv_nsec: nanoseconds)
-        try LayerIO.setTimes(full, access: time, modification: time)
+        let time = FileTime(seconds: seconds, nanoseconds: nanoseconds)
+        try LayerIO.setTimes(FilePath(bytes: full), access: time, modification: time)
     }
 
     func exists(_ relative: String) -> Bool { fileExists(FilePath(bytes: path(relative))) }
 
-    func status(_ relative: String) throws -> stat { try LayerIO.status(path(relative)) }
+    /// lstat(2), as libc's `stat` (the tests compare raw fields).
+    func status(_ relative: String) throws -> stat {
+        var info = stat()
+        try check(lstat(cString(path(relative)), &info), "lstat", Array(relative.utf8))
+        return info
+    }
 
     func xattrValue(_ relative: String, _ name: String) throws -> String? {
-        try LayerIO.xattr(relative.isEmpty ? root.bytes : path(relative), name).map {
+        try LayerIO.xattr(relative.isEmpty ? root : FilePath(bytes: path(relative)), name).map {
             String(decoding: $0, as: UTF8.self)
         }
     }
@@ -84,6 +89,9 @@ struct TreeBuilder {
         if result != 0 { throw UnionMountError.systemCall(call, Errno(rawValue: errno), message: relative.readable) }
     }
 }
+
+/// The bytes with a terminating NUL, to pass where C wants a path.
+func cString(_ bytes: [UInt8]) -> [CChar] { bytes.map { CChar(bitPattern: $0) } + [0] }
 
 /// The names with odd bytes every tree test carries: newline, non-UTF-8, backslash, colon, space.
 let oddNames: [[UInt8]] = [

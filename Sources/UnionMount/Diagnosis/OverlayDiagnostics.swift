@@ -1,11 +1,4 @@
-import CUnionMountShim
 import SystemPackage
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
 
 /// The checks that explain a bare `EINVAL`/`ENOENT`/`ELOOP`/`EPERM` from an overlay mount.
 ///
@@ -25,12 +18,11 @@ struct OverlayDiagnostics {
             + [spec.upperDirectory.map { ($0, "upperdir") }, spec.workDirectory.map { ($0, "workdir") }]
             .compactMap { $0 }
         for (path, role) in roles {
-            var info = stat()
-            guard withPathCString(path, { stat($0, &info) }) == 0 else {
+            guard let info = try? FileSystem.status(path, followingLinks: true) else {
                 found.append(.missing(path, role: role))
                 continue
             }
-            guard info.st_mode & S_IFMT == S_IFDIR else {
+            guard info.type == .directory else {
                 found.append(.notADirectory(path, role: role))
                 continue
             }
@@ -49,8 +41,7 @@ struct OverlayDiagnostics {
             }
         }
         if let work = spec.workDirectory {
-            var info = stat()
-            if withPathCString(work.appending(["work", "incompat", "volatile"]), { stat($0, &info) }) == 0 {
+            if (try? FileSystem.status(work.appending(["work", "incompat", "volatile"]), followingLinks: true)) != nil {
                 found.append(.dirtyVolatileWorkDirectory(work))
             }
         }
@@ -66,11 +57,8 @@ struct OverlayDiagnostics {
 
     private func upperAndWork(_ upper: FilePath, _ work: FilePath) -> [Diagnosis] {
         var found: [Diagnosis] = []
-        var upperInfo = CUnionMount_statx_result()
-        var workInfo = CUnionMount_statx_result()
-        if withPathCString(upper, { CUnionMount_statx_mount(AT_FDCWD, $0, 0, 0, &upperInfo) }) == 0,
-            withPathCString(work, { CUnionMount_statx_mount(AT_FDCWD, $0, 0, 0, &workInfo) }) == 0,
-            upperInfo.mount_id != workInfo.mount_id
+        if let upperInfo = try? FileSystem.mountIdentity(upper), let workInfo = try? FileSystem.mountIdentity(work),
+            upperInfo.mountID != workInfo.mountID
         {
             found.append(.upperAndWorkOnDifferentMounts(upper: upper, work: work))
         }
@@ -79,8 +67,7 @@ struct OverlayDiagnostics {
         {
             found.append(.upperAndWorkNested(upper: upper, work: work))
         }
-        var fs = statvfs()
-        if withPathCString(upper, { statvfs($0, &fs) }) == 0, fs.f_flag & UInt(ST_RDONLY) != 0 {
+        if (try? FileSystem.isOnReadOnlyFilesystem(upper)) == true {
             found.append(.upperOnReadOnlyFilesystem(upper))
         }
         return found

@@ -1,11 +1,4 @@
-import CUnionMountShim
 import SystemPackage
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
 
 /// What this kernel supports for union mounts, probed once per process from the kernel itself.
 ///
@@ -61,10 +54,10 @@ public struct KernelFeatures: Sendable, Hashable, Codable {
     public static func probe(proc: FilePath = "/proc", sys: FilePath = "/sys") -> KernelFeatures {
         let filesystems = readSmallFile(proc.appending("filesystems")).map(parseFilesystems) ?? []
         var features = KernelFeatures(
-            pageSize: Int(sysconf(Int32(_SC_PAGESIZE))),
+            pageSize: ProcessFacts.pageSize,
             overlay: filesystems.contains("overlay"),
             aufs: filesystems.contains("aufs"),
-            fuse: filesystems.contains("fuse") && access("/dev/fuse", R_OK | W_OK) == 0,
+            fuse: filesystems.contains("fuse") && FileSystem.isAccessible("/dev/fuse", [.read, .write]),
             fuseOverlayfsProgram: findProgram("fuse-overlayfs"),
             newMountAPI: false, overlayParameterParsing: false, appendLowerDirectory: false,
             layerFileDescriptors: false, dataOnlyLayers: false, userXattr: false,
@@ -81,7 +74,7 @@ public struct KernelFeatures: Sendable, Hashable, Codable {
 
     /// Asks overlay's fs context which keys it accepts; the context is closed without CMD_CREATE.
     private mutating func probeOverlayContext() {
-        let context = system_fsopen("overlay", CUnionMount_FSOPEN_CLOEXEC)
+        let context = system_fsopen("overlay", MountAPIConstant.fsopenCloseOnExec)
         guard context >= 0 else { return }
         defer { system_close(context) }
         newMountAPI = true
@@ -96,15 +89,15 @@ public struct KernelFeatures: Sendable, Hashable, Codable {
             return result == 0
         }
         // The pre-6.5 adapter accepts any key; a native parser refuses one it does not know.
-        overlayParameterParsing = !accepts(CUnionMount_FSCONFIG_SET_FLAG, "unionmount_probe_unknown_key", nil)
+        overlayParameterParsing = !accepts(MountAPIConstant.setFlag, "unionmount_probe_unknown_key", nil)
         guard overlayParameterParsing else { return }
         dataOnlyLayers = true
-        userXattr = accepts(CUnionMount_FSCONFIG_SET_FLAG, "userxattr", nil)
-        appendLowerDirectory = accepts(CUnionMount_FSCONFIG_SET_STRING, "lowerdir+", "/")
+        userXattr = accepts(MountAPIConstant.setFlag, "userxattr", nil)
+        appendLowerDirectory = accepts(MountAPIConstant.setString, "lowerdir+", "/")
         if appendLowerDirectory {
-            let root = system_open("/", CUnionMount_O_PATH | O_DIRECTORY | O_CLOEXEC)
+            let root = system_open("/", FileDescriptor.OpenOptions([.pathOnly, .directory, .closeOnExec]).rawValue)
             if root >= 0 {
-                layerFileDescriptors = accepts(CUnionMount_FSCONFIG_SET_FD, "lowerdir+", nil, root)
+                layerFileDescriptors = accepts(MountAPIConstant.setFileDescriptor, "lowerdir+", nil, root)
                 system_close(root)
             }
         }
@@ -112,16 +105,14 @@ public struct KernelFeatures: Sendable, Hashable, Codable {
 
     /// Calls statmount(2) and listmount(2) once on the root mount.
     private mutating func probeMountListing() {
-        var root = CUnionMount_statx_result()
-        guard CUnionMount_statx_mount(AT_FDCWD, "/", 0, 1, &root) == 0,
-            UInt64(root.mask) & CUnionMount_STATX_MNT_ID_UNIQUE != 0
+        guard let root = try? FileSystem.mountIdentity("/", unique: true), root.isUnique
         else { return }
         var buffer = [UInt64](repeating: 0, count: 64)
         statmount = buffer.withUnsafeMutableBytes {
-            CUnionMount_statmount(root.mount_id, 0, 0x1, $0.baseAddress!, $0.count, 0) == 0
+            system_statmount(root.mountID, 0x1, $0) == 0
         }
         listmount = buffer.withUnsafeMutableBufferPointer {
-            CUnionMount_listmount(UInt64.max, 0, 0, $0.baseAddress!, 1, 0) >= 0
+            system_listmount(UInt64.max, UnsafeMutableBufferPointer(rebasing: $0[..<1])) >= 0
         }
     }
 }
@@ -144,12 +135,9 @@ extension KernelFeatures {
 
     fileprivate static func readParameters(_ directory: FilePath) -> [String: String] {
         var parameters: [String: String] = [:]
-        guard let handle = opendir(directory.string) else { return parameters }
-        defer { closedir(handle) }
-        while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) {
-                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
-            }
+        guard let names = try? FileSystem.names(in: directory) else { return parameters }
+        for bytes in names {
+            let name = String(decoding: bytes, as: UTF8.self)
             guard !name.hasPrefix(".") else { continue }
             if let value = readSmallFile(directory.appending(name)) {
                 parameters[name] = String(decoding: value, as: UTF8.self).trimmingSpace
@@ -159,10 +147,10 @@ extension KernelFeatures {
     }
 
     fileprivate static func findProgram(_ name: String) -> String? {
-        let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/local/bin:/usr/bin:/bin"
+        let path = ProcessFacts.environment("PATH") ?? "/usr/local/bin:/usr/bin:/bin"
         for directory in path.split(separator: ":") where !directory.isEmpty {
             let candidate = "\(directory)/\(name)"
-            if access(candidate, X_OK) == 0 { return candidate }
+            if FileSystem.isAccessible(FilePath(candidate), .execute) { return candidate }
         }
         return nil
     }

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
+import SystemPackage
 
 /// Reads back what a filesystem logged to the kernel ring buffer (`/dev/kmsg`) since a point in time.
 ///
@@ -13,23 +9,26 @@
 enum KernelLog {
     /// CLOCK_MONOTONIC in microseconds, the clock `/dev/kmsg` stamps records with.
     static func now() -> UInt64 {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return UInt64(time.tv_sec) * 1_000_000 + UInt64(time.tv_nsec) / 1000
+        ProcessFacts.monotonicMicroseconds()
     }
 
     /// The messages of `filesystem` (`overlayfs:` or `aufs` prefixed) logged at or after `since`.
     static func messages(since: UInt64, filesystem: String) -> [String] {
         let prefixes = filesystem == "overlay" ? ["overlayfs: ", "overlay: "] : ["aufs "]
-        let fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { return [] }
-        defer { close(fd) }
+        guard let fd = try? FileSystem.open("/dev/kmsg", .readOnly, options: [.nonBlocking]) else { return [] }
+        defer { FileSystem.close(fd) }
         var found: [String] = []
         var buffer = [UInt8](repeating: 0, count: 8192)
         while true {
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-            if count < 0 {
-                if errno == EPIPE || errno == EINTR { continue }  // EPIPE: records were overwritten meanwhile
+            let result = buffer.withUnsafeMutableBytes { space -> Result<Int, Errno> in
+                do throws(Errno) {
+                    return .success(try FileSystem.read(fd, into: space))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            guard case .success(let count) = result else {
+                if case .failure(.brokenPipe) = result { continue }  // records were overwritten meanwhile
                 break
             }
             if count == 0 { break }

@@ -1,13 +1,5 @@
 import SystemPackage
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#else
-    #error("UnionMount supports Linux only")
-#endif
-
 /// The branch state aufs publishes in sysfs: `/sys/fs/aufs/si_<id>/br<N>`, `brid<N>` and `xi_path`
 /// (`fs/aufs/sysfs.c`, `sysaufs.c` of `sfjro/aufs-standalone`).
 ///
@@ -260,39 +252,17 @@ public struct AufsSysfs: Sendable {
 
     // MARK: Reading files
 
-    /// Why reading a file failed.
-    struct FileReadError: Error, Equatable {
-        var systemCall: String
-        var errno: Errno
-    }
+    /// Why reading a file failed: the call (`open` or `read`) and its errno.
+    typealias FileReadError = FileSystem.ReadFailure
 
     /// Opens (non-blocking, so a FIFO planted in a fixture tree cannot hang) and reads a whole file, stopping
     /// after ``maximumFileSize`` + 1 bytes. `EINTR` is retried.
     static func readFile(_ path: FilePath) -> Result<[UInt8], FileReadError> {
-        let descriptor: FileDescriptor
         do {
-            descriptor = try FileDescriptor.open(
-                path, .readOnly, options: [.closeOnExec, .nonBlocking], retryOnInterrupt: true)
+            return .success(try FileSystem.readAll(path, options: [.nonBlocking], limit: maximumFileSize + 1))
         } catch {
-            return .failure(FileReadError(systemCall: "open", errno: (error as? Errno) ?? .ioError))
+            return .failure(error)
         }
-        defer { try? descriptor.close() }
-        var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while result.count <= maximumFileSize {
-            let wanted = min(chunk.count, maximumFileSize + 1 - result.count)
-            let count: Int
-            do {
-                count = try chunk.withUnsafeMutableBytes { buffer in
-                    try descriptor.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<wanted]))
-                }
-            } catch {
-                return .failure(FileReadError(systemCall: "read", errno: (error as? Errno) ?? .ioError))
-            }
-            if count == 0 { break }
-            result.append(contentsOf: chunk[..<count])
-        }
-        return .success(result)
     }
 }
 

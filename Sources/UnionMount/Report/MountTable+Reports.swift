@@ -1,11 +1,5 @@
 import SystemPackage
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 extension MountTable {
     /// The filesystem types a ``UnionMountReport`` describes: `overlay`, `fuse.fuse-overlayfs` and `aufs`.
     public static let unionFilesystemTypes: Set<String> = Set(UnionFilesystemKind.allCases.map(\.rawValue))
@@ -96,8 +90,7 @@ extension MountTable {
 
     /// Device and inode of what `path` names (symlinks followed), or nil.
     private static func fileIdentity(_ path: FilePath) -> [UInt64]? {
-        var info = stat()
-        guard withPathCString(path, { stat($0, &info) }) == 0 else { return nil }
-        return [UInt64(info.st_dev), UInt64(info.st_ino)]
+        guard let info = try? FileSystem.status(path, followingLinks: true) else { return nil }
+        return [info.device, info.inode]
     }
 }

@@ -1,13 +1,4 @@
-import CUnionMountShim
 import SystemPackage
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#else
-    #error("UnionMount supports Linux only")
-#endif
 
 extension UnionMountReport {
     /// The report of one mount table entry (a line of `/proc/self/mountinfo` or `/proc/mounts`), with the aufs
@@ -172,8 +163,6 @@ enum UnionMountInspection {
     /// Whether `path` is absolute and stat(2) (following symlinks) finds a directory there.
     static func isDirectory(_ path: FilePath) -> Bool {
         guard path.isAbsolute else { return false }
-        var info = stat()
-        guard withPathCString(path, { stat($0, &info) }) == 0 else { return false }
-        return info.st_mode & S_IFMT == S_IFDIR
+        return FileSystem.isDirectory(path, followingLinks: true)
     }
 }

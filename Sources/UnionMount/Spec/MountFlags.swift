@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 /// Per-mount flags, shared by mount(2) (`MS_*`) and fsmount(2) (`MOUNT_ATTR_*`).
 public struct MountFlags: OptionSet, Sendable, Hashable, Codable {
     /// The raw `MS_*` bits.

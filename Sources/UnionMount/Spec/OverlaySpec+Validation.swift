@@ -1,11 +1,5 @@
 import SystemPackage
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 extension OverlaySpec {
     /// Checks the spec against the rules overlayfs enforces, before any system call is made.
     ///
@@ -223,7 +217,7 @@ extension OverlaySpec {
                         let earlier = Int(entry & indexBits) - 1
                         let same = directory(directoryField(at: earlier)).withNulTerminatedBytes {
                             $0.count == terminated.count
-                                && memcmp($0.baseAddress!, terminated.baseAddress!, $0.count) == 0
+                                && bytesEqual($0.baseAddress!, terminated.baseAddress!, count: $0.count)
                         }
                         if same { return earlier }
                     }
@@ -259,7 +253,7 @@ extension OverlaySpec {
 
     private func validateSource() throws(UnionMountError) {
         var source = self.source
-        if source.withUTF8({ $0.count > 0 && memchr($0.baseAddress!, 0, $0.count) != nil }) {
+        if source.withUTF8({ $0.count > 0 && byteOffset(of: 0, in: $0.baseAddress!, count: $0.count) != nil }) {
             throw .invalidSpec("the source contains a NUL byte", input: "source")
         }
     }
@@ -406,8 +400,8 @@ enum OverlayPathComponents {
             while index < bytes.count && bytes[index] == slash { index += 1 }
             guard index < bytes.count else { return nil }
             let start = index
-            if let found = memchr(bytes.baseAddress! + index, CInt(slash), bytes.count - index) {
-                index = UnsafeRawPointer(found) - UnsafeRawPointer(bytes.baseAddress!)
+            if let found = byteOffset(of: slash, in: bytes.baseAddress! + index, count: bytes.count - index) {
+                index += found
             } else {
                 index = bytes.count
             }
@@ -422,7 +416,8 @@ enum OverlayPathComponents {
             case (nil, .some): return .secondInsideFirst
             case (.some(let own), .some(let other)):
                 guard own.count == other.count,
-                    memcmp(first.baseAddress! + own.lowerBound, second.baseAddress! + other.lowerBound, own.count) == 0
+                    bytesEqual(
+                        first.baseAddress! + own.lowerBound, second.baseAddress! + other.lowerBound, count: own.count)
                 else { return .separate }
             }
         }
@@ -479,7 +474,7 @@ enum ByteHash {
     static func equal(_ lhs: FilePath, _ rhs: FilePath) -> Bool {
         lhs.withNulTerminatedBytes { left in
             rhs.withNulTerminatedBytes { right in
-                left.count == right.count && memcmp(left.baseAddress!, right.baseAddress!, left.count) == 0
+                left.count == right.count && bytesEqual(left.baseAddress!, right.baseAddress!, count: left.count)
             }
         }
     }

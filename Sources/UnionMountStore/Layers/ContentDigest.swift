@@ -1,4 +1,5 @@
 import UnionMount
+
 /// A 128-bit non-cryptographic digest of a byte stream, for telling file contents apart in a ``TreeManifest``.
 ///
 /// Two independent 64-bit lanes read the input in little-endian 8-byte words: one multiplies after an exclusive

@@ -37,7 +37,7 @@ extension LayerChanges {
             throw UnionMountError.invalidArgument(
                 "an overlay xattr prefix is \"trusted.\" or \"user.\", not \"\(prefix)\"", input: "xattrPrefix")
         }
-        let root = LayerIO.bytes(destination)
+        let root = (destination)
         guard try LayerIO.statusIfPresent(root) == nil else {
             throw UnionMountError(
                 code: .alreadyExists, message: "the destination \(root.readable) already exists", input: root.readable)

@@ -1,12 +1,6 @@
 import SystemPackage
 import UnionMount
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 /// What a container changed: its writable (upper) layer compared with the merged view of the layers below it.
 ///
 ///     let changes = try LayerChanges.list(
@@ -56,24 +50,24 @@ public enum LayerChanges {
 struct ChangeWalker {
     /// Where and how to write the changes as a layer.
     struct Output {
-        var root: [UInt8]
+        var root: FilePath
         var format: WhiteoutFormat
         var copier = TreeCopier()
         /// The written copy of each hard-linked whiteout: later ones become links to it.
-        var whiteouts: [InodeKey: [UInt8]] = [:]
+        var whiteouts: [InodeKey: FilePath] = [:]
     }
 
-    let upper: [UInt8]
+    let upper: FilePath
     let format: WhiteoutFormat
     let lower: LowerView
     var output: Output?
     var changes: [[UInt8]: LayerChange.Kind] = [:]
 
     init(upper: FilePath, lowers: [FilePath], format: WhiteoutFormat) throws(UnionMountError) {
-        self.upper = LayerIO.bytes(upper)
+        self.upper = (upper)
         self.format = format
         let info = try LayerIO.status(self.upper)
-        guard info.st_mode & S_IFMT == S_IFDIR else {
+        guard info.type == .directory else {
             throw UnionMountError.invalidArgument(
                 "\(self.upper.readable) is not a directory", input: self.upper.readable)
         }
@@ -113,7 +107,7 @@ struct ChangeWalker {
             let path = LayerIO.join(relative, entry.name)
             let source = LayerIO.join(directory.path, entry.name)
             let before = lower[path]
-            guard entry.info.st_mode & S_IFMT == S_IFDIR else {
+            guard entry.info.type == .directory else {
                 changes[path] = before == nil ? .added : .modified
                 try copy(source, entry.info, to: path)
                 continue
@@ -147,10 +141,10 @@ struct ChangeWalker {
 
     /// Whether the upper directory differs from the lower one in mode, owner or attributes other than overlay's
     /// (times are not compared; see ``LayerChanges/list(upper:lowers:format:)``).
-    private func directoryDiffers(_ directory: UpperDirectory, _ lowerPath: [UInt8]) throws(UnionMountError) -> Bool {
+    private func directoryDiffers(_ directory: UpperDirectory, _ lowerPath: FilePath) throws(UnionMountError) -> Bool {
         let mine = directory.info
         let theirs = try LayerIO.status(lowerPath)
-        if mine.st_mode != theirs.st_mode || mine.st_uid != theirs.st_uid || mine.st_gid != theirs.st_gid {
+        if mine.mode != theirs.mode || mine.uid != theirs.uid || mine.gid != theirs.gid {
             return true
         }
         let own = try LayerIO.xattrs(directory.path).filter { !OverlayXattrs.isUnionOwned($0.name) }
@@ -160,12 +154,12 @@ struct ChangeWalker {
 
     // MARK: writing
 
-    private func outputPath(_ relative: [UInt8]) -> [UInt8] {
-        guard let output else { return relative }
+    private func outputPath(_ relative: [UInt8]) -> FilePath {
+        guard let output else { return FilePath(bytes: relative) }
         return relative.isEmpty ? output.root : LayerIO.join(output.root, relative)
     }
 
-    private mutating func copy(_ source: [UInt8], _ info: stat, to relative: [UInt8]) throws(UnionMountError) {
+    private mutating func copy(_ source: FilePath, _ info: FileStatus, to relative: [UInt8]) throws(UnionMountError) {
         guard output != nil else { return }
         let xattrs = try exportedXattrs(source)
         let destination = outputPath(relative)
@@ -185,16 +179,16 @@ struct ChangeWalker {
         }
         let destination = outputPath(LayerIO.join(relative, name))
         let key = InodeKey(whiteout.info)
-        if whiteout.info.st_nlink > 1, let first = output.whiteouts[key] {
+        if whiteout.info.linkCount > 1, let first = output.whiteouts[key] {
             return try LayerIO.makeLink(destination, to: first)
         }
         if case .aufs = output.format {
             try LayerIO.makeEmptyFile(destination)
         } else {
-            try LayerIO.makeNode(destination, type: S_IFCHR, device: 0)
+            try LayerIO.makeNode(destination, type: .characterDevice, device: 0)
         }
         try TreeCopier.applyMetadata(destination, from: whiteout.info, xattrs: exportedXattrs(whiteout.path))
-        if whiteout.info.st_nlink > 1 { self.output!.whiteouts[key] = destination }
+        if whiteout.info.linkCount > 1 { self.output!.whiteouts[key] = destination }
     }
 
     /// Marks the written copy of `directory` opaque: `.wh..wh..opq` (from the upper marker, the upper record, or
@@ -215,7 +209,7 @@ struct ChangeWalker {
             let path = LayerIO.join(destination, WhiteoutConverter.opaqueMarker)
             try LayerIO.makeEmptyFile(path)
             try LayerIO.setOwner(path, uid: marker.uid, gid: marker.gid)
-            try LayerIO.setMode(path, mode_t(marker.mode))
+            try LayerIO.setMode(path, UInt32(marker.mode))
             try LayerIO.setTimes(path, access: marker.accessTime, modification: marker.modificationTime)
         case .overlay:
             if let name = OverlayXattrs.ownName(OverlayXattrs.opaque, in: output.format) {
@@ -229,7 +223,7 @@ struct ChangeWalker {
 
     /// The attributes of an upper file as the output form stores them: overlay's and fuse-overlayfs' own dropped,
     /// ordinary ones escaped as the output form needs.
-    private func exportedXattrs(_ path: [UInt8]) throws(UnionMountError) -> [(name: String, value: [UInt8])] {
+    private func exportedXattrs(_ path: FilePath) throws(UnionMountError) -> [(name: String, value: [UInt8])] {
         guard let output else { return [] }
         var result: [(name: String, value: [UInt8])] = []
         for (name, value) in try LayerIO.xattrs(path) where !name.hasPrefix(OverlayXattrs.fuseOverlayPrefix) {

@@ -1,12 +1,6 @@
 import SystemPackage
 import UnionMount
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 /// Whole-tree operations on layer directories.
 public enum LayerTree {
     /// Copies the directory tree at `source` to the new directory `destination`, losslessly.
@@ -30,10 +24,10 @@ public enum LayerTree {
     ///   inside it; `UnionMountError.Code.alreadyExists` when `destination` exists; `UnionMountError.Code.systemCallFailed` naming the path (`UnionMountError.input`)
     ///   when a file cannot be read or written. On failure the partial copy is removed.
     public static func copy(from source: FilePath, to destination: FilePath) throws(UnionMountError) {
-        let from = LayerIO.bytes(source)
-        let to = LayerIO.bytes(destination)
+        let from = (source)
+        let to = (destination)
         let info = try LayerIO.status(from)
-        guard info.st_mode & S_IFMT == S_IFDIR else {
+        guard info.type == .directory else {
             throw UnionMountError.invalidArgument("\(from.readable) is not a directory", input: from.readable)
         }
         guard try LayerIO.statusIfPresent(to) == nil else {

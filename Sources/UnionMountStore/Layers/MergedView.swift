@@ -1,14 +1,5 @@
-import CUnionMountShim
 import SystemPackage
 import UnionMount
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#else
-    #error("UnionMount supports Linux only")
-#endif
 
 /// One name of a union's merged view: what it is and which branch it comes from.
 public struct MergedEntry: Sendable, Hashable, Codable {
@@ -104,13 +95,15 @@ public enum MergedView {
         }
         var roots: [[UInt8]] = []
         for (index, branch) in branches.enumerated() {
-            var info = stat()
-            guard withPathCString(branch, { stat($0, &info) }) == 0 else {
+            let info: FileStatus
+            do {
+                info = try FileSystem.status(branch, followingLinks: true)
+            } catch {
                 throw UnionMountError.systemCall(
-                    "stat", system_errno(), message: "cannot read branch \(index) \(branch.readable)",
+                    "stat", error, message: "cannot read branch \(index) \(branch.readable)",
                     input: "branches[\(index)]")
             }
-            guard info.st_mode & S_IFMT == S_IFDIR else {
+            guard info.type == .directory else {
                 throw UnionMountError.invalidArgument(
                     "branch \(index) \(branch.readable) is not a directory", input: "branches[\(index)]")
             }
@@ -204,21 +197,20 @@ struct MergedViewWalker {
             return (target, Candidate(branch: branch, type: nil))
         }
         let full = Self.join(directory, name)
-        var info = stat()
-        guard lstat(Self.cString(full), &info) == 0 else { return nil }
+        guard let info = try? FileSystem.status(FilePath(bytes: full)) else { return nil }
         let type: MergedEntry.EntryType
-        switch info.st_mode & S_IFMT {
-        case S_IFREG: type = .file
-        case S_IFDIR: type = .directory
-        case S_IFLNK: type = .symlink
+        switch info.type {
+        case .regular: type = .file
+        case .directory: type = .directory
+        case .symbolicLink: type = .symlink
         default: type = .other
         }
         if case .overlay = format {
             if fuseOverlayfs && name == Self.opaqueMarker { return nil }
-            if info.st_mode & S_IFMT == S_IFCHR && info.st_rdev == 0 {
+            if info.isWhiteoutDevice {
                 return (name, Candidate(branch: branch, type: nil))
             }
-            if xattrWhiteouts, type == .file, info.st_size == 0, xattr(full, "overlay.whiteout") != nil {
+            if xattrWhiteouts, type == .file, info.size == 0, xattr(full, "overlay.whiteout") != nil {
                 return (name, Candidate(branch: branch, type: nil))
             }
         }
@@ -231,12 +223,10 @@ struct MergedViewWalker {
         case .overlay:
             if xattr(directory, "overlay.opaque") == [UInt8(ascii: "y")] { return true }
             guard fuseOverlayfs else { return false }
-            var info = stat()
-            return lstat(Self.cString(Self.join(directory, Self.opaqueMarker)), &info) == 0
+            return Self.exists(Self.join(directory, Self.opaqueMarker))
                 || rawXattr(directory, "user.fuseoverlayfs.opaque") == [UInt8(ascii: "y")]
         case .aufs:
-            var info = stat()
-            return lstat(Self.cString(Self.join(directory, Self.opaqueMarker)), &info) == 0
+            return Self.exists(Self.join(directory, Self.opaqueMarker))
         }
     }
 
@@ -249,34 +239,24 @@ struct MergedViewWalker {
 
     /// The value of the xattr `name` of `path` (not following a symlink), nil when it has none.
     private func rawXattr(_ path: [UInt8], _ name: String) -> [UInt8]? {
-        var value = [UInt8](repeating: 0, count: 256)
-        let cPath = Self.cString(path)
-        let count = value.withUnsafeMutableBytes { CUnionMount_lgetxattr(cPath, name, $0.baseAddress, $0.count) }
-        return count >= 0 ? Array(value[..<count]) : nil
+        (try? FileSystem.extendedAttribute(FilePath(bytes: path), name)) ?? nil
     }
 
     /// The names in a directory, `.` and `..` excluded.
     private func names(in directory: [UInt8]) throws(UnionMountError) -> [[UInt8]] {
-        guard let handle = opendir(Self.cString(directory)) else {
+        let path = FilePath(bytes: directory)
+        let stream: DirectoryStream
+        do {
+            stream = try DirectoryStream(path)
+        } catch {
             throw UnionMountError.systemCall(
-                "opendir", system_errno(), message: "cannot read directory \(directory.readable)",
-                input: directory.readable)
+                "opendir", error, message: "cannot read directory \(directory.readable)", input: directory.readable)
         }
-        defer { closedir(handle) }
-        var names: [[UInt8]] = []
-        while true {
-            errno = 0
-            guard let entry = readdir(handle) else {
-                if errno != 0 {
-                    throw UnionMountError.systemCall(
-                        "readdir", system_errno(), message: "cannot read directory \(directory.readable)",
-                        input: directory.readable)
-                }
-                return names
-            }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
-            if name == [UInt8(ascii: ".")] || name == [UInt8(ascii: "."), UInt8(ascii: ".")] { continue }
-            names.append(name)
+        do {
+            return try stream.names()
+        } catch {
+            throw UnionMountError.systemCall(
+                "readdir", error, message: "cannot read directory \(directory.readable)", input: directory.readable)
         }
     }
 
@@ -290,8 +270,8 @@ struct MergedViewWalker {
         directory.last == slash ? directory + name : directory + [slash] + name
     }
 
-    /// The bytes with a terminating NUL, to pass where C wants a path.
-    private static func cString(_ bytes: [UInt8]) -> [CChar] {
-        bytes.map { CChar(bitPattern: $0) } + [0]
+    /// Whether anything is at the absolute path `bytes` (lstat(2)).
+    private static func exists(_ bytes: [UInt8]) -> Bool {
+        FileSystem.exists(FilePath(bytes: bytes))
     }
 }

@@ -1,9 +1,4 @@
 import UnionMount
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
 
 /// The metadata of an aufs/OCI opaque marker (`.wh..wh..opq`), kept in the overlay form as the value of the
 /// directory's `<prefix>overlay.unionmount.opaque-marker` attribute so that converting back restores the marker
@@ -18,23 +13,23 @@ struct OpaqueMarkerRecord: Equatable {
     var mode: UInt32
     var uid: UInt32
     var gid: UInt32
-    var accessTime: timespec
-    var modificationTime: timespec
+    var accessTime: FileTime
+    var modificationTime: FileTime
     var link: [UInt8]?
 
     /// The marker's own lstat(2).
-    init(_ info: stat, link: [UInt8]? = nil) {
-        mode = UInt32(info.st_mode & 0o7777)
-        uid = info.st_uid
-        gid = info.st_gid
-        accessTime = info.st_atim
-        modificationTime = info.st_mtim
+    init(_ info: FileStatus, link: [UInt8]? = nil) {
+        mode = UInt32(info.permissions)
+        uid = info.uid
+        gid = info.gid
+        accessTime = info.accessTime
+        modificationTime = info.modificationTime
         self.link = link
     }
 
     /// The marker written when a directory is opaque but carries no record: the directory's permission bits
     /// (special bits cleared), owner and times, as Docker's overlay-to-tar converter writes it.
-    static func defaultMarker(forDirectory info: stat) -> OpaqueMarkerRecord {
+    static func defaultMarker(forDirectory info: FileStatus) -> OpaqueMarkerRecord {
         var record = OpaqueMarkerRecord(info)
         record.mode &= 0o777
         return record
@@ -83,15 +78,15 @@ struct OpaqueMarkerRecord: Equatable {
 
     static func == (lhs: Self, rhs: Self) -> Bool { lhs.encoded == rhs.encoded }
 
-    private static func render(_ time: timespec) -> String {
-        let nanoseconds = String(time.tv_nsec)
-        return "\(time.tv_sec)." + String(repeating: "0", count: max(0, 9 - nanoseconds.count)) + nanoseconds
+    private static func render(_ time: FileTime) -> String {
+        let nanoseconds = String(time.nanoseconds)
+        return "\(time.seconds)." + String(repeating: "0", count: max(0, 9 - nanoseconds.count)) + nanoseconds
     }
 
-    private static func parse(_ text: String) -> timespec? {
+    private static func parse(_ text: String) -> FileTime? {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 2, parts[1].count == 9, let seconds = Int(parts[0]), let nanoseconds = Int(parts[1])
         else { return nil }
-        return timespec(tv_sec: seconds, tv_nsec: nanoseconds)
+        return FileTime(seconds: seconds, nanoseconds: nanoseconds)
     }
 }

@@ -1,4 +1,5 @@
 import UnionMount
+
 /// What an extended attribute's name means in a whiteout format, and how it is written in another.
 ///
 /// In the overlay form with prefix `P` (`trusted.` or `user.`), `P overlay.<key>` is overlay's own

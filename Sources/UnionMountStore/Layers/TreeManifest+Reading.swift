@@ -1,12 +1,5 @@
-import CUnionMountShim
 import SystemPackage
 import UnionMount
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
 
 extension TreeManifest {
     /// Reads the manifest of the tree at `root` (the root itself is the entry `.`).
@@ -17,19 +10,18 @@ extension TreeManifest {
     /// - Throws: `UnionMountError.Code.invalidArgument` when `root` is not a directory;
     ///   `UnionMountError.Code.systemCallFailed` naming the path that cannot be read.
     public static func read(_ root: FilePath, options: Options = Options()) throws(UnionMountError) -> TreeManifest {
-        let rootBytes = LayerIO.bytes(root)
-        let info = try LayerIO.status(rootBytes)
-        guard info.st_mode & S_IFMT == S_IFDIR else {
-            throw UnionMountError.invalidArgument("\(rootBytes.readable) is not a directory", input: rootBytes.readable)
+        let info = try LayerIO.status(root)
+        guard info.type == .directory else {
+            throw UnionMountError.invalidArgument("\(root.readable) is not a directory", input: root.readable)
         }
         var reader = ManifestReader(options: options)
-        try reader.add(rootBytes, relative: [UInt8(ascii: ".")], info)
-        try reader.walk(rootBytes, relative: [])
+        try reader.add(root, relative: [UInt8(ascii: ".")], info)
+        try reader.walk(root, relative: [])
         return reader.finish()
     }
 
     /// The entry for the single file at `path`, described as `relative` (with no hard-link group).
-    static func entry(at path: [UInt8], relative: [UInt8], options: Options) throws(UnionMountError) -> Entry {
+    static func entry(at path: FilePath, relative: [UInt8], options: Options) throws(UnionMountError) -> Entry {
         var reader = ManifestReader(options: options)
         try reader.add(path, relative: relative, LayerIO.status(path))
         return reader.finish().entries[0]
@@ -43,40 +35,40 @@ private struct ManifestReader {
 
     init(options: TreeManifest.Options) { self.options = options }
 
-    mutating func walk(_ directory: [UInt8], relative: [UInt8]) throws(UnionMountError) {
+    mutating func walk(_ directory: FilePath, relative: [UInt8]) throws(UnionMountError) {
         for name in try LayerIO.names(in: directory) {
             let path = LayerIO.join(directory, name)
             let child = LayerIO.join(relative, name)
             let info = try LayerIO.status(path)
             try add(path, relative: child, info)
-            if info.st_mode & S_IFMT == S_IFDIR { try walk(path, relative: child) }
+            if info.type == .directory { try walk(path, relative: child) }
         }
     }
 
-    mutating func add(_ path: [UInt8], relative: [UInt8], _ info: stat) throws(UnionMountError) {
+    mutating func add(_ path: FilePath, relative: [UInt8], _ info: FileStatus) throws(UnionMountError) {
         let type: TreeManifest.EntryType
-        switch info.st_mode & S_IFMT {
-        case S_IFREG: type = .file
-        case S_IFDIR: type = .directory
-        case S_IFLNK: type = .symlink
-        case S_IFCHR: type = .characterDevice
-        case S_IFBLK: type = .blockDevice
-        case S_IFIFO: type = .fifo
+        switch info.type {
+        case .regular: type = .file
+        case .directory: type = .directory
+        case .symbolicLink: type = .symlink
+        case .characterDevice: type = .characterDevice
+        case .blockDevice: type = .blockDevice
+        case .fifo: type = .fifo
         default: type = .socket
         }
         var entry = TreeManifest.Entry(
-            path: FilePath(bytes: relative), type: type, mode: UInt32(info.st_mode & 0o7777), uid: info.st_uid,
-            gid: info.st_gid)
+            path: FilePath(bytes: relative), type: type, mode: UInt32(info.permissions), uid: info.uid,
+            gid: info.gid)
         switch type {
         case .file:
-            entry.size = UInt64(info.st_size)
+            entry.size = UInt64(info.size)
             var digest = ContentDigest()
             try LayerIO.readChunks(path) { digest.update($0) }
             entry.digest = digest.finish()
         case .symlink: entry.symlinkTarget = try LayerIO.linkTarget(path)
         case .characterDevice, .blockDevice:
-            let device = UInt64(info.st_rdev)
-            entry.device = .init(major: CUnionMount_major(device), minor: CUnionMount_minor(device))
+            let numbers = info.specialDeviceNumbers
+            entry.device = .init(major: numbers.major, minor: numbers.minor)
         default: break
         }
         for (name, value) in try LayerIO.xattrs(path)
@@ -84,9 +76,10 @@ private struct ManifestReader {
             entry.xattrs.append(.init(name: name, value: value))
         }
         if options.includeModificationTimes {
-            entry.modificationTime = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+            entry.modificationTime =
+                Int64(info.modificationTime.seconds) * 1_000_000_000 + Int64(info.modificationTime.nanoseconds)
         }
-        let linked = options.includeHardLinks && type != .directory && info.st_nlink > 1
+        let linked = options.includeHardLinks && type != .directory && info.linkCount > 1
         entries.append((relative, entry, linked ? InodeKey(info) : nil))
     }
 

@@ -1,12 +1,6 @@
 import SystemPackage
 import UnionMount
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 /// One directory of a container's writable layer, read in every form a writer may have used: kernel overlay
 /// (character device 0/0 whiteouts, `<prefix>overlay.opaque`), fuse-overlayfs (the same plus `.wh..wh..opq`
 /// and a `.wh..opq` device in every directory it makes opaque, `user.fuseoverlayfs.opaque` when it cannot
@@ -15,26 +9,26 @@ struct UpperDirectory {
     /// A name that stays visible, with its lstat(2).
     struct Entry {
         var name: [UInt8]
-        var info: stat
+        var info: FileStatus
     }
 
     /// A name this directory whites out, and the file that does it.
     struct Whiteout {
         var name: [UInt8]
-        var path: [UInt8]
-        var info: stat
+        var path: FilePath
+        var info: FileStatus
     }
 
-    let path: [UInt8]
-    let info: stat
+    let path: FilePath
+    let info: FileStatus
     /// Whether the directory hides the same directory of the lower layers.
     var opaque = false
     /// The opaque marker file, when the writer left one.
-    var marker: (path: [UInt8], info: stat)?
+    var marker: (path: FilePath, info: FileStatus)?
     var entries: [Entry] = []
     var whiteouts: [Whiteout] = []
 
-    init(_ path: [UInt8], format: WhiteoutFormat) throws(UnionMountError) {
+    init(_ path: FilePath, format: WhiteoutFormat) throws(UnionMountError) {
         self.path = path
         info = try LayerIO.status(path)
         var xattrWhiteouts = false
@@ -58,9 +52,9 @@ struct UpperDirectory {
             } else if name.starts(with: WhiteoutConverter.whiteoutPrefix) {
                 let target = Array(name.dropFirst(WhiteoutConverter.whiteoutPrefix.count))
                 if !target.isEmpty { whiteouts.append(Whiteout(name: target, path: child, info: entry)) }
-            } else if entry.st_mode & S_IFMT == S_IFCHR && entry.st_rdev == 0 {
+            } else if entry.type == .characterDevice && entry.specialDevice == 0 {
                 whiteouts.append(Whiteout(name: name, path: child, info: entry))
-            } else if xattrWhiteouts, entry.st_mode & S_IFMT == S_IFREG, entry.st_size == 0,
+            } else if xattrWhiteouts, entry.type == .regular, entry.size == 0,
                 case .overlay(let prefix) = format, try LayerIO.xattr(child, prefix + "overlay.whiteout") != nil
             {
                 whiteouts.append(Whiteout(name: name, path: child, info: entry))
@@ -97,7 +91,7 @@ struct LowerView {
     func names(in path: [UInt8]) -> [[UInt8]] { children[path] ?? [] }
 
     /// The file behind a visible entry, as an absolute path's bytes.
-    func source(of entry: MergedEntry) -> [UInt8] {
-        LayerIO.join(LayerIO.bytes(entry.branchPath), entry.path.bytes)
+    func source(of entry: MergedEntry) -> FilePath {
+        LayerIO.join(entry.branchPath, entry.path.bytes)
     }
 }

@@ -1,12 +1,6 @@
 import SystemPackage
 import UnionMount
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 /// Converts a layer directory in place between the whiteout forms of ``WhiteoutFormat``.
 ///
 ///     try WhiteoutConversion.convert("/layers/app", from: .aufs, to: .overlayTrusted)
@@ -59,9 +53,9 @@ public enum WhiteoutConversion {
             }
         }
         guard from != to else { return }
-        let root = LayerIO.bytes(directory)
+        let root = (directory)
         let info = try LayerIO.status(root)
-        guard info.st_mode & S_IFMT == S_IFDIR else {
+        guard info.type == .directory else {
             throw UnionMountError.invalidArgument("\(root.readable) is not a directory", input: root.readable)
         }
         var checker = WhiteoutConverter(root: root, from: from, to: to, apply: false)

@@ -1,9 +1,5 @@
+import SystemPackage
 import UnionMount
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
 
 /// One pass of ``WhiteoutConversion/convert(_:from:to:)``: with `apply` false it only checks (and finds the hard
 /// links of opaque markers), with `apply` true it converts.
@@ -11,7 +7,7 @@ struct WhiteoutConverter {
     /// What a name of a hard-linked inode is in the aufs form.
     enum Role { case whiteout, marker, plain, bookkeeping }
 
-    let root: [UInt8]
+    let root: FilePath
     let from: WhiteoutFormat
     let to: WhiteoutFormat
     let apply: Bool
@@ -20,16 +16,17 @@ struct WhiteoutConverter {
 
     private var groups: [InodeKey: [(path: [UInt8], role: Role)]] = [:]
     /// The first converted name of each hard-linked whiteout: later names become links to it.
-    private var created: [InodeKey: [UInt8]] = [:]
+    private var created: [InodeKey: FilePath] = [:]
     /// Hard-linked inodes whose attributes were already rewritten.
     private var rewritten: Set<InodeKey> = []
-    private var pendingMarkers: [(directory: [UInt8], marker: [UInt8], record: OpaqueMarkerRecord, times: stat)] = []
+    private var pendingMarkers:
+        [(directory: FilePath, marker: [UInt8], record: OpaqueMarkerRecord, times: FileStatus)] = []
 
     static let whiteoutPrefix = Array(".wh.".utf8)
     static let opaqueMarker = Array(".wh..wh..opq".utf8)
     static let bookkeepingPrefix = Array(".wh..wh.".utf8)
 
-    init(root: [UInt8], from: WhiteoutFormat, to: WhiteoutFormat, apply: Bool) {
+    init(root: FilePath, from: WhiteoutFormat, to: WhiteoutFormat, apply: Bool) {
         self.root = root
         self.from = from
         self.to = to
@@ -51,31 +48,33 @@ struct WhiteoutConverter {
 
     // MARK: aufs → overlay
 
-    private mutating func toOverlay(_ directory: [UInt8], _ relative: [UInt8], _ info: stat) throws(UnionMountError) {
+    private mutating func toOverlay(_ directory: FilePath, _ relative: [UInt8], _ info: FileStatus)
+        throws(UnionMountError)
+    {
         let names = try LayerIO.names(in: directory)
         let present = Set(names)
         var record: OpaqueMarkerRecord?
-        var directories: [(path: [UInt8], relative: [UInt8], info: stat)] = []
+        var directories: [(path: FilePath, relative: [UInt8], info: FileStatus)] = []
         for name in names {
             let path = LayerIO.join(directory, name)
             let child = LayerIO.join(relative, name)
             let entry = try LayerIO.status(path)
-            let type = entry.st_mode & S_IFMT
+            let type = entry.type
             if name == Self.opaqueMarker {
-                guard type == S_IFREG, entry.st_size == 0 else {
+                guard type == .regular, entry.size == 0 else {
                     throw unsupported("the opaque marker is not an empty regular file", path)
                 }
                 if let xattr = try LayerIO.xattrNames(path).first {
                     throw unsupported("the opaque marker carries \(xattr), which the overlay form cannot keep", path)
                 }
-                if entry.st_nlink > 1 { note(entry, child, .marker) }
+                if entry.linkCount > 1 { note(entry, child, .marker) }
                 // Looked up whatever the link count is now: converting the other names lowers it.
                 var link: [UInt8]?
                 if let anchor = anchors[InodeKey(entry)], anchor != child { link = anchor }
                 record = OpaqueMarkerRecord(entry, link: link)
                 if apply { try LayerIO.remove(path) }
             } else if name.starts(with: Self.bookkeepingPrefix) {
-                if entry.st_nlink > 1 && type != S_IFDIR { note(entry, child, .bookkeeping) }
+                if entry.linkCount > 1 && type != .directory { note(entry, child, .bookkeeping) }
                 if apply { try LayerIO.removeTree(path) }
             } else if name.starts(with: Self.whiteoutPrefix) {
                 let target = Array(name.dropFirst(Self.whiteoutPrefix.count))
@@ -87,14 +86,14 @@ struct WhiteoutConverter {
                         "whites out \(target.readable), which is also in the same directory; the overlay form has one"
                             + " name for both", path)
                 }
-                guard type == S_IFREG, entry.st_size == 0 else {
+                guard type == .regular, entry.size == 0 else {
                     throw unsupported("a whiteout that is not an empty regular file cannot become a device", path)
                 }
                 let xattrs = try translatedXattrs(path, entry, consumed: [])
                 if let user = xattrs.first(where: { $0.name.hasPrefix("user.") }) {
                     throw unsupported("carries \(user.name), which a whiteout device cannot hold", path)
                 }
-                if entry.st_nlink > 1 { note(entry, child, .whiteout) }
+                if entry.linkCount > 1 { note(entry, child, .whiteout) }
                 if apply {
                     let device = LayerIO.join(directory, target)
                     // Keyed by the source inode (alive until its last name goes), not by the current link
@@ -102,16 +101,16 @@ struct WhiteoutConverter {
                     if let first = created[InodeKey(entry)] {
                         try LayerIO.makeLink(device, to: first)
                     } else {
-                        try LayerIO.makeNode(device, type: S_IFCHR, device: 0)
+                        try LayerIO.makeNode(device, type: .characterDevice, device: 0)
                         try TreeCopier.applyMetadata(device, from: entry, xattrs: xattrs)
                         created[InodeKey(entry)] = device
                     }
                     try LayerIO.remove(path)
                 }
-            } else if type == S_IFDIR {
+            } else if type == .directory {
                 directories.append((path, child, entry))
             } else {
-                if entry.st_nlink > 1 { note(entry, child, .plain) }
+                if entry.linkCount > 1 { note(entry, child, .plain) }
                 try rewriteXattrs(path, entry, consumed: [])
             }
         }
@@ -125,7 +124,7 @@ struct WhiteoutConverter {
         try LayerIO.setTimes(directory, of: info)
     }
 
-    private mutating func note(_ info: stat, _ path: [UInt8], _ role: Role) {
+    private mutating func note(_ info: FileStatus, _ path: [UInt8], _ role: Role) {
         guard !apply else { return }
         groups[InodeKey(info), default: []].append((path, role))
     }
@@ -149,7 +148,8 @@ struct WhiteoutConverter {
 
     // MARK: overlay → aufs
 
-    private mutating func toAufs(_ directory: [UInt8], _ relative: [UInt8], _ info: stat) throws(UnionMountError) {
+    private mutating func toAufs(_ directory: FilePath, _ relative: [UInt8], _ info: FileStatus) throws(UnionMountError)
+    {
         var opaque = false
         var xattrWhiteouts = false
         if let value = try LayerIO.xattr(directory, own(OverlayXattrs.opaque, from)) {
@@ -171,16 +171,16 @@ struct WhiteoutConverter {
             }
             record = decoded
         }
-        var directories: [(path: [UInt8], relative: [UInt8], info: stat)] = []
+        var directories: [(path: FilePath, relative: [UInt8], info: FileStatus)] = []
         for name in try LayerIO.names(in: directory) {
             let path = LayerIO.join(directory, name)
             guard !name.starts(with: Self.whiteoutPrefix) else {
                 throw unsupported("the aufs form would read this name as a whiteout or as aufs' own", path)
             }
             let entry = try LayerIO.status(path)
-            let type = entry.st_mode & S_IFMT
+            let type = entry.type
             let whiteoutPath = LayerIO.join(directory, Self.whiteoutPrefix + name)
-            if type == S_IFCHR && entry.st_rdev == 0 {
+            if type == .characterDevice && entry.specialDevice == 0 {
                 let xattrs = try translatedXattrs(path, entry, consumed: [])
                 guard apply else { continue }
                 if let first = created[InodeKey(entry)] {
@@ -191,12 +191,12 @@ struct WhiteoutConverter {
                     created[InodeKey(entry)] = whiteoutPath
                 }
                 try LayerIO.remove(path)
-            } else if xattrWhiteouts, type == S_IFREG, entry.st_size == 0,
+            } else if xattrWhiteouts, type == .regular, entry.size == 0,
                 try LayerIO.xattr(path, own(OverlayXattrs.whiteout, from)) != nil
             {
                 if apply { try LayerIO.move(path, to: whiteoutPath) }
                 try rewriteXattrs(apply ? whiteoutPath : path, entry, consumed: [OverlayXattrs.whiteout])
-            } else if type == S_IFDIR {
+            } else if type == .directory {
                 directories.append((path, LayerIO.join(relative, name), entry))
             } else {
                 try rewriteXattrs(path, entry, consumed: [])
@@ -224,7 +224,7 @@ struct WhiteoutConverter {
             } else {
                 try LayerIO.makeEmptyFile(path)
                 try LayerIO.setOwner(path, uid: record.uid, gid: record.gid)
-                try LayerIO.setMode(path, mode_t(record.mode))
+                try LayerIO.setMode(path, UInt32(record.mode))
                 try LayerIO.setTimes(path, access: record.accessTime, modification: record.modificationTime)
             }
             try LayerIO.setTimes(pending.directory, of: pending.times)
@@ -233,11 +233,11 @@ struct WhiteoutConverter {
 
     // MARK: overlay → overlay
 
-    private mutating func renamePrefix(_ directory: [UInt8], _ info: stat) throws(UnionMountError) {
+    private mutating func renamePrefix(_ directory: FilePath, _ info: FileStatus) throws(UnionMountError) {
         for name in try LayerIO.names(in: directory) {
             let path = LayerIO.join(directory, name)
             let entry = try LayerIO.status(path)
-            if entry.st_mode & S_IFMT == S_IFDIR {
+            if entry.type == .directory {
                 try renamePrefix(path, entry)
             } else {
                 try rewriteXattrs(path, entry, consumed: [])
@@ -249,7 +249,7 @@ struct WhiteoutConverter {
     // MARK: attributes
 
     /// The attributes of `path` as the target form writes them; overlay keys in `consumed` are left to the caller.
-    private func translatedXattrs(_ path: [UInt8], _ info: stat, consumed: Set<String>) throws(UnionMountError)
+    private func translatedXattrs(_ path: FilePath, _ info: FileStatus, consumed: Set<String>) throws(UnionMountError)
         -> [(name: String, value: [UInt8])]
     {
         var result: [(name: String, value: [UInt8])] = []
@@ -272,17 +272,17 @@ struct WhiteoutConverter {
     }
 
     /// Rewrites the attributes of `path` in the target form (once per inode).
-    private mutating func rewriteXattrs(_ path: [UInt8], _ info: stat, consumed: Set<String>)
+    private mutating func rewriteXattrs(_ path: FilePath, _ info: FileStatus, consumed: Set<String>)
         throws(UnionMountError)
     {
-        let type = info.st_mode & S_IFMT
-        if type != S_IFDIR && info.st_nlink > 1 {
+        let type = info.type
+        if type != .directory && info.linkCount > 1 {
             guard rewritten.insert(InodeKey(info)).inserted else { return }
         }
         let old = try LayerIO.xattrs(path)
         let new = try translatedXattrs(path, info, consumed: consumed)
         let oldNames = Set(old.map(\.name))
-        if type != S_IFREG && type != S_IFDIR,
+        if type != .regular && type != .directory,
             let user = new.first(where: { $0.name.hasPrefix("user.") && !oldNames.contains($0.name) })
         {
             throw unsupported("would need \(user.name), which only regular files and directories can hold", path)
@@ -299,7 +299,7 @@ struct WhiteoutConverter {
         OverlayXattrs.ownName(key, in: format) ?? key
     }
 
-    private func unsupported(_ message: String, _ path: [UInt8]) -> UnionMountError {
+    private func unsupported(_ message: String, _ path: FilePath) -> UnionMountError {
         UnionMountError(code: .unsupported, message: "\(path.readable): \(message)", input: path.readable)
     }
 }

@@ -1,4 +1,5 @@
 import UnionMount
+
 /// How a union's branches mark deleted names and opaque directories.
 public enum WhiteoutFormat: Sendable, Hashable {
     /// overlayfs: a whiteout is a character device 0/0, or a zero-size regular file with the xattr

@@ -1,12 +1,6 @@
 import SystemPackage
 import UnionMount
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 extension LayerStore {
     /// Every container, sorted by id (reads `containers/*/container.conf` and `mounts`).
     public func containers() throws(UnionMountError) -> [StoreContainer] {
@@ -47,7 +41,7 @@ extension LayerStore {
         if let image { try StoreIdentifier.validate(image, input: "image") }
         let initLayer = initialize == nil ? nil : id + "-init"
         if let initLayer { try StoreIdentifier.validate(initLayer, input: "container id") }
-        let (staging, lock) = try locked { () throws(UnionMountError) -> (FilePath, CInt) in
+        let (staging, lock) = try locked { () throws(UnionMountError) -> (FilePath, FileDescriptor) in
             try checkNewContainer(id, image: image, initLayer: initLayer)
             let (staging, lock) = try makeStaging(id)
             for directory in ["diff", "work", "merged"] {
@@ -59,7 +53,7 @@ extension LayerStore {
             }
             return (staging, lock)
         }
-        defer { close(lock) }
+        defer { FileSystem.close(lock) }
         do {
             try initialize?(staging.appending("init/diff"))
             StoreFaultInjection.point("container.initialized")

@@ -1,12 +1,5 @@
-import CUnionMountShim
 import SystemPackage
 import UnionMount
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
 
 extension LayerStore {
     /// Every layer, sorted by id (reads `layers/*/layer.conf`).
@@ -182,23 +175,17 @@ extension LayerStore {
     }
 
     /// Creates `staging/<token>/` and locks it (flock(2) on the directory); call under the store lock.
-    func makeStaging(_ id: String) throws(UnionMountError) -> (FilePath, CInt) {
+    func makeStaging(_ id: String) throws(UnionMountError) -> (FilePath, FileDescriptor) {
         let staging = stagingDirectory.appending(Self.token(id))
         try StoreFiles.makeDirectory(staging, mode: 0o700, existing: false)
-        let fd = withPathCString(staging) { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-        guard fd >= 0, flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let error = system_errno()
-            if fd >= 0 { close(fd) }
-            throw UnionMountError.systemCall(
-                "flock", error, message: "cannot lock \(staging.readable)", input: staging.readable)
-        }
+        let fd = try Self.lockDirectory(staging, input: staging.readable)
         StoreFaultInjection.point("staging.created")
         return (staging, fd)
     }
 
     /// Turns `staging` (holding `diff/`) into the layer `id`; call under the store lock.
     func commitStaged(
-        id: String, parent: String?, owner: String?, staging: FilePath, syncing fd: CInt
+        id: String, parent: String?, owner: String?, staging: FilePath, syncing fd: FileDescriptor
     ) throws(UnionMountError) -> StoreLayer {
         try checkNewLayer(id, parent: parent, extraDepth: 1)
         let depth = try parent.map { (parent) throws(UnionMountError) in try layer(parent).depth } ?? 0
@@ -206,9 +193,10 @@ extension LayerStore {
             id: id, parent: parent, depth: depth + 1, owner: owner, directory: layerDirectory(id).appending("diff"))
         try created.record.write(to: staging.appending("layer.conf"))
         StoreFaultInjection.point("layer.record-written")
-        guard CUnionMount_syncfs(fd) == 0 else {
-            throw UnionMountError.systemCall(
-                "syncfs", system_errno(), message: "cannot sync the layer \(id)", input: id)
+        do {
+            try FileSystem.syncFilesystem(fd)
+        } catch {
+            throw UnionMountError.systemCall("syncfs", error, message: "cannot sync the layer \(id)", input: id)
         }
         do {
             try StoreFiles.rename(staging, to: layerDirectory(id), replacing: false)
@@ -224,21 +212,38 @@ extension LayerStore {
     /// the deletion to this one while it lives; call under the store lock.
     func moveToTrash(_ directory: FilePath, id: String) throws(UnionMountError) -> TrashEntry {
         let trash = trashDirectory.appending(Self.token(id))
-        let fd = withPathCString(directory) { open($0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
-        guard fd >= 0, flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let error = system_errno()
-            if fd >= 0 { close(fd) }
-            throw UnionMountError.systemCall("flock", error, message: "cannot lock \(directory.readable)", input: id)
-        }
+        let fd = try Self.lockDirectory(directory, noFollow: true, input: id)
         do {
             try StoreFiles.rename(directory, to: trash, replacing: false)
             try StoreFiles.syncDirectory(directory.removingLastComponent())
         } catch {
-            close(fd)
+            FileSystem.close(fd)
             throw error
         }
         StoreFaultInjection.point("trash.moved")
         return TrashEntry(path: trash, lock: fd)
+    }
+
+    /// Opens the directory `path` and takes an flock(2) on it without waiting; the failure (the open's or a
+    /// lock held elsewhere, `EWOULDBLOCK`) is reported as flock's, as the store always has.
+    static func lockDirectory(_ path: FilePath, noFollow: Bool = false, input: String) throws(UnionMountError)
+        -> FileDescriptor
+    {
+        let fd: FileDescriptor
+        do {
+            fd = try FileSystem.open(path, .readOnly, options: noFollow ? [.directory, .noFollow] : [.directory])
+        } catch {
+            throw UnionMountError.systemCall("flock", error, message: "cannot lock \(path.readable)", input: input)
+        }
+        let error: Errno
+        do {
+            if try FileSystem.lock(fd, wait: false) { return fd }
+            error = .wouldBlock
+        } catch let failure {
+            error = failure
+        }
+        FileSystem.close(fd)
+        throw UnionMountError.systemCall("flock", error, message: "cannot lock \(path.readable)", input: input)
     }
 
     /// The live mounts that use `branch` as a union branch, or are mounted at or below `directory`.
@@ -257,11 +262,11 @@ extension LayerStore {
 /// A directory renamed into `trash/`, locked until ``remove()`` has deleted it.
 struct TrashEntry {
     let path: FilePath
-    let lock: CInt
+    let lock: FileDescriptor
 
     /// Deletes the directory (see ``StoreFiles/removeTree(_:)``), then unlocks it.
     func remove() throws(UnionMountError) {
-        defer { close(lock) }
+        defer { FileSystem.close(lock) }
         try StoreFiles.removeTree(path)
     }
 }

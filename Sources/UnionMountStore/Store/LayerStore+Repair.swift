@@ -1,12 +1,6 @@
 import SystemPackage
 import UnionMount
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 /// What ``LayerStore/repair()`` did and what it found but left alone.
 public struct RepairReport: Sendable, Hashable, Codable {
     /// Each repair made, in order, as a sentence (`"removed the half-created layer staging/base.1a2b…"`).
@@ -195,7 +189,7 @@ extension LayerStore {
                 continue
             }
             let trash = try moveToTrash(layerDirectory(layer.id), id: layer.id)
-            defer { close(trash.lock) }
+            defer { FileSystem.close(trash.lock) }
             remove(trash.path, as: "the init layer \(layer.id) of the vanished container \(owner)", &report)
         }
     }
@@ -212,9 +206,8 @@ extension LayerStore {
 
     /// Whether a staging or trash entry's owner (its builder or deleter) still holds its flock(2).
     private func isLive(_ entry: FilePath) throws(UnionMountError) -> Bool {
-        let fd = withPathCString(entry) { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW) }
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        return flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK
+        guard let fd = try? FileSystem.open(entry, .readOnly, options: [.directory, .noFollow]) else { return false }
+        defer { FileSystem.close(fd) }
+        return (try? FileSystem.lock(fd, wait: false)) == false
     }
 }

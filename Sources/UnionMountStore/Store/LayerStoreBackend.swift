@@ -1,4 +1,5 @@
 import UnionMount
+
 /// How a ``LayerStore`` mounts its containers; chosen once, by probing, when the store is created, and kept.
 public enum LayerStoreBackend: String, Sendable, Hashable, Codable, CaseIterable {
     /// Kernel overlayfs, mounted by root in the initial user namespace (`trusted.overlay.*` xattrs).

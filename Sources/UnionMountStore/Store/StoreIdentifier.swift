@@ -1,4 +1,5 @@
 import UnionMount
+
 /// Layer and container names in a ``LayerStore``.
 ///
 /// An id is 1 to 128 bytes of ASCII letters, digits, `_`, `-` and `.`, starting with a letter or a digit: it is

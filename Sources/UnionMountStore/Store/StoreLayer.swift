@@ -1,12 +1,6 @@
 import SystemPackage
 import UnionMount
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 /// A layer of a ``LayerStore``: read-only contents stacked on an optional parent.
 public struct StoreLayer: Sendable, Hashable, Codable {
     /// The layer's id.
@@ -75,10 +69,10 @@ public final class LayerBuilder {
     /// Where to put the layer's contents (a directory, empty at first).
     public let directory: FilePath
     let staging: FilePath
-    private var lock: CInt
+    private var lock: FileDescriptor?
     private var finished = false
 
-    init(store: LayerStore, id: String, parent: String?, staging: FilePath, lock: CInt) {
+    init(store: LayerStore, id: String, parent: String?, staging: FilePath, lock: FileDescriptor) {
         self.store = store
         self.id = id
         self.parent = parent
@@ -98,6 +92,9 @@ public final class LayerBuilder {
             throw UnionMountError.invalidState("the layer \(id) was already committed or abandoned", input: id)
         }
         let layer = try store.locked { () throws(UnionMountError) -> StoreLayer in
+            guard let lock else {
+                throw UnionMountError.invalidState("the layer \(id) has no staging lock", input: id)
+            }
             let layer = try store.commitStaged(id: id, parent: parent, owner: nil, staging: staging, syncing: lock)
             return layer
         }
@@ -114,13 +111,13 @@ public final class LayerBuilder {
 
     private func finish() {
         finished = true
-        close(lock)
-        lock = -1
+        if let lock { FileSystem.close(lock) }
+        lock = nil
     }
 
     deinit {
         if !finished {
-            close(lock)
+            if let lock { FileSystem.close(lock) }
             try? StoreFiles.removeTree(staging)
         }
     }

@@ -1,12 +1,6 @@
 import SystemPackage
 import UnionMount
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 /// A container's `mounts` record: how many references its mount has, and the mount or unmount in progress.
 ///
 /// A mount writes `pending=mount` before mount(2) and `count=1` after it; an unmount writes `pending=unmount`
@@ -54,24 +48,35 @@ struct StoreMountState: Equatable {
 
     func write(to file: FilePath) throws(UnionMountError) {
         let bytes = self.bytes
-        let fd = withPathCString(file) { open($0, O_WRONLY | O_CLOEXEC | O_NOFOLLOW) }
-        guard fd >= 0 else {
+        let fd: FileDescriptor
+        do {
+            fd = try FileSystem.open(file, .writeOnly, options: [.noFollow])
+        } catch {
             // A new container: create the record whole.
-            if errno == ENOENT { return try StoreFiles.writeAtomically(bytes, to: file, durable: false) }
+            if error == .noSuchFileOrDirectory {
+                return try StoreFiles.writeAtomically(bytes, to: file, durable: false)
+            }
             throw UnionMountError.systemCall(
-                "open", system_errno(), message: "cannot write \(file.readable)", input: file.readable)
+                "open", error, message: "cannot write \(file.readable)", input: file.readable)
         }
-        defer { close(fd) }
-        var info = stat()
-        let written = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
-        guard written == bytes.count, fstat(fd, &info) == 0 else {
+        defer { FileSystem.close(fd) }
+        let info: FileStatus
+        do throws(Errno) {
+            let written = try FileSystem.write(fd, bytes, atOffset: 0)
+            guard written == bytes.count else { throw Errno.noSpace }
+            info = try FileSystem.status(of: fd)
+        } catch {
             throw UnionMountError.systemCall(
-                "pwrite", system_errno(), message: "cannot write \(file.readable)", input: file.readable)
+                "pwrite", error, message: "cannot write \(file.readable)", input: file.readable)
         }
         // A record of another width (damaged, or written by hand) is cut to this one.
-        if info.st_size != off_t(bytes.count) && ftruncate(fd, off_t(bytes.count)) != 0 {
-            throw UnionMountError.systemCall(
-                "ftruncate", system_errno(), message: "cannot write \(file.readable)", input: file.readable)
+        if info.size != Int64(bytes.count) {
+            do {
+                try FileSystem.truncate(fd, size: Int64(bytes.count))
+            } catch {
+                throw UnionMountError.systemCall(
+                    "ftruncate", error, message: "cannot write \(file.readable)", input: file.readable)
+            }
         }
     }
 }

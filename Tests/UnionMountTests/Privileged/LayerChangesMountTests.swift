@@ -72,11 +72,11 @@ extension PrivilegedTests {
             }
             #expect(try mounter.unmount(merged) == .unmounted)
             // What overlay wrote: hard-linked whiteout devices, an opaque xattr, copy-up bookkeeping.
-            let whiteout = try LayerIO.status(upper.appending("old.txt").bytes)
-            #expect(whiteout.st_mode & S_IFMT == S_IFCHR && whiteout.st_rdev == 0)
-            #expect(whiteout.st_nlink >= 2)  // a link of the shared whiteout in the work directory
-            #expect(try LayerIO.xattr(upper.appending("data").bytes, "trusted.overlay.opaque") == [UInt8(ascii: "y")])
-            #expect(try LayerIO.status(upper.appending("etc").bytes).st_mtim.tv_sec == 1_600_000_000)
+            let whiteout = try LayerIO.status(upper.appending("old.txt"))
+            #expect(whiteout.isWhiteoutDevice)
+            #expect(whiteout.linkCount >= 2)  // a link of the shared whiteout in the work directory
+            #expect(try LayerIO.xattr(upper.appending("data"), "trusted.overlay.opaque") == [UInt8(ascii: "y")])
+            #expect(try LayerIO.status(upper.appending("etc")).modificationTime.seconds == 1_600_000_000)
             try expectChanges(upper: upper, lowers: lowers, scratch: scratch, expected: expectedChanges)
         }
 
@@ -106,14 +106,14 @@ extension PrivilegedTests {
             #expect(try mounter.unmount(merged) == .unmounted)
             // What fuse-overlayfs 1.10 wrote as root: a device whiteout, and for the recreated directory the opaque
             // xattr, a `.wh..wh..opq` file and a `.wh..opq` device.
-            let whiteout = try LayerIO.status(upper.appending("old.txt").bytes)
-            #expect(whiteout.st_mode & S_IFMT == S_IFCHR && whiteout.st_rdev == 0)
-            #expect(try LayerIO.xattr(upper.appending("data").bytes, "trusted.overlay.opaque") == [UInt8(ascii: "y")])
+            let whiteout = try LayerIO.status(upper.appending("old.txt"))
+            #expect(whiteout.isWhiteoutDevice)
+            #expect(try LayerIO.xattr(upper.appending("data"), "trusted.overlay.opaque") == [UInt8(ascii: "y")])
             #expect(fileExists(upper.appending("data/.wh..wh..opq")))
-            #expect(try LayerIO.status(upper.appending("data/.wh..opq").bytes).st_mode & S_IFMT == S_IFCHR)
+            #expect(try LayerIO.status(upper.appending("data/.wh..opq")).type == .characterDevice)
             // Unlike kernel overlay, fuse-overlayfs 1.10 gives a copied-up directory the current time (mode and
             // attributes are kept); directory times are not compared, so the list is the kernel's.
-            #expect(try LayerIO.status(upper.appending("etc").bytes).st_mtim.tv_sec != 1_600_000_000)
+            #expect(try LayerIO.status(upper.appending("etc")).modificationTime.seconds != 1_600_000_000)
             try expectChanges(upper: upper, lowers: lowers, scratch: scratch, expected: expectedChanges)
         }
     }

@@ -1,0 +1,29 @@
+import CUnionMountShim
+
+/// The new mount API's constants the feature probes pass to ``system_fsopen(_:_:)`` and
+/// ``system_fsconfig(_:_:_:_:_:)``, so that code above `Syscalls/` needs no shim import.
+package enum MountAPIConstant {
+    /// `FSOPEN_CLOEXEC`.
+    package static var fsopenCloseOnExec: UInt32 { CUnionMount_FSOPEN_CLOEXEC }
+    /// `FSCONFIG_SET_FLAG`.
+    package static var setFlag: UInt32 { CUnionMount_FSCONFIG_SET_FLAG }
+    /// `FSCONFIG_SET_STRING`.
+    package static var setString: UInt32 { CUnionMount_FSCONFIG_SET_STRING }
+    /// `FSCONFIG_SET_FD`.
+    package static var setFileDescriptor: UInt32 { CUnionMount_FSCONFIG_SET_FD }
+}
+
+/// statmount(2) of the mount `mountID` (Linux 6.8+), asking for `mask`, into `buffer`; 0 or -1 with errno set.
+///
+/// The corresponding system call is `statmount(2)`.
+package func system_statmount(_ mountID: UInt64, _ mask: UInt64, _ buffer: UnsafeMutableRawBufferPointer) -> CInt {
+    CUnionMount_statmount(mountID, 0, mask, buffer.baseAddress!, buffer.count, 0)
+}
+
+/// listmount(2) (Linux 6.8+): up to `buffer.count` unique ids of the mounts below `mountID`; the count, or -1
+/// with errno set.
+///
+/// The corresponding system call is `listmount(2)`.
+package func system_listmount(_ mountID: UInt64, _ buffer: UnsafeMutableBufferPointer<UInt64>) -> Int {
+    CUnionMount_listmount(mountID, 0, 0, buffer.baseAddress!, buffer.count, 0)
+}
