@@ -38,7 +38,8 @@ import Testing
 
         let modern = try Mounter(features: MountPlannerTests.kernel()).plan(.overlay(Self.spec(options)), at: "/m")
         let fsconfig: MountStep =
-            emitted.value.map { .setString(key: emitted.key, value: Array($0.utf8)) } ?? .setFlag(key: emitted.key)
+            emitted.value.map { .setString(key: emitted.key, value: FsconfigValue(Array($0.utf8))) }
+            ?? .setFlag(key: emitted.key)
         #expect(modern.steps.contains(fsconfig), "\(modern.steps)")
 
         let old = MountPlannerTests.kernel(newAPI: false, lowerdirPlus: false, fds: false)
