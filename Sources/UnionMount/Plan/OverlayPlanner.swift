@@ -112,12 +112,14 @@ struct OverlayPlanner {
         _ spec: OverlaySpec, _ target: FilePath, _ flags: MountFlags, relative: Bool
     ) -> Result<MountPlan, UnionMountError> {
         let strategy: MountStrategy = relative ? .legacyRelative : .legacy
-        for field in OverlayOptions.table where field.newMountAPIOnly {
-            guard let (key, _) = field.emit(spec.options) else { continue }
-            return .failure(
-                UnionMountError(
-                    code: .unsupported, message: "\(strategy.rawValue): \(key) needs the new mount API",
-                    input: "options.\(field.field)", spec: .overlay(spec)))
+        if !spec.options.typedOptionsAreNotGiven {
+            for field in OverlayOptions.table where field.newMountAPIOnly {
+                guard let (key, _) = field.emit(spec.options) else { continue }
+                return .failure(
+                    UnionMountError(
+                        code: .unsupported, message: "\(strategy.rawValue): \(key) needs the new mount API",
+                        input: "options.\(field.field)", spec: .overlay(spec)))
+            }
         }
         var spec = spec
         var directory: FilePath? = nil
