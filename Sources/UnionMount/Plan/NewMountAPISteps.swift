@@ -18,7 +18,10 @@ extension OverlayPlanner {
         }
         let limit = Self.fsconfigValueLimit
         var steps: [MountStep] = []
-        steps.reserveCapacity(spec.directoryCount + spec.options.additional.count + 20)
+        let options = spec.options.keyValues
+        // Exactly the steps made (fsopen, source, the layers, the options, create, fsmount, move_mount): a
+        // 1-layer plan's buffer then stays small enough for malloc's per-thread cache.
+        steps.reserveCapacity(spec.directoryCount + options.count + 5)
         steps.append(.fsopen(filesystemType: "overlay"))
         if !spec.source.isEmpty {
             guard spec.source.utf8.count <= limit else {
@@ -45,7 +48,7 @@ extension OverlayPlanner {
                     + "(6.13+)",
                 input: refused.name)
         }
-        for (key, value) in spec.options.keyValues {
+        for (key, value) in options {
             guard let value else {
                 steps.append(.setFlag(key: key))
                 continue
