@@ -144,9 +144,10 @@ public struct OverlayOptions: Sendable, Hashable, Codable {
         if !typedOptionsAreNotGiven {
             // The emitters alone, read in place: iterating the table's rows would copy (and retain) every
             // closure and string of each row, which measurably slowed planning (`unionmount-bench --breakdown`).
+            result.reserveCapacity(Self.emitters.count + additional.count)
             Self.emitters.withUnsafeBufferPointer { emitters in
-                for emit in emitters {
-                    if let pair = emit(self) { result.append(pair) }
+                for emitter in emitters {
+                    if let pair = emitter.emit(self) { result.append(pair) }
                 }
             }
         }
