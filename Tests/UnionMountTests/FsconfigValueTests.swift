@@ -1,13 +1,13 @@
 import SystemPackage
 import Testing
 
+@testable import UnionMount
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
     import Musl
 #endif
-
-@testable import UnionMount
 
 /// A `SET_STRING` value is its bytes, whether the planner kept a layer's path, a string, or bytes of its own.
 @Suite struct FsconfigValueTests {
