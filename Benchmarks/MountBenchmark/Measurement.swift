@@ -111,6 +111,28 @@ func executeOnlyContender(_ plan: MountPlan, target: FilePath) -> Contender {
     }
 }
 
+/// Planning alone: `Mounter(features:).plan(…)` and dropping the plan, no system calls. Used by `--profile plan`
+/// to profile the planner (callgrind, perf) without the kernel's work around it. The features are this kernel's
+/// with the new mount API and `lowerdir+` assumed, so that the planner takes the same path under valgrind
+/// (which does not know fsopen(2), so the probe finds no new mount API there).
+func planOnlyContender(_ spec: UnionSpec, target: FilePath, strategy: MountStrategy) -> Contender {
+    var features = KernelFeatures.current
+    features.newMountAPI = true
+    features.appendLowerDirectory = true
+    return Contender(name: "plan") { () throws(BenchmarkError) in
+        do {
+            let plan = try Mounter(features: features).plan(spec, at: target, strategy: strategy)
+            guard plan.strategy == strategy else {
+                throw BenchmarkError(description: "planned \(plan.strategy.rawValue), not \(strategy.rawValue)")
+            }
+        } catch let error as BenchmarkError {
+            throw error
+        } catch {
+            throw BenchmarkError(description: "planning \(strategy.rawValue): \(error)")
+        }
+    }
+}
+
 /// How long and how often to measure.
 struct Schedule {
     /// Interleaved rounds per configuration; each round runs every contender once.

@@ -27,6 +27,17 @@ import Testing
         #expect(keys.count == Set(keys).count)
     }
 
+    /// `keyValues` skips the rows when every typed option is not given; that is only right if no row emits one.
+    @Test func noRowEmitsAnOptionThatIsNotGiven() throws {
+        let defaults = OverlayOptions()
+        #expect(defaults.typedOptionsAreNotGiven)
+        for row in OverlayOptions.table { #expect(row.emit(defaults) == nil, "\(row.field)") }
+        for field in Self.fields { #expect(try !Self.options(setting: field).typedOptionsAreNotGiven, "\(field)") }
+        let raw = OverlayOptions(additional: [OverlayOptions.RawOption("context", "x")])
+        #expect(raw.typedOptionsAreNotGiven)
+        #expect(raw.keyValues.map(\.key) == ["context"])
+    }
+
     @Test(arguments: fields)
     func oneOptionReachesEveryStrategy(field: String) throws {
         let options = try Self.options(setting: field)
@@ -38,7 +49,8 @@ import Testing
 
         let modern = try Mounter(features: MountPlannerTests.kernel()).plan(.overlay(Self.spec(options)), at: "/m")
         let fsconfig: MountStep =
-            emitted.value.map { .setString(key: emitted.key, value: Array($0.utf8)) } ?? .setFlag(key: emitted.key)
+            emitted.value.map { .setString(key: emitted.key, value: FsconfigValue(Array($0.utf8))) }
+            ?? .setFlag(key: emitted.key)
         #expect(modern.steps.contains(fsconfig), "\(modern.steps)")
 
         let old = MountPlannerTests.kernel(newAPI: false, lowerdirPlus: false, fds: false)

@@ -18,7 +18,7 @@ import Testing
         let plan = try Mounter(features: MountPlannerTests.kernel()).plan(.overlay(Self.spec()), at: "/m")
         #expect(plan.strategy == .newMountAPI)
         let options = plan.steps.filter { if case .setString("context", _) = $0 { true } else { false } }
-        #expect(options == [.setString(key: "context", value: Array(Self.label.utf8))])
+        #expect(options == [.setString(key: "context", value: FsconfigValue(Array(Self.label.utf8)))])
     }
 
     @Test func legacyMountKeepsTheQuotes() throws {

@@ -11,8 +11,9 @@ import SystemPackage
 /// the call, its errno, what the kernel logged, and (on the slow path only) the diagnoses.
 ///
 /// The steps are the only input: whoever made the plan, these calls are the ones it shows. Values are read in
-/// place from the steps; the only copies are the NUL-terminated strings fsconfig(2) and mount(2) need, made in
-/// a stack buffer for values of fsconfig's size.
+/// place from the steps (a layer's value from its path's own buffer); the only copies are the NUL-terminated
+/// strings fsconfig(2) and mount(2) need of values that are not already NUL-terminated, made in a stack buffer
+/// for values of fsconfig's size.
 struct MountExecutor {
     let plan: MountPlan
     let features: KernelFeatures
@@ -57,7 +58,9 @@ struct MountExecutor {
                     }
                 case .setString(let key, let value):
                     let result = key.withCString { key in
-                        withCString(value) { system_fsconfig(context, CUnionMount_FSCONFIG_SET_STRING, key, $0, 0) }
+                        value.withNulTerminatedBytes {
+                            system_fsconfig(context, CUnionMount_FSCONFIG_SET_STRING, key, $0, 0)
+                        }
                     }
                     if result != 0 {
                         failed = (index, system_errno(), nil, true)
@@ -118,7 +121,7 @@ struct MountExecutor {
             }
             var failedCall = "mount"
             let result = withPathCString(target) { targetC in
-                withCString(data) { dataPointer -> CInt in
+                data.withNulTerminatedCopy { dataPointer -> CInt in
                     guard let directory else {
                         return system_mount(source, targetC, type, flags.rawValue, dataPointer)
                     }
@@ -159,7 +162,7 @@ struct MountExecutor {
         case _ where errno == .operationNotSupportedByDevice && call == step.systemCall && opensFilesystem:
             code = .unsupported
             message = "\(spec.filesystemType) is not available on this kernel (\(call) said ENODEV)"
-        case .setString(let key, let value): message += " \(key)=\(value.readable)"
+        case .setString(let key, let value): message += " \(key)=\(value)"
         case .setFileDescriptor(let key, let path): message += " \(key) (fd of \(path.readable))"
         case .setFlag(let key): message += " \(key)"
         case .moveMount(let target), .mount(_, let target, _, _, _, _): message += " onto \(target.readable)"
@@ -177,17 +180,5 @@ struct MountExecutor {
         return UnionMountError(
             code: code, message: message, systemCall: call, errno: errno, kernelMessages: kernelMessages,
             diagnoses: diagnoses, spec: spec, plan: plan)
-    }
-}
-
-/// Runs `body` with the bytes NUL-terminated in a temporary buffer (on the stack for values of fsconfig(2)'s size).
-@inline(__always)
-private func withCString<R>(_ bytes: [UInt8], _ body: (UnsafeRawPointer) -> R) -> R {
-    bytes.withUnsafeBytes { source in
-        withUnsafeTemporaryAllocation(byteCount: source.count + 1, alignment: 1) { buffer in
-            if source.count > 0 { buffer.baseAddress!.copyMemory(from: source.baseAddress!, byteCount: source.count) }
-            buffer[source.count] = 0
-            return body(UnsafeRawPointer(buffer.baseAddress!))
-        }
     }
 }

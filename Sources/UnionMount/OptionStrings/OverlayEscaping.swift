@@ -213,6 +213,8 @@ enum OverlayEscaping {
     /// The value to pass to fsconfig(2): SELinux's fsconfig path (`selinux_fs_context_parse_param`) takes the
     /// label as given, so the quotes that the mount(2) string needs around commas are removed.
     static func fsconfigValue(_ value: String) -> String {
+        // Most values are not quoted: answer those without copying their bytes.
+        guard value.utf8.first == OverlayGrammar.quote else { return value }
         let bytes = Array(value.utf8)
         guard OverlayGrammar.isQuoted(bytes) else { return value }
         return String(decoding: bytes.dropFirst().dropLast(), as: UTF8.self)

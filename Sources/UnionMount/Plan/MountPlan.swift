@@ -47,8 +47,9 @@ public enum MountStep: Sendable, Hashable {
     case fsopen(filesystemType: String)
     /// `fsconfig(fc, FSCONFIG_SET_FLAG, key, NULL, 0)`.
     case setFlag(key: String)
-    /// `fsconfig(fc, FSCONFIG_SET_STRING, key, value, 0)`; the value is bytes (≤ 255 of them).
-    case setString(key: String, value: [UInt8])
+    /// `fsconfig(fc, FSCONFIG_SET_STRING, key, value, 0)`; the value is bytes (≤ 255 of them), kept as the
+    /// layer's path where it is one (see ``FsconfigValue``).
+    case setString(key: String, value: FsconfigValue)
     /// `fsconfig(fc, FSCONFIG_SET_FD, key, NULL, fd)` with `fd = open(path, O_PATH|O_DIRECTORY|O_CLOEXEC)`.
     case setFileDescriptor(key: String, path: FilePath)
     /// `fsconfig(fc, FSCONFIG_CMD_CREATE, NULL, NULL, 0)`.
@@ -132,7 +133,7 @@ extension MountStep: Codable {
         case .setString(let key, let value):
             try container.encode(FsconfigCommand.setString, forKey: .command)
             try container.encode(key, forKey: .key)
-            try encodeBytes(value, .value, .valueBase64)
+            try encodeBytes(value.bytes, .value, .valueBase64)
         case .setFileDescriptor(let key, let path):
             try container.encode(FsconfigCommand.setFileDescriptor, forKey: .command)
             try container.encode(key, forKey: .key)
@@ -181,7 +182,8 @@ extension MountStep: Codable {
             case .setFlag: self = .setFlag(key: try container.decode(String.self, forKey: .key))
             case .setString:
                 self = .setString(
-                    key: try container.decode(String.self, forKey: .key), value: try decodeBytes(.value, .valueBase64))
+                    key: try container.decode(String.self, forKey: .key),
+                    value: FsconfigValue(try decodeBytes(.value, .valueBase64)))
             case .setFileDescriptor:
                 self = .setFileDescriptor(
                     key: try container.decode(String.self, forKey: .key), path: try container.decodePath(forKey: .fd))

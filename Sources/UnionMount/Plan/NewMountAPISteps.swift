@@ -18,52 +18,92 @@ extension OverlayPlanner {
         }
         let limit = Self.fsconfigValueLimit
         var steps: [MountStep] = []
-        steps.reserveCapacity(spec.directoryCount + spec.options.additional.count + 20)
+        let options = spec.options.keyValues
+        // Exactly the steps made (fsopen, source, the layers, the options, create, fsmount, move_mount): a
+        // 1-layer plan's buffer then stays small enough for malloc's per-thread cache.
+        steps.reserveCapacity(spec.directoryCount + options.count + 5)
         steps.append(.fsopen(filesystemType: "overlay"))
         if !spec.source.isEmpty {
-            let source = Array(spec.source.utf8)
-            guard source.count <= limit else {
+            guard spec.source.utf8.count <= limit else {
                 return refuse("new mount API: source is longer than \(limit) bytes", input: "source")
             }
-            steps.append(.setString(key: "source", value: source))
+            steps.append(.setString(key: "source", value: FsconfigValue(spec.source)))
         }
-        for index in 0..<spec.directoryCount {
-            let field = spec.directoryField(at: index)
-            let path = spec.directory(field)
-            let key: String
-            var value = path.bytes
-            switch field {
-            case .lower: key = "lowerdir+"
-            case .data: key = "datadir+"
-            case .upper: (key, value) = ("upperdir", OverlayEscaping.escape(value))
-            case .work: (key, value) = ("workdir", OverlayEscaping.escape(value))
-            }
-            if value.count <= limit {
-                steps.append(.setString(key: key, value: value))
-            } else if features.layerFileDescriptors {
-                steps.append(.setFileDescriptor(key: key, path: path))
-            } else {
-                return refuse(
-                    "new mount API: \(field.name) is longer than \(limit) bytes and this kernel takes no layer fds "
-                        + "(6.13+)",
-                    input: field.name)
-            }
+        // Each layer's step keeps the layer's path itself (one reference to the spec's storage, no copy of its
+        // bytes); only a path that must be escaped (upper, work) gets bytes of its own.
+        let fds = features.layerFileDescriptors
+        var refused: OverlaySpec.DirectoryField? = nil
+        if let index = Self.appendLayers(spec.lowerDirectories, key: "lowerdir+", fds: fds, to: &steps) {
+            refused = .lower(index)
+        } else if let index = Self.appendLayers(spec.dataDirectories, key: "datadir+", fds: fds, to: &steps) {
+            refused = .data(index)
+        } else if let upper = spec.upperDirectory, !Self.appendEscaped(upper, key: "upperdir", fds: fds, to: &steps) {
+            refused = .upper
+        } else if let work = spec.workDirectory, !Self.appendEscaped(work, key: "workdir", fds: fds, to: &steps) {
+            refused = .work
         }
-        for (key, value) in spec.options.keyValues {
+        if let refused {
+            return refuse(
+                "new mount API: \(refused.name) is longer than \(limit) bytes and this kernel takes no layer fds "
+                    + "(6.13+)",
+                input: refused.name)
+        }
+        for (key, value) in options {
             guard let value else {
                 steps.append(.setFlag(key: key))
                 continue
             }
-            let bytes = Array(OverlayEscaping.fsconfigValue(value).utf8)
-            guard bytes.count <= limit else {
+            let text = OverlayEscaping.fsconfigValue(value)
+            guard text.utf8.count <= limit else {
                 return refuse("new mount API: option \(key) is longer than \(limit) bytes", input: key)
             }
-            steps.append(.setString(key: key, value: bytes))
+            steps.append(.setString(key: key, value: FsconfigValue(text)))
         }
         steps.append(.create)
         steps.append(.fsmount(attributes: flags.subtracting(.remount)))
         steps.append(.moveMount(target: target))
         return .success(steps)
+    }
+}
+
+extension OverlayPlanner {
+    /// Appends one step per path: `SET_STRING` of the path's own bytes (the step keeps the path), `SET_FD` for a
+    /// path over fsconfig(2)'s limit where the kernel takes fds; returns the index of a path it cannot pass.
+    fileprivate static func appendLayers(
+        _ paths: [FilePath], key: String, fds: Bool, to steps: inout [MountStep]
+    ) -> Int? {
+        paths.withUnsafeBufferPointer { paths in
+            for index in paths.indices {
+                let path = paths[index]
+                if path.withNulTerminatedBytes({ $0.count - 1 }) <= fsconfigValueLimit {
+                    steps.append(.setString(key: key, value: FsconfigValue(path: path)))
+                } else if fds {
+                    steps.append(.setFileDescriptor(key: key, path: path))
+                } else {
+                    return index
+                }
+            }
+            return nil
+        }
+    }
+
+    /// Appends the step of `upperdir` or `workdir`: their legacy-escaped bytes (the path itself when nothing needs
+    /// escaping), or `SET_FD` when that is too long and the kernel takes fds; false when it cannot be passed.
+    fileprivate static func appendEscaped(
+        _ path: FilePath, key: String, fds: Bool, to steps: inout [MountStep]
+    ) -> Bool {
+        let (length, needsEscaping) = path.withNulTerminatedBytes {
+            ($0.count - 1, OverlayEscaping.needsEscaping(nulTerminated: $0))
+        }
+        let value = needsEscaping ? FsconfigValue(OverlayEscaping.escape(path.bytes)) : FsconfigValue(path: path)
+        if (needsEscaping ? value.count : length) <= fsconfigValueLimit {
+            steps.append(.setString(key: key, value: value))
+        } else if fds {
+            steps.append(.setFileDescriptor(key: key, path: path))
+        } else {
+            return false
+        }
+        return true
     }
 }
 

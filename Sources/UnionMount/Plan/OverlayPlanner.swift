@@ -41,9 +41,12 @@ struct OverlayPlanner {
         let target = absolute(target)
         if let forced {
             switch forced {
-            case .newMountAPI: return try newMountAPI(spec, target, flags).get()
-            case .legacy: return try legacy(spec, target, flags, relative: false).get()
-            case .legacyRelative: return try legacy(spec, target, flags, relative: true).get()
+            // The plan takes the spec over (`consume`): one copy of it per plan, the one made above.
+            case .newMountAPI:
+                let steps = try newMountAPI(spec, target, flags).get()
+                return MountPlan(strategy: .newMountAPI, spec: .overlay(consume spec), steps: steps)
+            case .legacy: return try legacy(consume spec, target, flags, relative: false).get()
+            case .legacyRelative: return try legacy(consume spec, target, flags, relative: true).get()
             case .aufs:
                 throw UnionMountError(
                     code: .invalidSpec, message: "the aufs strategy cannot mount an overlay spec", input: "strategy",
@@ -57,7 +60,7 @@ struct OverlayPlanner {
         }
         var reasons: [String] = []
         switch newMountAPI(spec, target, flags) {
-        case .success(let plan): return plan
+        case .success(let steps): return MountPlan(strategy: .newMountAPI, spec: .overlay(consume spec), steps: steps)
         case .failure(let error): reasons.append(error.message)
         }
         for relative in [false, true] {
@@ -73,20 +76,18 @@ struct OverlayPlanner {
 
     // MARK: - New mount API
 
-    /// The new-mount-API plan (``newMountAPISteps(_:_:_:)``), where the kernel has `lowerdir+`.
+    /// The new-mount-API steps (``newMountAPISteps(_:_:_:)``), where the kernel has `lowerdir+`.
     private func newMountAPI(
         _ spec: OverlaySpec, _ target: FilePath, _ flags: MountFlags
-    ) -> Result<MountPlan, UnionMountError> {
-        func refuse(_ message: String) -> Result<MountPlan, UnionMountError> {
+    ) -> Result<[MountStep], UnionMountError> {
+        func refuse(_ message: String) -> Result<[MountStep], UnionMountError> {
             .failure(UnionMountError(code: .unsupported, message: message, spec: .overlay(spec)))
         }
         guard features.newMountAPI else { return refuse("new mount API: fsopen(\"overlay\") is not available") }
         guard features.appendLowerDirectory else {
             return refuse("new mount API: this kernel's overlay has no lowerdir+ (Linux 6.8+)")
         }
-        return newMountAPISteps(spec, target, flags).map {
-            MountPlan(strategy: .newMountAPI, spec: .overlay(spec), steps: $0)
-        }
+        return newMountAPISteps(spec, target, flags)
     }
 
     // MARK: - fuse-overlayfs
@@ -108,18 +109,20 @@ struct OverlayPlanner {
 
     // MARK: - mount(2)
 
+    /// The mount(2) plan; it takes the spec over (made absolute for mount-relative).
     private func legacy(
-        _ spec: OverlaySpec, _ target: FilePath, _ flags: MountFlags, relative: Bool
+        _ spec: consuming OverlaySpec, _ target: FilePath, _ flags: MountFlags, relative: Bool
     ) -> Result<MountPlan, UnionMountError> {
         let strategy: MountStrategy = relative ? .legacyRelative : .legacy
-        for field in OverlayOptions.table where field.newMountAPIOnly {
-            guard let (key, _) = field.emit(spec.options) else { continue }
-            return .failure(
-                UnionMountError(
-                    code: .unsupported, message: "\(strategy.rawValue): \(key) needs the new mount API",
-                    input: "options.\(field.field)", spec: .overlay(spec)))
+        if !spec.options.typedOptionsAreNotGiven {
+            for field in OverlayOptions.table where field.newMountAPIOnly {
+                guard let (key, _) = field.emit(spec.options) else { continue }
+                return .failure(
+                    UnionMountError(
+                        code: .unsupported, message: "\(strategy.rawValue): \(key) needs the new mount API",
+                        input: "options.\(field.field)", spec: .overlay(spec)))
+            }
         }
-        var spec = spec
         var directory: FilePath? = nil
         do {
             if relative {
@@ -147,7 +150,7 @@ struct OverlayPlanner {
             let step = MountStep.mount(
                 source: spec.source, target: target, filesystemType: "overlay", flags: flags, data: data,
                 workingDirectory: directory)
-            return .success(MountPlan(strategy: strategy, spec: .overlay(spec), steps: [step]))
+            return .success(MountPlan(strategy: strategy, spec: .overlay(consume spec), steps: [step]))
         } catch {
             return .failure(error)
         }

@@ -70,8 +70,14 @@ extension OverlayOptions {
             { $0.overrideCredentials = $1 }),
     ]
 
-    /// Each row's ``OverlayOptionField/emit``, in order, for ``keyValues``.
-    static let emitters = table.map(\.emit)
+    /// Each row's ``OverlayOptionField/emit``, in order, for ``keyValues``; each in a struct, which keeps the
+    /// closure as it was made (an array of bare closures holds them through a reabstraction thunk each).
+    static let emitters = table.map { Emitter(emit: $0.emit) }
+
+    /// One row's emitter.
+    struct Emitter: Sendable {
+        let emit: @Sendable (OverlayOptions) -> (key: String, value: String?)?
+    }
 
     /// The row that parses `key`, if a typed option does.
     static func field(forKey key: String) -> OverlayOptionField? {

@@ -138,14 +138,31 @@ public struct OverlayOptions: Sendable, Hashable, Codable {
     /// This is the single source for both the mount(2) string and the fsconfig(2) calls.
     var keyValues: [(key: String, value: String?)] {
         var result: [(key: String, value: String?)] = []
-        // The emitters alone, read in place: iterating the table's rows would copy (and retain) every closure
-        // and string of each row, which measurably slowed planning (`unionmount-bench --breakdown`).
-        Self.emitters.withUnsafeBufferPointer { emitters in
-            for emit in emitters {
-                if let pair = emit(self) { result.append(pair) }
+        // No row emits an option that is not given, so typed options all at their default emit nothing: the
+        // common case skips the twelve emitter calls (two closure calls and a thunk each, 1,900 instructions of a
+        // 1-layer plan's 6,000 under callgrind).
+        if !typedOptionsAreNotGiven {
+            // The emitters alone, read in place: iterating the table's rows would copy (and retain) every
+            // closure and string of each row, which measurably slowed planning (`unionmount-bench --breakdown`).
+            result.reserveCapacity(Self.emitters.count + additional.count)
+            Self.emitters.withUnsafeBufferPointer { emitters in
+                for emitter in emitters {
+                    if let pair = emitter.emit(self) { result.append(pair) }
+                }
             }
         }
         for option in additional { result.append((option.key, option.value)) }
         return result
     }
+
+    /// Whether every typed option is "not given", as in `OverlayOptions()`; compared whole (the synthesized `==`),
+    /// so a new property is covered without being named here.
+    var typedOptionsAreNotGiven: Bool {
+        var typed = self
+        typed.additional = []
+        return typed == Self.notGiven
+    }
+
+    /// Options with nothing given.
+    private static let notGiven = OverlayOptions()
 }

@@ -53,6 +53,23 @@ extension UnsafeBufferPointer<UInt8> {
     package var withoutNul: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: baseAddress, count: count - 1) }
 }
 
+extension Array where Element == UInt8 {
+    /// Runs `body` with the bytes followed by a NUL in a temporary buffer (on the stack for values of fsconfig(2)'s
+    /// size), for system calls that read a C string.
+    @inline(__always)
+    package func withNulTerminatedCopy<R>(_ body: (UnsafeRawPointer) -> R) -> R {
+        withUnsafeBytes { source in
+            withUnsafeTemporaryAllocation(byteCount: source.count + 1, alignment: 1) { buffer in
+                if source.count > 0 {
+                    buffer.baseAddress!.copyMemory(from: source.baseAddress!, byteCount: source.count)
+                }
+                buffer[source.count] = 0
+                return body(UnsafeRawPointer(buffer.baseAddress!))
+            }
+        }
+    }
+}
+
 extension Array where Element == FilePath {
     /// Calls `body` with each path's index and its bytes followed by their NUL, in order, until it returns
     /// `false`; returns whether every call returned `true`.
