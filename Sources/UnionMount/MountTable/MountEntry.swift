@@ -1,13 +1,5 @@
 import SystemPackage
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#else
-    #error("UnionMount supports Linux only")
-#endif
-
 /// One mount, as a line of `/proc/self/mountinfo` or of `/proc/mounts` (or any fstab-shaped file) describes it.
 ///
 /// A `/proc/self/mountinfo` line (proc(5), `fs/proc_namespace.c` `show_mountinfo`) has the fields

@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 /// Makes ``MountEntryStorage``s: the fields are decoded into a scratch buffer reused from entry to entry, then
 /// copied once into the entry's own allocation of exactly their size.
 ///

@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 /// The decoded fields of one ``MountEntry``, in one allocation of its own.
 ///
 /// The text fields are stored one after the other, already decoded (the `\ooo` escapes resolved), in a fixed
@@ -75,7 +69,7 @@ final class MountEntryStorage: ManagedBuffer<MountEntryStorage.Header, UInt8>, @
         let header = self.header
         guard header == other.header else { return false }
         return withUnsafeMutablePointerToElements { left in
-            other.withUnsafeMutablePointerToElements { right in memcmp(left, right, Int(header.size)) == 0 }
+            other.withUnsafeMutablePointerToElements { right in bytesEqual(left, right, count: Int(header.size)) }
         }
     }
 

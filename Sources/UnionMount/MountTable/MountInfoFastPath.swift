@@ -1,11 +1,3 @@
-import CUnionMountShim
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 // The mountinfo line loop. Parsing 10,000 lines has about the budget of three read(2)s of the file, so the loop
 // does no more than it must: the C scanner (`CUnionMount_scan_lines`, scan.c) finds the lines, their spaces and
 // which of their first 64 bytes are digits in 64-byte blocks; the checks below accept an ordinary line from
@@ -35,7 +27,7 @@ extension MountTableParser {
             guard let base = buffer.baseAddress else { return }
             let total = buffer.count
             let spaces = UnsafeMutablePointer<UInt32>.allocate(capacity: batchSpaces + 64)
-            let lines = UnsafeMutablePointer<CUnionMount_line>.allocate(capacity: batchLines + 65)
+            let lines = UnsafeMutablePointer<ScannedLine>.allocate(capacity: batchLines + 65)
             defer {
                 spaces.deallocate()
                 lines.deallocate()
@@ -43,7 +35,9 @@ extension MountTableParser {
             var position = 0
             var lineNumber = 0
             while position < total {
-                let count = CUnionMount_scan_lines(base, position, total, spaces, batchSpaces, lines, batchLines, 0)
+                let count = system_scan_lines(
+                    base, from: position, total: total, spaces: spaces, spaceCapacity: batchSpaces, lines: lines,
+                    lineCapacity: batchLines)
                 if count == 0 {
                     // One line with more spaces than a batch holds: the general parser alone.
                     lineNumber += 1
@@ -93,7 +87,7 @@ extension MountTableParser {
     /// The fields of an ordinary line are where its spaces are: the scanner's records are all it takes.
     @inline(never)
     static func ordinaryLines(
-        _ batch: UnsafePointer<UInt8>, _ lines: UnsafePointer<CUnionMount_line>, from first: Int, to count: Int,
+        _ batch: UnsafePointer<UInt8>, _ lines: UnsafePointer<ScannedLine>, from first: Int, to count: Int,
         spaces: UnsafePointer<UInt32>, into entries: inout [MountEntry], builder: inout MountEntryBuilder
     ) -> Int {
         var index = first
@@ -206,10 +200,10 @@ enum MountInfoLineReader {
     /// Where the line starting at `start` ends: its `\n`, or `total`.
     @inline(__always)
     static func lineEnd(_ base: UnsafePointer<UInt8>, start: Int, total: Int) -> Int {
-        guard start < total, let hit = memchr(base + start, Int32(MountTableParser.newline), total - start) else {
-            return total
-        }
-        return UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - base
+        guard start < total,
+            let offset = byteOffset(of: MountTableParser.newline, in: base + start, count: total - start)
+        else { return total }
+        return start &+ offset
     }
 
     /// Fields 1 to 3: mount ID, parent ID, `major:minor`.

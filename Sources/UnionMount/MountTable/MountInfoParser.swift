@@ -1,13 +1,4 @@
-import CUnionMountShim
 import SystemPackage
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#else
-    #error("UnionMount supports Linux only")
-#endif
 
 /// What parsing a mount table does with a line it cannot parse
 /// (``MountTable/parse(_:format:malformedLines:inputName:)``,
@@ -129,8 +120,10 @@ enum MountTableParser {
             guard !exhausted else { return nil }
             let fieldStart = position
             let fieldEnd: Int
-            if fieldStart < end, let hit = memchr(base + fieldStart, Int32(MountTableParser.space), end - fieldStart) {
-                fieldEnd = UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - base
+            if fieldStart < end,
+                let offset = byteOffset(of: MountTableParser.space, in: base + fieldStart, count: end - fieldStart)
+            {
+                fieldEnd = fieldStart + offset
                 position = fieldEnd + 1
             } else {
                 fieldEnd = end

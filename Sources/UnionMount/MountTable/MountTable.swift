@@ -1,13 +1,4 @@
-import CUnionMountShim
 import SystemPackage
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#else
-    #error("UnionMount supports Linux only")
-#endif
 
 /// The mount table: every way to read it, in one namespace. Every call here only reads; nothing mounts or
 /// unmounts (that is ``Mounter``).
@@ -148,7 +139,7 @@ public enum MountTable {
         case .file(let file, let format) where source != .mountinfo:
             found = try deepestHolder(of: path, in: read(file, format: format, malformedLines: .throw))
         case let resolved:
-            let info = try statx(path, followSymlinks: true, unique: resolved == .statmount)
+            let info = try mountIdentity(path, followSymlinks: true, unique: resolved == .statmount)
             found = try entry(of: info, path: path, statmount: resolved == .statmount)
         }
         guard let found else {
@@ -178,9 +169,9 @@ public enum MountTable {
         if case .file(let file, let format) = resolved, source != .mountinfo {
             return topmost(at: path, in: try read(file, format: format, malformedLines: .throw))
         }
-        let info: CUnionMount_statx_result
+        let info: MountIdentity
         do {
-            info = try statx(path, followSymlinks: false, unique: resolved == .statmount)
+            info = try mountIdentity(path, followSymlinks: false, unique: resolved == .statmount)
         } catch  where error.errno == .noSuchFileOrDirectory || error.errno == .notDirectory {
             return nil
         }
@@ -194,7 +185,7 @@ public enum MountTable {
     ///
     /// The corresponding system call is `statx(2)` (`STATX_ATTR_MOUNT_ROOT`).
     public static func isMountPoint(_ path: FilePath) -> Bool {
-        guard let info = try? statx(path, followSymlinks: false, unique: false) else { return false }
+        guard let info = try? mountIdentity(path, followSymlinks: false, unique: false) else { return false }
         return isMountRoot(info, path)
     }
 
@@ -307,15 +298,14 @@ public enum MountTable {
 
     /// The entry of the mount statx(2) named.
     private static func entry(
-        of info: CUnionMount_statx_result, path: FilePath, statmount: Bool
+        of info: MountIdentity, path: FilePath, statmount: Bool
     ) throws(UnionMountError) -> MountEntry? {
-        let mask = UInt64(info.mask)
-        if statmount && mask & CUnionMount_STATX_MNT_ID_UNIQUE != 0 {
-            return try StatmountReader().entries([info.mount_id]).first
+        if statmount && info.isUnique {
+            return try StatmountReader().entries([info.mountID]).first
         }
         let table = try entries(source: .mountinfo)
-        if mask & (CUnionMount_STATX_MNT_ID | CUnionMount_STATX_MNT_ID_UNIQUE) == CUnionMount_STATX_MNT_ID {
-            return table.last { UInt64(clamping: $0.mountID) == info.mount_id }
+        if info.hasMountID && !info.isUnique {
+            return table.last { UInt64(clamping: $0.mountID) == info.mountID }
         }
         return deepestHolder(of: path, in: table)
     }
@@ -347,26 +337,24 @@ public enum MountTable {
 
     /// Whether statx(2)'s answer for `path` is the root of a mount: `STATX_ATTR_MOUNT_ROOT` where the kernel
     /// reports it (5.8+), else a different mount id or device than `path/..`'s.
-    private static func isMountRoot(_ info: CUnionMount_statx_result, _ path: FilePath) -> Bool {
-        if info.attributes_mask & CUnionMount_STATX_ATTR_MOUNT_ROOT != 0 {
-            return info.attributes & CUnionMount_STATX_ATTR_MOUNT_ROOT != 0
+    private static func isMountRoot(_ info: MountIdentity, _ path: FilePath) -> Bool {
+        if let isMountRoot = info.isMountRoot { return isMountRoot }
+        guard let parent = try? mountIdentity(path.appending(".."), followSymlinks: true, unique: false) else {
+            return false
         }
-        guard let parent = try? statx(path.appending(".."), followSymlinks: true, unique: false) else { return false }
-        return parent.mount_id != info.mount_id
-            || (parent.dev_major, parent.dev_minor) != (info.dev_major, info.dev_minor)
+        return parent.mountID != info.mountID || parent.device != info.device
     }
 
-    private static func statx(
+    /// statx(2) of `path` for its mount facts, failing with the path named.
+    private static func mountIdentity(
         _ path: FilePath, followSymlinks: Bool, unique: Bool
-    ) throws(UnionMountError) -> CUnionMount_statx_result {
-        var info = CUnionMount_statx_result()
-        let flags: CInt = followSymlinks ? 0 : 0x100  // AT_SYMLINK_NOFOLLOW
-        guard withPathCString(path, { CUnionMount_statx_mount(AT_FDCWD, $0, flags, unique ? 1 : 0, &info) }) == 0
-        else {
+    ) throws(UnionMountError) -> MountIdentity {
+        do {
+            return try FileSystem.mountIdentity(path, followingLinks: followSymlinks, unique: unique)
+        } catch {
             throw UnionMountError.systemCall(
-                "statx", system_errno(), message: "cannot look up \(path.readable)", input: path.readable)
+                "statx", error, message: "cannot look up \(path.readable)", input: path.readable)
         }
-        return info
     }
 }
 

@@ -1,11 +1,5 @@
 import SystemPackage
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 extension MountEntry.OptionalField {
     /// Parses one tag of field 7 (`shared:N`, `master:N`, `propagate_from:N`, `unbindable`).
     init(parsing tag: UnsafeBufferPointer<UInt8>) {
@@ -45,7 +39,7 @@ enum MountTableEscaping {
     @inline(__always)
     static func containsBackslash(_ field: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let base = field.baseAddress, field.count > 0 else { return false }
-        return memchr(base, Int32(backslash), field.count) != nil
+        return byteOffset(of: backslash, in: base, count: field.count) != nil
     }
 
     @inline(__always)

@@ -1,13 +1,4 @@
-import CUnionMountShim
 import SystemPackage
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#else
-    #error("UnionMount supports Linux only")
-#endif
 
 /// statmount(2) and listmount(2) (Linux 6.8+): one mount's fields, and the ids of the mounts of a namespace,
 /// straight from the kernel without it printing the whole `/proc/self/mountinfo` table.
@@ -195,10 +186,8 @@ enum Statmount {
     static let describesMounts: Bool = probeDescribesMounts()
 
     private static func probeDescribesMounts() -> Bool {
-        var root = CUnionMount_statx_result()
-        guard CUnionMount_statx_mount(AT_FDCWD, "/", 0, 1, &root) == 0,
-            UInt64(root.mask) & CUnionMount_STATX_MNT_ID_UNIQUE != 0,
-            let record = try? stat(mountID: root.mount_id, request: .mountEntry)
+        guard let root = try? FileSystem.mountIdentity("/", unique: true), root.isUnique,
+            let record = try? stat(mountID: root.mountID, request: .mountEntry)
         else { return false }
         let needed: Request = [.superblockBasic, .mountBasic, .mountRoot, .mountPoint, .filesystemType, .source]
         return record.mask.isSuperset(of: needed)
@@ -231,9 +220,9 @@ enum Statmount {
             var failure: Errno?
             let chunk = [UInt64](unsafeUninitializedCapacity: batch) { buffer, count in
                 count = 0
-                guard let base = buffer.baseAddress else { return }
+                guard buffer.baseAddress != nil else { return }
                 while true {
-                    let result = CUnionMount_listmount(mountID, namespace, last, base, batch, 0)
+                    let result = system_listmount(mountID, buffer, namespace: namespace, after: last)
                     if result >= 0 {
                         count = min(result, batch)
                         return
@@ -378,10 +367,9 @@ enum Statmount {
         guard offset >= 0, offset < strings.count, let base = strings.baseAddress else {
             throw malformed("\(name) offset \(offset) is outside the \(strings.count) string bytes")
         }
-        guard let end = memchr(base + offset, 0, strings.count - offset) else {
+        guard let length = byteOffset(of: 0, in: base + offset, count: strings.count - offset) else {
             throw malformed("\(name) at offset \(offset) has no terminating NUL")
         }
-        let length = UnsafeRawPointer(end) - (base + offset)
         return Array(UnsafeRawBufferPointer(start: base + offset, count: length))
     }
 
@@ -424,15 +412,15 @@ final class StatmountBuffer {
         -> Statmount.Record
     {
         while true {
-            guard let base = storage.baseAddress else { throw Statmount.malformed("no buffer") }
-            if CUnionMount_statmount(mountID, namespace, request.rawValue, base, storage.count, 0) == 0 {
+            guard storage.baseAddress != nil else { throw Statmount.malformed("no buffer") }
+            if system_statmount(mountID, request.rawValue, storage, namespace: namespace) == 0 {
                 return try Statmount.decode(UnsafeRawBufferPointer(storage))
             }
             let error = system_errno()
             switch error {
             case .interrupted:
                 continue
-            case Errno(rawValue: EOVERFLOW) where storage.count < Self.maximumCapacity:
+            case .overflow where storage.count < Self.maximumCapacity:
                 let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: storage.count * 2, alignment: 8)
                 storage.deallocate()
                 storage = bigger

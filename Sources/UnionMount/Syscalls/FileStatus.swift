@@ -123,6 +123,8 @@ package struct MountIdentity: Sendable, Hashable {
     package var mountID: UInt64
     /// Whether ``mountID`` is the unique id (`STATX_MNT_ID_UNIQUE` in `stx_mask`).
     package var isUnique: Bool
+    /// Whether the kernel gave a mount id at all (`STATX_MNT_ID` or `STATX_MNT_ID_UNIQUE`; Linux 5.8+).
+    package var hasMountID: Bool
     /// Whether the path is the root of a mount (`STATX_ATTR_MOUNT_ROOT`, when the kernel says).
     package var isMountRoot: Bool?
     /// The device, as major and minor numbers.
@@ -219,6 +221,7 @@ extension FileSystem {
         let knowsRoot = info.attributes_mask & CUnionMount_STATX_ATTR_MOUNT_ROOT != 0
         return MountIdentity(
             mountID: info.mount_id, isUnique: UInt64(info.mask) & CUnionMount_STATX_MNT_ID_UNIQUE != 0,
+            hasMountID: UInt64(info.mask) & (CUnionMount_STATX_MNT_ID | CUnionMount_STATX_MNT_ID_UNIQUE) != 0,
             isMountRoot: knowsRoot ? info.attributes & CUnionMount_STATX_ATTR_MOUNT_ROOT != 0 : nil,
             inode: info.ino, deviceMajor: info.dev_major, deviceMinor: info.dev_minor)
     }

@@ -11,6 +11,11 @@ package enum ProcessFacts {
     /// The corresponding library call is `sysconf(3)` with `_SC_PAGESIZE`.
     package static var pageSize: Int { Int(sysconf(Int32(_SC_PAGESIZE))) }
 
+    /// The calling process's id.
+    ///
+    /// The corresponding system call is `getpid(2)`.
+    package static var processID: Int32 { getpid() }
+
     /// The value of the environment variable `name`, nil when it is not set.
     ///
     /// The corresponding library call is `getenv(3)`.
