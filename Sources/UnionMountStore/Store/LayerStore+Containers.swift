@@ -133,11 +133,11 @@ extension LayerStore {
             throw UnionMountError.malformed("the record names another container", input: file.readable)
         }
         let image = record["image"]
-        if let image { try StoreIdentifier.validate(image, input: file.readable) }
+        if let image { try StoreIdentifier.validate(image, key: "image", recordedIn: file) }
         let initLayer = record["init"]
-        if let initLayer { try StoreIdentifier.validate(initLayer, input: file.readable) }
+        if let initLayer { try StoreIdentifier.validate(initLayer, key: "init", recordedIn: file) }
         let layers = (record["layers"] ?? "").split(separator: " ").map(String.init)
-        for layer in layers { try StoreIdentifier.validate(layer, input: file.readable) }
+        for layer in layers { try StoreIdentifier.validate(layer, key: "layers", recordedIn: file) }
         guard layers.count <= OverlaySpec.maximumLayerCount, layers.first == (initLayer ?? image) else {
             throw UnionMountError.malformed(
                 "the layer chain does not match the image and init layer", input: file.readable)

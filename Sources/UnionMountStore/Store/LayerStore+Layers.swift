@@ -149,9 +149,9 @@ extension LayerStore {
             throw UnionMountError.malformed("the record names another layer", input: file.readable)
         }
         let parent = record["parent"]
-        if let parent { try StoreIdentifier.validate(parent, input: file.readable) }
+        if let parent { try StoreIdentifier.validate(parent, key: "parent", recordedIn: file) }
         let owner = record["owner"]
-        if let owner { try StoreIdentifier.validate(owner, input: file.readable) }
+        if let owner { try StoreIdentifier.validate(owner, key: "owner", recordedIn: file) }
         let depth = try record.count("depth", in: file)
         guard depth >= 1, depth <= OverlaySpec.maximumLayerCount else {
             throw UnionMountError.malformed("depth \(depth) is out of range", input: file.readable)

@@ -1,3 +1,4 @@
+import SystemPackage
 import UnionMount
 
 /// Layer and container names in a ``LayerStore``.
@@ -27,6 +28,17 @@ public enum StoreIdentifier {
                 "\(input) \(bytes.readable.debugDescription) may hold only letters, digits, '_', '-' and '.', "
                     + "and must start with a letter or digit",
                 input: input)
+        }
+    }
+
+    /// Throws `UnionMountError.Code.malformedInput` naming `file` when `id`, read back from that store record's
+    /// `key`, is not a valid id: the store wrote only valid ids, so a bad one means the file was damaged or
+    /// edited, not that the caller passed a bad argument.
+    static func validate(_ id: String, key: String, recordedIn file: FilePath) throws(UnionMountError) {
+        do {
+            try validate(id, input: key)
+        } catch {
+            throw UnionMountError.malformed("\(key): \(error.message)", input: file.readable)
         }
     }
 
