@@ -10,8 +10,8 @@ import UnionMount
 /// The record has a fixed width (`count=` ten digits, `pending=` seven characters) and is overwritten in place by
 /// one pwrite(2) of 33 bytes within one page, which a `SIGKILL` cannot tear (the kernel checks for a fatal signal
 /// only between pages). It is not renamed over (on ext4 a rename over a file starts writeback of its data, a
-/// cost measured in Benchmarks/README.md) and not fsync(2)'ed: it describes mounts, which a power cut ends anyway, and the next
-/// open sets every count from the mount table.
+/// cost measured in Benchmarks/README.md) and not fsync(2)'ed: it describes mounts, which a power cut ends
+/// anyway, and the next open sets every count from the mount table.
 struct StoreMountState: Equatable {
     enum Pending: String { case mount, unmount }
 
