@@ -120,8 +120,6 @@ enum OverlayDecoder {
     static func decodeKernel(_ options: [[UInt8]], fromProcMounts: Bool) -> OverlayLayout {
         var layout = OverlayLayout(driver: .overlay, lowerDirectories: [])
         var rest: [(text: String, key: ArraySlice<UInt8>, value: ArraySlice<UInt8>?)] = []
-        var userxattr = false
-        var nfsExport = false
         for option in options {
             let (key, value) = OverlayEscaping.splitKeyValue(option[...])
             if isGeneric(key, value: value, fromProcMounts: fromProcMounts) { continue }
@@ -145,27 +143,18 @@ enum OverlayDecoder {
             case .some(let value) where isKey(key, "workdir"):
                 layout.workDirectory = FilePath(bytes: OverlayEscaping.unescape(value))
             default:
-                if value == nil && isKey(key, "userxattr") { userxattr = true }
-                if let value, isKey(key, "nfs_export"), value.elementsEqual("on".utf8) { nfsExport = true }
                 rest.append((option.readable, key, value))
             }
         }
-        let upperless = layout.upperDirectory == nil
-        for (text, key, value) in rest {
-            let added: Bool
-            switch value {
-            case .some(let value) where isKey(key, "uuid"):
-                added = value.elementsEqual("on".utf8) || value.elementsEqual("null".utf8)
-            case .some(let value) where isKey(key, "redirect_dir"):
-                added =
-                    (value.elementsEqual("on".utf8) && upperless)
-                    || (value.elementsEqual("nofollow".utf8) && (userxattr || upperless))
-            case .some(let value) where isKey(key, "index"):
-                added = value.elementsEqual("on".utf8) && nfsExport
-            default:
-                added = false
-            }
-            if added {
+        // The options table says which values the kernel shows on its own, from all the typed options shown.
+        let rows = rest.map { OverlayOptions.field(forKey: String(decoding: $0.key, as: UTF8.self)) }
+        var mounted = OverlayOptions()
+        for ((_, key, value), row) in zip(rest, rows) {
+            try? row?.parse(&mounted, String(decoding: key, as: UTF8.self), value)
+        }
+        let hasUpper = layout.upperDirectory != nil
+        for ((text, _, _), row) in zip(rest, rows) {
+            if row?.addedByKernel?(mounted, hasUpper) == true {
                 layout.kernelAddedOptions.append(text)
             } else {
                 layout.otherOptions.append(text)

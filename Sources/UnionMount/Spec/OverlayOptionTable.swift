@@ -2,8 +2,9 @@
 ///
 /// ``OverlayOptions/table`` holds one per stored property of ``OverlayOptions`` (but `additional`), in the
 /// order options are emitted. Emitting (``OverlayOptions/keyValues``, which every strategy writes from), parsing
-/// an option string, the keys a raw option may not use, emptiness and the fuse-overlayfs word list all read it:
-/// adding an option is one property and one row.
+/// an option string, the keys a raw option may not use, emptiness, the fuse-overlayfs word list and the defaults
+/// the kernel shows on its own (read back by ``MountEntry/overlayLayout``) all read it: adding an option is one
+/// property and one row.
 struct OverlayOptionField: Sendable {
     /// What fuse-overlayfs does with the option's current value.
     enum FuseTreatment: Equatable {
@@ -29,6 +30,17 @@ struct OverlayOptionField: Sendable {
     let example: @Sendable (inout OverlayOptions) -> Void
     /// Whether the kernel takes the option only through fsconfig(2), so a mount(2) rung cannot carry it.
     var newMountAPIOnly = false
+    /// Whether the kernel shows this option of a mount on its own, as a default it chose rather than an option
+    /// the mount was given (`ovl_show_options` prints some defaults), judged from all the overlay options the
+    /// mount shows (`mounted`) and whether it has an upper layer; nil: never.
+    var addedByKernel: (@Sendable (_ mounted: OverlayOptions, _ hasUpper: Bool) -> Bool)? = nil
+
+    /// This row, with ``addedByKernel`` set.
+    func shownByKernel(when rule: @escaping @Sendable (_ mounted: OverlayOptions, _ hasUpper: Bool) -> Bool) -> Self {
+        var row = self
+        row.addedByKernel = rule
+        return row
+    }
 }
 
 extension OverlayOptions {
@@ -41,8 +53,15 @@ extension OverlayOptions {
             "redirectDirectory", "redirect_dir", { $0.redirectDirectory }, { $0.redirectDirectory = $1 }, example: .off
         ) {
             $0 == .off ? .word("redirect_dir=off") : .refused("redirect_dir=\($0.rawValue) (only off)")
+        }
+        // The default without an upper layer is `on`; with `userxattr` (or no upper) it is `nofollow`.
+        .shownByKernel { mounted, hasUpper in
+            (mounted.redirectDirectory == .on && !hasUpper)
+                || (mounted.redirectDirectory == .nofollow && (mounted.userXattr == true || !hasUpper))
         },
-        .onOff("index", "index", { $0.index }, { $0.index = $1 }, example: false) { $0 ? .refused("index=on") : .none },
+        .onOff("index", "index", { $0.index }, { $0.index = $1 }, example: false) { $0 ? .refused("index=on") : .none }
+            // `nfs_export=on` turns the index on.
+            .shownByKernel { mounted, _ in mounted.index == true && mounted.nfsExport == true },
         .onOff("nfsExport", "nfs_export", { $0.nfsExport }, { $0.nfsExport = $1 }, example: true) {
             $0 ? .refused("nfs_export=on") : .none
         },
@@ -54,7 +73,9 @@ extension OverlayOptions {
         },
         .flag("volatile", "volatile", { $0.volatile }, { $0.volatile = $1 }, fuse: .pass),
         .optionalFlag("userXattr", "userxattr", { $0.userXattr }, { $0.userXattr = $1 }),
-        .choice("uuid", "uuid", { $0.uuid }, { $0.uuid = $1 }, example: .off) { .refused("uuid=\($0.rawValue)") },
+        .choice("uuid", "uuid", { $0.uuid }, { $0.uuid = $1 }, example: .off) { .refused("uuid=\($0.rawValue)") }
+            // Shown whatever was asked for: `on` by default, `null` when the filesystems cannot give one.
+            .shownByKernel { mounted, _ in mounted.uuid == .on || mounted.uuid == .null },
         .choice("verity", "verity", { $0.verity }, { $0.verity = $1 }, example: .on) {
             $0 == .off ? .none : .refused("verity=\($0.rawValue)")
         },
