@@ -1,6 +1,11 @@
 import SystemPackage
 
 extension MountPlan {
+    /// The most option slots any one aufs mount(2) or remount may carry: 84, the slots of one page of
+    /// `struct au_opt` on x86-64. More branches in one `br:` list crash the aufs kernel (an oops, seen on aufs6.1);
+    /// more `append:` verbs give `E2BIG`.
+    public static let maximumAufsOptionSlots = 84
+
     /// Plans an aufs mount as mount(2) calls that each fit what the kernel reads in one call.
     ///
     /// The first call is `mount("none", target, "aufs", flags, "br:<b0>:<b1>…,<options>")`; every further call is
@@ -11,10 +16,12 @@ extension MountPlan {
     /// - **Bytes.** mount(2) copies one page of data and the kernel forces its last byte to NUL, so each call's data
     ///   is at most `pageSize - 1` bytes (4095); longer data would be cut silently.
     /// - **Option slots.** aufs parses one call into a page of `struct au_opt` (`aufs_fsctx_init`:
-    ///   `PAGE_SIZE / sizeof(struct au_opt)` slots, the last kept for the terminator) and answers `E2BIG` past it.
-    ///   Each branch of a `br:` list and each `append:` takes one slot, every other option one slot (counted
-    ///   conservatively: aufs skips ignored options such as `si=`, which the library does not emit). The default
-    ///   84 assumes a 4096-byte page and a 48-byte `struct au_opt` on x86-64.
+    ///   `PAGE_SIZE / sizeof(struct au_opt)` slots, the last kept for the terminator: 84 usable on x86-64). Past
+    ///   them it does not fail cleanly: on a real aufs6.1 kernel, 85 `append:` verbs in one remount give `E2BIG`,
+    ///   but 85 or more branches in one `br:` list crash the kernel (an oops in the option parser). So no call
+    ///   ever carries more than 84 slots, whatever its byte count: `optionSlotsPerCall` may lower the limit, never
+    ///   raise it. Each branch of a `br:` list and each `append:` takes one slot, every other option one slot
+    ///   (counted conservatively: aufs skips ignored options such as `si=`, which the library does not emit).
     ///
     /// Branch 0 is the top branch and must be in the first call; the first call takes as many following branches
     /// as fit, and the options, which are sent only once. The rest are appended in order: aufs applies `append:`
@@ -25,10 +32,11 @@ extension MountPlan {
     ///   - target: the mount point.
     ///   - flags: `MS_*` flags for the first call; remounts add `MS_REMOUNT`.
     ///   - pageSize: the kernel's page size (`sysconf(_SC_PAGESIZE)`).
-    ///   - optionSlotsPerCall: aufs' per-call option limit.
+    ///   - optionSlotsPerCall: aufs' per-call option limit, at most ``maximumAufsOptionSlots``.
     /// - Returns: a plan with strategy ``MountStrategy/aufs`` and one
     ///   ``MountStep/mount(source:target:filesystemType:flags:data:workingDirectory:)`` per call.
-    /// - Throws: ``UnionMountError`` with ``UnionMountError/Code/invalidSpec`` for an invalid spec, or
+    /// - Throws: ``UnionMountError`` with ``UnionMountError/Code/invalidArgument`` for `optionSlotsPerCall` outside
+    ///   1…84, ``UnionMountError/Code/invalidSpec`` for an invalid spec, or
     ///   ``UnionMountError/Code/optionsTooLong`` (needed and allowed counts in the message) when branch 0 with the
     ///   options, or one appended branch, does not fit a call.
     public static func aufs(
@@ -38,6 +46,11 @@ extension MountPlan {
         pageSize: Int = 4096,
         optionSlotsPerCall: Int = 84
     ) throws(UnionMountError) -> MountPlan {
+        guard (1...maximumAufsOptionSlots).contains(optionSlotsPerCall) else {
+            throw UnionMountError.invalidArgument(
+                "aufs takes at most \(maximumAufsOptionSlots) option slots per call (more branches in one br: list "
+                    + "crash the kernel), not \(optionSlotsPerCall)", input: "optionSlotsPerCall")
+        }
         try spec.validate()
         let byteLimit = pageSize - 1
         let branches = spec.branches.map(\.optionBytes)

@@ -6,7 +6,8 @@ import SystemPackage
 /// One directory `si_<id>` exists per aufs superblock; `<id>` is the lowercase hexadecimal value that the mount
 /// options show as `si=<id>`. `br<N>` holds `<path>=<perm>[+<attr>…]` and a newline for the branch at index N
 /// (0 = top), the path escaped by `seq_path` (bytes 0x01–0x20, `\` and 0x7f as `\ooo`); `brid<N>` holds that
-/// branch's id in decimal (ids start at 1 and are not reused, so they survive renumbering); `xi_path` holds the
+/// branch's id in decimal (ids start at 64 and wrap around, so an id is reused after its branch is gone: it
+/// identifies a branch while the mount lives, across renumbering, not forever); `xi_path` holds the
 /// path of the external inode number file, or nothing with `noxino`.
 ///
 /// The files are read with open(2)/read(2), each as one snapshot. aufs only try-locks the superblock for a

@@ -22,7 +22,8 @@ public struct BranchState: Sendable, Hashable, Codable {
     public var permission: AufsBranch.Permission
     /// aufs branch attributes in the order aufs prints them (`["wh"]`); empty for overlay.
     public var attributes: [String]
-    /// The aufs branch id (`/sys/fs/aufs/si_<id>/brid<N>`), stable across renumbering; nil for overlay.
+    /// The aufs branch id (`/sys/fs/aufs/si_<id>/brid<N>`): stable across renumbering while the mount lives (ids
+    /// start at 64 and wrap around, so they are reused); nil for overlay.
     public var id: Int?
     /// Whether the path exists now and is a directory (false for a relative path that cannot be resolved).
     public var exists: Bool
