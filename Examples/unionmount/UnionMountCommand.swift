@@ -17,7 +17,7 @@ struct UnionMountCommand: ParsableCommand {
             escaped). Errors go to stderr; the exit status is 1 for a failed operation and 64 for bad usage.
             """,
         subcommands: [
-            Demo.self, Mount.self, Unmount.self, List.self, Inspect.self, Tree.self, Probe.self, Store.self,
+            Demo.self, Mount.self, Unmount.self, Holders.self, List.self, Inspect.self, Tree.self, Probe.self, Store.self,
             Manifest.self,
         ]
     )

@@ -1,7 +1,8 @@
 import SystemPackage
 
 /// A cause found by checking the spec against the file system after the kernel refused a mount with a bare
-/// `EINVAL`, `ENOENT`, `ELOOP` or `EPERM` (overlay logs most reasons only to the kernel log).
+/// `EINVAL`, `ENOENT`, `ELOOP` or `EPERM` (overlay logs most reasons only to the kernel log), or what held a mount
+/// that would not unmount.
 ///
 /// New checks add cases: switch over a diagnosis with an `@unknown default` (its ``description`` is always a
 /// sentence to show).
@@ -24,6 +25,8 @@ public enum Diagnosis: Sendable, Hashable, CustomStringConvertible {
     case trustedXattrsUnavailable(feature: String)
     /// The upper directory's filesystem is mounted read-only.
     case upperOnReadOnlyFilesystem(FilePath)
+    /// An unmount stayed busy (`EBUSY`): this holds the mount (``MountTable/holders(of:limits:)``).
+    case heldBy(MountHolder)
 
     /// A sentence naming the cause and the path.
     public var description: String {
@@ -43,6 +46,7 @@ public enum Diagnosis: Sendable, Hashable, CustomStringConvertible {
         case .trustedXattrsUnavailable(let feature):
             "\(feature) needs trusted xattrs, unavailable in a user namespace; use userxattr or drop \(feature)"
         case .upperOnReadOnlyFilesystem(let upper): "upperdir \(upper.readable) is on a read-only filesystem"
+        case .heldBy(let holder): "held: \(holder)"
         }
     }
 }

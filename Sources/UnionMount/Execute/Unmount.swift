@@ -72,8 +72,20 @@ extension Mounter {
                 sleep(for: options.retryInterval)
             } catch  where error.code == .busy && options.detachWhenBusy {
                 return try umount(target, noFollow | CInt(MNT_DETACH), outcome: .detached)
+            } catch  where error.code == .busy {
+                throw Self.naming(holdersOf: target, in: error)
             }
         }
+    }
+
+    /// `error`, an unmount still busy after every retry, with what holds the mount as its diagnoses
+    /// (``MountTable/holders(of:limits:)``; nothing added when the search itself fails).
+    static func naming(holdersOf target: FilePath, in error: UnionMountError) -> UnionMountError {
+        var error = error
+        if let search = try? MountTable.holders(of: target) {
+            error.diagnoses += search.holders.map(Diagnosis.heldBy)
+        }
+        return error
     }
 
     private func umount(_ target: FilePath, _ flags: CInt, outcome: UnmountOutcome) throws(UnionMountError)

@@ -173,6 +173,25 @@ extension PrivilegedTests {
             #expect(text.output == "not-mounted: \(stack.target)\n")
         }
 
+        @Test("holders names an open file; umount of the busy mount exits 1 naming it")
+        func holders() throws {
+            let stack = try layers("cliholders")
+            try mounter.mount(.overlay(OverlaySpec(lowerDirectories: stack.lowers)), at: stack.target)
+            defer { _ = try? mounter.unmount(stack.target, options: UnmountOptions(lazy: true)) }
+            let none = try unionmount("holders", stack.target.string)
+            #expect(none.output.hasPrefix("nothing holds \(stack.target)\n"), "\(none)")
+            let file = try FileDescriptor.open(stack.target.appending("x"), .readOnly)
+            defer { try? file.close() }
+            let report = try unionmount("holders", stack.target.string, "--json")
+            let holders = try #require((try report.json() as? [String: Any])?["holders"] as? [[String: Any]])
+            #expect(
+                holders.contains { $0["kind"] as? String == "open-file" && $0["pid"] as? Int == Int(getpid()) },
+                "\(report)")
+            let busy = try unionmount("umount", "--retries", "0", stack.target.string)
+            #expect(busy.status == 1)
+            #expect(busy.errorOutput.contains("held: process \(getpid())"), "\(busy)")
+        }
+
         @Test("mount --dry-run mounts nothing; a refused mount exits 1 with the kernel's reason and leaves nothing")
         func dryRunAndFailure() throws {
             let stack = try layers("clifail")

@@ -36,6 +36,15 @@ extension PrivilegedTests {
             #expect(error.code == .busy)
             #expect(error.errno == .resourceBusy)
             #expect(error.systemCall == "umount2")
+            // The error names what holds the mount: this process's open file.
+            let pid = getpid()
+            #expect(
+                error.diagnoses.contains {
+                    if case .heldBy(let holder) = $0, holder.processID == pid, case .openFile = holder.kind {
+                        return true
+                    }
+                    return false
+                }, "\(error.diagnoses)")
             #expect(try mountEntry(at: stack.target) != nil)
             let outcome = try mounter.unmount(
                 stack.target, options: UnmountOptions(retries: 1, retryInterval: .milliseconds(1), detachWhenBusy: true)
