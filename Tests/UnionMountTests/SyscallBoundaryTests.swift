@@ -2,15 +2,8 @@ import Foundation
 import Testing
 
 /// Every libc and shim call goes through `Sources/UnionMount/Syscalls/`: this reads the sources and fails when
-/// a file anywhere else imports Glibc, Musl or the C shim. The folders other work is still moving onto
-/// `Syscalls/` are listed in ``SyscallBoundaryTests/pending``; one that is done is taken off the list, and the
-/// test then keeps it clean.
+/// a file anywhere else imports Glibc, Musl or the C shim (the C targets themselves excepted).
 @Suite struct SyscallBoundaryTests {
-    /// Folders (below `Sources/`) whose files may still import libc or the shim, until their calls move to
-    /// `Syscalls/`: the planner, the executor, the byte helpers and the option strings.
-    static let pending: Set<String> = [
-        "UnionMount/Plan", "UnionMount/Execute", "UnionMount/Support", "UnionMount/OptionStrings",
-    ]
     /// Where libc and the shim belong.
     static let allowed: Set<String> = ["UnionMount/Syscalls", "CUnionMountShim", "CLibMount"]
 
@@ -33,7 +26,7 @@ import Testing
         return found
     }
 
-    @Test("no source file outside Syscalls/ (and the folders still pending) imports Glibc, Musl or the shim")
+    @Test("no source file outside Syscalls/ imports Glibc, Musl or the shim")
     func onlySyscallsImportsLibc() throws {
         let files = try Self.swiftFiles()
         #expect(files.count > 50, "the sources were not found at \(Self.sources.path)")
@@ -41,22 +34,13 @@ import Testing
         for file in files {
             let folder = file.split(separator: "/").prefix(2).joined(separator: "/")
             let target = String(file.split(separator: "/")[0])
-            if Self.allowed.contains(folder) || Self.allowed.contains(target) || Self.pending.contains(folder) {
+            if Self.allowed.contains(folder) || Self.allowed.contains(target) {
                 continue
             }
             let text = try String(contentsOf: Self.sources.appendingPathComponent(file), encoding: .utf8)
             for module in Self.systemImports(text) { violations.append("\(file) imports \(module)") }
         }
         #expect(violations.isEmpty, "\(violations.joined(separator: "\n"))")
-    }
-
-    /// Each pending folder still exists (a renamed one would leave a stale entry that excuses nothing).
-    @Test func pendingFoldersExist() {
-        for folder in Self.pending {
-            var isDirectory: ObjCBool = false
-            let path = Self.sources.appendingPathComponent(folder).path
-            #expect(FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue)
-        }
     }
 
     /// The check sees an import: the lines a file in scope would have if it went back to libc.

@@ -1,11 +1,5 @@
 import SystemPackage
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 extension MountExecutor {
     /// Runs a ``MountStrategy/fuseOverlayfs`` plan: spawns the program (``ProgramRunner``) and waits for its
     /// parent process, which exits only after mount(2) (or `fusermount3`) succeeded and the daemon detached.
@@ -37,7 +31,7 @@ extension MountExecutor {
         }
         let ignored = Self.ignoredOptions(lines, of: arguments)
         if !ignored.isEmpty {
-            _ = withPathCString(target) { system_umount2($0, CInt(MNT_DETACH)) }
+            _ = withPathCString(target) { system_umount2($0, UnmountFlag.detach) }
             throw UnionMountError(
                 code: .unsupported,
                 message: "\(name) ignored option \(ignored.map(\.readable).joined(separator: ", ")); unmounted again",

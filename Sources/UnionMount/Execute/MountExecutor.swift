@@ -1,11 +1,4 @@
-import CUnionMountShim
 import SystemPackage
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
 
 /// Runs a ``MountPlan`` step by step and turns the first failure into a ``UnionMountError`` that carries
 /// the call, its errno, what the kernel logged, and (on the slow path only) the diagnoses.
@@ -45,13 +38,13 @@ struct MountExecutor {
             for index in steps.indices {
                 switch steps[index] {
                 case .fsopen(let type):
-                    context = type.withCString { system_fsopen($0, CUnionMount_FSOPEN_CLOEXEC) }
+                    context = type.withCString { system_fsopen($0, MountAPIConstant.fsopenCloseOnExec) }
                     if context < 0 {
                         failed = (index, system_errno(), nil, false)
                         return
                     }
                 case .setFlag(let key):
-                    let result = key.withCString { system_fsconfig(context, CUnionMount_FSCONFIG_SET_FLAG, $0, nil, 0) }
+                    let result = key.withCString { system_fsconfig(context, MountAPIConstant.setFlag, $0, nil, 0) }
                     if result != 0 {
                         failed = (index, system_errno(), nil, true)
                         return
@@ -59,7 +52,7 @@ struct MountExecutor {
                 case .setString(let key, let value):
                     let result = key.withCString { key in
                         value.withNulTerminatedBytes {
-                            system_fsconfig(context, CUnionMount_FSCONFIG_SET_STRING, key, $0, 0)
+                            system_fsconfig(context, MountAPIConstant.setString, key, $0, 0)
                         }
                     }
                     if result != 0 {
@@ -67,13 +60,13 @@ struct MountExecutor {
                         return
                     }
                 case .setFileDescriptor(let key, let path):
-                    let layer = withPathCString(path) { system_open($0, CUnionMount_O_PATH | O_DIRECTORY | O_CLOEXEC) }
+                    let layer = withPathCString(path) { system_open($0, MountAPIConstant.directoryPathOpenFlags) }
                     if layer < 0 {
                         failed = (index, system_errno(), "open", false)
                         return
                     }
                     let result = key.withCString {
-                        system_fsconfig(context, CUnionMount_FSCONFIG_SET_FD, $0, nil, layer)
+                        system_fsconfig(context, MountAPIConstant.setFileDescriptor, $0, nil, layer)
                     }
                     let error = system_errno()
                     system_close(layer)
@@ -82,12 +75,12 @@ struct MountExecutor {
                         return
                     }
                 case .create:
-                    if system_fsconfig(context, CUnionMount_FSCONFIG_CMD_CREATE, nil, nil, 0) != 0 {
+                    if system_fsconfig(context, MountAPIConstant.create, nil, nil, 0) != 0 {
                         failed = (index, system_errno(), nil, true)
                         return
                     }
                 case .fsmount(let attributes):
-                    mountFD = system_fsmount(context, CUnionMount_FSMOUNT_CLOEXEC, attributes.mountAttributes)
+                    mountFD = system_fsmount(context, MountAPIConstant.fsmountCloseOnExec, attributes.mountAttributes)
                     if mountFD < 0 {
                         failed = (index, system_errno(), nil, true)
                         return
@@ -126,7 +119,7 @@ struct MountExecutor {
                         return system_mount(source, targetC, type, flags.rawValue, dataPointer)
                     }
                     let fd = withPathCString(directory) {
-                        system_open($0, CUnionMount_O_PATH | O_DIRECTORY | O_CLOEXEC)
+                        system_open($0, MountAPIConstant.directoryPathOpenFlags)
                     }
                     guard fd >= 0 else {
                         failedCall = "open"
@@ -140,7 +133,7 @@ struct MountExecutor {
             if result != 0 {
                 let error = failure(step, system_errno(), messages: [], started: started, call: failedCall)
                 // aufs: a failed append after the first mount leaves a half-built union; take it down.
-                if let mounted { _ = withPathCString(mounted) { system_umount2($0, CInt(MNT_DETACH)) } }
+                if let mounted { _ = withPathCString(mounted) { system_umount2($0, UnmountFlag.detach) } }
                 throw error
             }
             mounted = target

@@ -1,11 +1,4 @@
-import CUnionMountShim
 import SystemPackage
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
 
 /// What an unmount did.
 public enum UnmountOutcome: String, Sendable, Hashable, Codable {
@@ -61,8 +54,8 @@ extension Mounter {
     public func unmount(_ target: FilePath, options: UnmountOptions = UnmountOptions()) throws(UnionMountError)
         -> UnmountOutcome
     {
-        let noFollow: CInt = 8  // UMOUNT_NOFOLLOW
-        if options.lazy { return try umount(target, noFollow | CInt(MNT_DETACH), outcome: .detached) }
+        let noFollow = UnmountFlag.noFollow
+        if options.lazy { return try umount(target, noFollow | UnmountFlag.detach, outcome: .detached) }
         var attempt = 0
         while true {
             do {
@@ -71,7 +64,7 @@ extension Mounter {
                 attempt += 1
                 sleep(for: options.retryInterval)
             } catch  where error.code == .busy && options.detachWhenBusy {
-                return try umount(target, noFollow | CInt(MNT_DETACH), outcome: .detached)
+                return try umount(target, noFollow | UnmountFlag.detach, outcome: .detached)
             } catch  where error.code == .busy {
                 throw Self.naming(holdersOf: target, in: error)
             }
@@ -99,7 +92,7 @@ extension Mounter {
         case .invalidArgument where !MountTable.isMountPoint(target):
             return .notMounted
         case .notPermitted where isFuseMount(target):
-            return try fusermountUnmount(target, lazy: flags & CInt(MNT_DETACH) != 0, outcome: outcome)
+            return try fusermountUnmount(target, lazy: flags & UnmountFlag.detach != 0, outcome: outcome)
         default:
             throw UnionMountError.systemCall(
                 "umount2", errno, message: "unmount of \(target.readable) failed", input: target.readable)
@@ -121,7 +114,7 @@ extension Mounter {
         let candidates = ["fusermount3", "fusermount"].flatMap { name in
             ["/usr/bin/", "/bin/", "/usr/local/bin/", "/usr/sbin/", "/sbin/"].map { $0 + name }
         }
-        guard let program = candidates.first(where: { access($0, X_OK) == 0 }) else {
+        guard let program = candidates.first(where: { FileSystem.isAccessible(FilePath($0), .execute) }) else {
             throw UnionMountError.systemCall(
                 "umount2", .notPermitted,
                 message: "unmount of \(target.readable) failed, and there is no fusermount3 or fusermount to ask",
@@ -187,14 +180,15 @@ extension Mounter {
         _ spec: UnionSpec, in parent: FilePath = "/tmp", flags: MountFlags = [],
         _ body: (FilePath) throws -> Result
     ) throws -> Result {
-        var template = Array(parent.appending("unionmount-XXXXXX").bytes.map { CChar(bitPattern: $0) }) + [0]
-        guard mkdtemp(&template) != nil else {
+        let target: FilePath
+        do throws(Errno) {
+            target = try FileSystem.makeTemporaryDirectory(parent.appending("unionmount-XXXXXX"))
+        } catch {
             throw UnionMountError.systemCall(
-                "mkdtemp", system_errno(), message: "cannot create a mount point in \(parent.readable)")
+                "mkdtemp", error, message: "cannot create a mount point in \(parent.readable)")
         }
-        let target = FilePath(platformString: template)
         defer {
-            if !MountTable.isMountPoint(target) { _ = withPathCString(target) { rmdir($0) } }
+            if !MountTable.isMountPoint(target) { try? FileSystem.removeDirectory(target) }
         }
         return try withMount(spec, at: target, flags: flags) { _ in try body(target) }
     }

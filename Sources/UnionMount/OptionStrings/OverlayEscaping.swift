@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 /// The two value grammars of overlay options (`fs/overlayfs/params.c`), over bytes.
 ///
 /// - Legacy grammar (`lowerdir=`, `upperdir=`, `workdir=`): a `\` takes the next byte literally; unescaped
@@ -41,11 +35,14 @@ enum OverlayEscaping {
         path.withUnsafeBufferPointer { needsEscaping($0) }
     }
 
-    /// Whether the bytes before the buffer's last one, a NUL, hold a `\`, `,` or `:`: strcspn(3), which the C
-    /// library runs 16 bytes at a time. A NUL inside the bytes (never in a `FilePath`) is looked past.
+    /// Whether the bytes before the buffer's last one, a NUL, hold a `\`, `,` or `:`: strcspn(3) (through
+    /// ``cStringPrefixLength(_:excluding:)``), which the C library runs 16 bytes at a time. A NUL inside the
+    /// bytes (never in a `FilePath`) is looked past.
     static func needsEscaping(nulTerminated terminated: UnsafeBufferPointer<UInt8>) -> Bool {
         let length = terminated.count - 1
-        let clean = terminated.withMemoryRebound(to: CChar.self) { strcspn($0.baseAddress!, "\\,:") }
+        let clean = terminated.withMemoryRebound(to: CChar.self) {
+            cStringPrefixLength($0.baseAddress!, excluding: "\\,:")
+        }
         if clean == length { return false }
         if terminated[clean] != 0 { return true }
         return needsEscaping(UnsafeBufferPointer(rebasing: terminated[(clean + 1)..<length]))

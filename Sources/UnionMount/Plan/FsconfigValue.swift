@@ -1,11 +1,5 @@
 import SystemPackage
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 /// The bytes of one `FSCONFIG_SET_STRING` value (``MountStep/setString(key:value:)``), without a NUL.
 ///
 /// A value is its bytes: two values are equal, hash, print and encode alike when their bytes are equal, however
@@ -94,7 +88,7 @@ public struct FsconfigValue: Sendable, Hashable, RandomAccessCollection, Express
         lhs.withUnsafeBytes { left in
             rhs.withUnsafeBytes { right in
                 left.count == right.count
-                    && (left.count == 0 || memcmp(left.baseAddress!, right.baseAddress!, left.count) == 0)
+                    && (left.count == 0 || bytesEqual(left.baseAddress!, right.baseAddress!, count: left.count))
             }
         }
     }

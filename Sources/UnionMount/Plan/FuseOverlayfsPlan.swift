@@ -1,11 +1,5 @@
 import SystemPackage
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 extension MountPlan {
     /// Plans an overlay mount by the `fuse-overlayfs` program: one posix_spawn(2) of
     /// `fuse-overlayfs -o lowerdir=<l0>:<l1>… [-o upperdir=<u> -o workdir=<w>] [-o <options>] <target>`.
@@ -49,7 +43,7 @@ extension MountPlan {
         flags: MountFlags = [],
         program: FilePath = "/usr/bin/fuse-overlayfs",
         pageSize: Int = 4096,
-        argumentLimit: Int = Int(sysconf(Int32(_SC_ARG_MAX)))
+        argumentLimit: Int = processArgumentLimit()
     ) throws(UnionMountError) -> MountPlan {
         try spec.validate()
         let planner = FuseOverlayfsArguments(spec: spec)

@@ -1,11 +1,5 @@
 import SystemPackage
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 /// Turns an overlay spec into the system calls that mount it on this kernel.
 ///
 /// The ladder, first that applies wins (or only the one asked for):

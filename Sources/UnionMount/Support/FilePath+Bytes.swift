@@ -1,11 +1,5 @@
 import SystemPackage
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Musl)
-    import Musl
-#endif
-
 extension FilePath {
     /// Creates a path from raw bytes, exactly as the kernel would see them.
     ///
@@ -40,10 +34,12 @@ extension FilePath {
             let bytes = (buffer + FilePathLayout.elementsOffset).assumingMemoryBound(to: UInt8.self)
             return body(UnsafeBufferPointer(start: bytes, count: count))
         }
+        // No NUL comes before a `FilePath`'s terminator, so its length is the C string's: strlen(3) without libc,
+        // which this folder, below `Syscalls/`, does not call.
+        let count = length + 1
         return withPlatformString { cString in
             body(
-                UnsafeBufferPointer(
-                    start: UnsafeRawPointer(cString).assumingMemoryBound(to: UInt8.self), count: strlen(cString) + 1))
+                UnsafeBufferPointer(start: UnsafeRawPointer(cString).assumingMemoryBound(to: UInt8.self), count: count))
         }
     }
 }
@@ -162,26 +158,4 @@ extension String {
 extension FilePath {
     /// A readable rendering of the path for messages: UTF-8 as is, other bytes as `\xNN`.
     package var readable: String { bytes.readable }
-}
-
-/// A path as a dictionary key, hashed in one pass over its bytes without copying them (`FilePath`'s own hash
-/// goes byte by byte).
-struct PathKey: Hashable {
-    let path: FilePath
-
-    init(_ path: FilePath) { self.path = path }
-
-    func hash(into hasher: inout Hasher) {
-        path.withNulTerminatedBytes {
-            hasher.combine(bytes: UnsafeRawBufferPointer(start: $0.baseAddress, count: $0.count - 1))
-        }
-    }
-
-    static func == (lhs: PathKey, rhs: PathKey) -> Bool {
-        lhs.path.withNulTerminatedBytes { left in
-            rhs.path.withNulTerminatedBytes { right in
-                left.count == right.count && memcmp(left.baseAddress!, right.baseAddress!, left.count) == 0
-            }
-        }
-    }
 }

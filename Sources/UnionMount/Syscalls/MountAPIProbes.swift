@@ -1,16 +1,25 @@
 import CUnionMountShim
 
 /// The new mount API's constants the feature probes pass to ``system_fsopen(_:_:)`` and
-/// ``system_fsconfig(_:_:_:_:_:)``, so that code above `Syscalls/` needs no shim import.
+/// ``system_fsconfig(_:_:_:_:_:)``, so that code above `Syscalls/` needs no shim import; each is one load, inlined
+/// where the executor reads it.
 package enum MountAPIConstant {
     /// `FSOPEN_CLOEXEC`.
-    package static var fsopenCloseOnExec: UInt32 { CUnionMount_FSOPEN_CLOEXEC }
+    package static var fsopenCloseOnExec: UInt32 {
+        @inline(__always) get { CUnionMount_FSOPEN_CLOEXEC }
+    }
     /// `FSCONFIG_SET_FLAG`.
-    package static var setFlag: UInt32 { CUnionMount_FSCONFIG_SET_FLAG }
+    package static var setFlag: UInt32 {
+        @inline(__always) get { CUnionMount_FSCONFIG_SET_FLAG }
+    }
     /// `FSCONFIG_SET_STRING`.
-    package static var setString: UInt32 { CUnionMount_FSCONFIG_SET_STRING }
+    package static var setString: UInt32 {
+        @inline(__always) get { CUnionMount_FSCONFIG_SET_STRING }
+    }
     /// `FSCONFIG_SET_FD`.
-    package static var setFileDescriptor: UInt32 { CUnionMount_FSCONFIG_SET_FD }
+    package static var setFileDescriptor: UInt32 {
+        @inline(__always) get { CUnionMount_FSCONFIG_SET_FD }
+    }
 }
 
 /// statmount(2) of the mount `mountID` (Linux 6.8+) in mount namespace `namespace` (0: the caller's), asking
