@@ -42,9 +42,6 @@ enum MountTableEscaping {
         return byteOffset(of: backslash, in: base, count: field.count) != nil
     }
 
-    @inline(__always)
-    static func isOctalDigit(_ byte: UInt8) -> Bool { byte &- UInt8(ascii: "0") < 8 }
-
     /// The byte an escape at `index` stands for: `\` followed by exactly three octal digits whose value fits a
     /// byte (the first digit is 0–3). Anything else is not an escape and stays as written.
     @inline(__always)
@@ -76,31 +73,6 @@ enum MountTableEscaping {
         return out
     }
 
-    /// The decoded field as text: valid UTF-8 as is, other bytes as `\xNN`.
-    static func text(_ field: UnsafeBufferPointer<UInt8>) -> String {
-        if field.count <= 32 {
-            // Short fields (types, sources, options) in one pass: no call to memchr for the backslash test.
-            var bits: UInt8 = 0
-            var backslashes = false
-            for byte in field {
-                bits |= byte
-                backslashes = backslashes || byte == backslash
-            }
-            if !backslashes {
-                if bits < 0x80 { return String(decoding: field, as: UTF8.self) }
-                return String(validating: field, as: UTF8.self) ?? Array(field).readable
-            }
-        } else if !containsBackslash(field) {
-            // Mount tables are nearly all ASCII, for which decoding needs no validation.
-            var bits: UInt8 = 0
-            for byte in field { bits |= byte }
-            if bits < 0x80 { return String(decoding: field, as: UTF8.self) }
-            return String(validating: field, as: UTF8.self) ?? Array(field).readable
-        }
-        let decoded = decode(field)
-        return String(validating: decoded, as: UTF8.self) ?? decoded.readable
-    }
-
     /// Decoded bytes as text: valid UTF-8 as is, other bytes as `\xNN`.
     @inline(__always)
     static func string(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
@@ -123,16 +95,6 @@ enum MountTableEscaping {
 
     /// Decodes a field that may not be contiguous (tests, small inputs).
     static func decode(_ field: [UInt8]) -> [UInt8] { field.withUnsafeBufferPointer { decode($0) } }
-
-    /// Feeds the decoded bytes of `field` to `hasher` without allocating when there is nothing to decode.
-    static func hashDecoded(_ field: UnsafeBufferPointer<UInt8>, into hasher: inout Hasher) {
-        if containsBackslash(field) {
-            let decoded = decode(field)
-            decoded.withUnsafeBytes { hasher.combine(bytes: $0) }
-        } else {
-            hasher.combine(bytes: UnsafeRawBufferPointer(field))
-        }
-    }
 
     /// Escapes the bytes mountinfo escapes in any field: space, tab, newline, backslash, plus `#` and `,`, so a
     /// value can sit in a comma-separated option list or in the source field.
