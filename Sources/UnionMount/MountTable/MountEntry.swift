@@ -202,13 +202,6 @@ public struct MountEntry: Sendable, Hashable, CustomStringConvertible {
     /// overlay without an upper layer is `rw` per mount but `ro` in its superblock).
     public var isReadOnly: Bool { mountOptions.contains("ro") || superOptions.contains("ro") }
 
-    /// Whether the filesystem type is `type`, compared byte for byte without making a `String`.
-    func hasFilesystemType(_ type: StaticString) -> Bool {
-        storage.withBytes(.filesystemType) { field in
-            field.elementsEqual(UnsafeBufferPointer(start: type.utf8Start, count: type.utf8CodeUnitCount))
-        }
-    }
-
     /// The entry as a `/proc/self/mountinfo` line (without the newline), with the fields escaped as mountinfo
     /// escapes them; bytes that are not UTF-8 are shown as `\xNN`.
     public var description: String {
