@@ -39,7 +39,7 @@ struct MountEntryBuilder {
     private mutating func grow(_ more: Int) {
         let larger = max(byteCapacity * 2, used + more)
         let moved = UnsafeMutablePointer<UInt8>.allocate(capacity: larger)
-        moved.update(from: bytes, count: used)
+        moved.initialize(from: bytes, count: used)
         bytes.deallocate()
         bytes = moved
         byteCapacity = larger
@@ -49,7 +49,7 @@ struct MountEntryBuilder {
     private mutating func appendEnd(_ end: Int) {
         if endCount == endCapacity {
             let moved = UnsafeMutablePointer<UInt32>.allocate(capacity: endCapacity * 2)
-            moved.update(from: ends, count: endCount)
+            moved.initialize(from: ends, count: endCount)
             ends.deallocate()
             ends = moved
             endCapacity *= 2
@@ -250,7 +250,7 @@ struct MountEntryBuilder {
         let storage = unsafeDowncast(
             MountEntryStorage.create(minimumCapacity: size) { _ in header }, to: MountEntryStorage.self)
         storage.withUnsafeMutablePointerToElements { elements in
-            elements.update(from: bytes, count: used)
+            elements.initialize(from: bytes, count: used)
             (elements + used).initialize(repeating: 0, count: table &- used)
             UnsafeMutableRawPointer(elements + table).copyMemory(from: ends, byteCount: endCount &* 4)
         }
