@@ -80,8 +80,8 @@ build_initramfs() {
     rm -rf "$tree" && mkdir -p "$tree"/{bin,proc,sys,dev,modules}
     cp /bin/busybox "$tree/bin/busybox" && ln -s busybox "$tree/bin/sh"
     cp "$here/init" "$tree/init" && chmod 755 "$tree/init"
-    printf 'UNIONMOUNT_GUEST=%q\nUNIONMOUNT_PACKAGE=%q\nUNIONMOUNT_GUEST_FILTERS=%q\n' \
-        "${UNIONMOUNT_KERNEL_GUEST:-$here/guest}" "$package" "$filters" >"$tree/guest.env"
+    printf 'UNIONMOUNT_GUEST=%q\nUNIONMOUNT_PACKAGE=%q\nUNIONMOUNT_GUEST_FILTERS=%q\nUNIONMOUNT_GUEST_SKIPS=%q\n' \
+        "${UNIONMOUNT_KERNEL_GUEST:-$here/guest}" "$package" "$filters" "$skips" >"$tree/guest.env"
     local dir="$root/lib/modules/$release"
     for file in $(module_files "$dir" "${modules[@]}"); do
         name=${file##*/}
@@ -102,7 +102,7 @@ boot() {
         -append "console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init" \
         -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
         -drive file="$scratch",if=virtio,format=raw,cache=unsafe \
-        </dev/null 2>&1 | tr -d '\r' | tee "$log" | sed -u "s/^/[$release] /"
+        </dev/null 2>&1 | sed -u 's/\r$//' | tee "$log" | sed -u "s/^/[$release] /"
     local status=${PIPESTATUS[0]}
     rm -f "$scratch"
     [ "$status" != 124 ] || echo "unionmount-host: timed out after ${timeout_seconds}s" >>"$log"
@@ -139,7 +139,7 @@ details() {
 summary() {
     local row kernel result seconds detail passed=0 failed=0 skipped=0
     echo
-    echo "kernel matrix (suites: $filters)"
+    echo "kernel matrix (suites: $filters${skips:+; skipped: $skips})"
     printf '%-26s %-6s %8s  %s\n' kernel result seconds detail
     for row in "$@"; do
         IFS=$'\t' read -r kernel result seconds detail <<<"$row"
