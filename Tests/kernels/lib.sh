@@ -122,8 +122,10 @@ verdict() {
 # What a kernel's log says: the test run's closing line, failing tests, leaked mounts, or why there was no result.
 details() {
     local log=$1 closing failed leaked
-    closing=$(grep -a -E '^[^ ]+ Test run with ' "$log" | tail -1 | sed -E 's/^[^ ]+ Test run with //; s/ after [0-9.]+ seconds//')
-    failed=$(grep -a -E '^✘ Test ' "$log" | sed -E 's/^✘ Test (.*) (failed|recorded).*/\1/' | sort -u | paste -sd ';' -)
+    closing=$(grep -a -E '^[^ ]+ Test run with ' "$log" | tail -1 | sed -E 's/^[^ ]+ Test run with //; s/ after [0-9.]+ seconds//; s/\.$//')
+    # Top-level "failed after" lines only (a test's child process prints its own, indented).
+    failed=$(grep -a -E '^✘ Test .* failed after ' "$log" | grep -a -v '^✘ Test run with' |
+        sed -E 's/^✘ Test (.*) failed after .*/\1/; s/ with [0-9]+ test cases?$//' | sort -u | paste -sd ';' -)
     leaked=$(grep -a -c '^unionmount-guest: leaked mount' "$log" || true)
     local text=${closing:-no test run}
     [ -z "$failed" ] || text+="; failed: $failed"
