@@ -15,7 +15,7 @@ extension PrivilegedTests {
 
         let mounter = Mounter()
 
-        @Test("round trip through mountinfo", arguments: [MountStrategy.newMountAPI, .legacy, .legacyRelative])
+        @Test("round trip through mountinfo", arguments: NewMountAPI.forcibleStrategies)
         func hostile(strategy: MountStrategy) throws {
             let scratch = try Scratch("hostile")
             var lowers: [FilePath] = []

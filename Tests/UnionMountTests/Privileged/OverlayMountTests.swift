@@ -32,7 +32,7 @@ extension PrivilegedTests {
             #expect(try mountEntry(at: stack.target) == nil)
         }
 
-        @Test("each strategy forced", arguments: [MountStrategy.newMountAPI, .legacy, .legacyRelative])
+        @Test("each strategy forced", arguments: NewMountAPI.forcibleStrategies)
         func forcedStrategy(strategy: MountStrategy) throws {
             // 60 × ~100 bytes does not fit a page with absolute paths; relative to their shared directory it does.
             let count = strategy == .legacy ? 20 : 60
@@ -68,7 +68,7 @@ extension PrivilegedTests {
             #expect(try mountEntry(at: stack.target) == nil)
         }
 
-        @Test("a layer path over 255 bytes goes by file descriptor")
+        @Test("a layer path over 255 bytes goes by file descriptor", .enabled(if: NewMountAPI.available, NewMountAPI.skipReason))
         func longLayerPath() throws {
             guard KernelFeatures.current.layerFileDescriptors else { return }
             let scratch = try Scratch("long")
@@ -92,7 +92,7 @@ extension PrivilegedTests {
             let other = try scratch.directory("other")
             try scratch.directory("stolen")
             let target = try scratch.directory("m")
-            for strategy in [MountStrategy.newMountAPI, .legacy, .legacyRelative] {
+            for strategy in NewMountAPI.forcibleStrategies {
                 try mounter.mount(
                     .overlay(OverlaySpec(lowerDirectories: [evil, other])), at: target, strategy: strategy)
                 let layout = try #require(try mountEntry(at: target)?.overlayLayout)

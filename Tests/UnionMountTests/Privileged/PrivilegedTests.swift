@@ -9,6 +9,16 @@ import Testing
 @Suite(.serialized, .enabled(if: TestEnvironment.canMount, TestEnvironment.mountSkipReason))
 struct PrivilegedTests {}
 
+/// What a test that forces the new mount API needs: overlay's `lowerdir+` (Linux 6.8+), as the library probes it.
+/// On older kernels (the kernel matrix's 6.1, `Tests/kernels/run`) the planner refuses that strategy, so those
+/// tests and test cases are skipped there rather than failing.
+enum NewMountAPI {
+    static let available = KernelFeatures.current.appendLowerDirectory
+    static let skipReason: Comment = "needs overlay's lowerdir+ (Linux 6.8+) for the new mount API"
+    /// Every strategy a test may force on this kernel: `.newMountAPI` only where it is available.
+    static let forcibleStrategies: [MountStrategy] = (available ? [.newMountAPI] : []) + [.legacy, .legacyRelative]
+}
+
 /// A stack of layers for one test: each layer `i` holds `only-<i>` and a shared file `x` saying which layer
 /// it came from, so the merged view shows whether the order is right.
 struct LayerStack {
