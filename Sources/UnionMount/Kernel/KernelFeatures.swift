@@ -26,7 +26,9 @@ public struct KernelFeatures: Sendable, Hashable, Codable {
     public var appendLowerDirectory: Bool
     /// `fsconfig(FSCONFIG_SET_FD, "lowerdir+")` is accepted, so layers can be given as fds (Linux 6.13+).
     public var layerFileDescriptors: Bool
-    /// Data-only layers (`::` in `lowerdir=`, `datadir+`) are understood (Linux 6.5+).
+    /// Data-only layers (`::` in `lowerdir=`, `datadir+`) are understood (Linux 6.5+). Some kernels also want
+    /// `metacopy=on` for them (Debian's 6.12 does, 6.18 does not), which only a mount can tell: there the mount
+    /// fails with the kernel's "lower data-only dirs require metacopy support", which the error carries.
     public var dataOnlyLayers: Bool
     /// The `userxattr` flag is accepted (Linux 5.11+).
     public var userXattr: Bool
