@@ -23,7 +23,8 @@ extension MountEntry {
         public init(_ options: some Sequence<String>) {
             var builder = MountEntryBuilder()
             defer { builder.deallocate() }
-            for _ in 0..<7 { builder.plain([]) }
+            // Only the last field, the superblock options, holds anything.
+            for _ in 0..<MountEntryStorage.Field.superOptions.rawValue { builder.plain([]) }
             builder.plainList(options.map { Array($0.utf8) })
             self.init(storage: builder.finish(), list: .superOptions)
         }

@@ -55,35 +55,41 @@ enum MountTableParser {
         var builder = MountEntryBuilder()
         defer { builder.deallocate() }
         var skipped: [UnionMountError] = []
-        bytes.withUnsafeBufferPointer { buffer in
-            guard let base = buffer.baseAddress else { return }
-            let total = buffer.count
-            var position = 0
-            var lineNumber = 0
-            while position < total {
-                lineNumber += 1
-                let lineStart = position
-                let lineEnd = MountInfoLineReader.lineEnd(base, start: lineStart, total: total)
-                position = lineEnd + 1
-                let result: Line
-                if lineEnd - lineStart > Int(UInt32.max) {
-                    result = .malformed("line is longer than 4 GiB")
-                } else {
-                    result = parseMountsLine(base, start: lineStart, end: lineEnd)
-                }
-                switch result {
-                case .record(let record):
-                    entries.append(MountEntry(line: base + lineStart, record, builder: &builder))
-                case .ignored:
-                    continue
-                case .malformed(let reason):
-                    skipped.append(malformed(reason, base, start: lineStart, end: lineEnd, inputName, lineNumber))
-                    if policy.throwsFirst { return }
-                }
+        forEachLine(of: bytes) { base, start, end, lineNumber in
+            let result: Line =
+                end - start > Int(UInt32.max)
+                ? .malformed("line is longer than 4 GiB") : parseMountsLine(base, start: start, end: end)
+            switch result {
+            case .record(let record):
+                entries.append(MountEntry(line: base + start, record, builder: &builder))
+            case .ignored:
+                break
+            case .malformed(let reason):
+                skipped.append(malformed(reason, base, start: start, end: end, inputName, lineNumber))
+                if policy.throwsFirst { return false }
             }
+            return true
         }
         try policy.finish(skipped)
         return entries
+    }
+
+    /// Calls `body` with each line of `bytes` (its start, its end before the `\n`, its 1-based number), in order,
+    /// until it returns `false`.
+    static func forEachLine(
+        of bytes: [UInt8], _ body: (UnsafePointer<UInt8>, _ start: Int, _ end: Int, _ lineNumber: Int) -> Bool
+    ) {
+        bytes.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            var position = 0
+            var lineNumber = 0
+            while position < buffer.count {
+                lineNumber += 1
+                let end = MountInfoLineReader.lineEnd(base, start: position, total: buffer.count)
+                guard body(base, position, end, lineNumber) else { return }
+                position = end + 1
+            }
+        }
     }
 
     static func malformed(
@@ -266,20 +272,13 @@ extension MountTable {
         var skipped: [(line: Int, reason: String)] = []
         var builder = MountEntryBuilder()
         defer { builder.deallocate() }
-        bytes.withUnsafeBufferPointer { buffer in
-            guard let base = buffer.baseAddress else { return }
-            var position = 0
-            var lineNumber = 0
-            while position < buffer.count {
-                lineNumber += 1
-                let end = MountInfoLineReader.lineEnd(base, start: position, total: buffer.count)
-                switch MountTableParser.parseMountInfoLine(base, start: position, end: end) {
-                case .record(let record): entries.append(MountEntry(line: base + position, record, builder: &builder))
-                case .ignored: break
-                case .malformed(let reason): skipped.append((lineNumber, reason))
-                }
-                position = end + 1
+        MountTableParser.forEachLine(of: bytes) { base, start, end, lineNumber in
+            switch MountTableParser.parseMountInfoLine(base, start: start, end: end) {
+            case .record(let record): entries.append(MountEntry(line: base + start, record, builder: &builder))
+            case .ignored: break
+            case .malformed(let reason): skipped.append((lineNumber, reason))
             }
+            return true
         }
         return (entries, skipped)
     }

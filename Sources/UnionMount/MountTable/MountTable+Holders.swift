@@ -79,15 +79,16 @@ extension MountTable {
             let process = FilePath("/proc/\(pid)")
             var readable = true
             var found: [MountHolder.Kind] = []
-            for (name, kind) in [("cwd", 0), ("root", 1)] {
+            let directories: [(String, (FilePath) -> MountHolder.Kind)] = [
+                ("cwd", MountHolder.Kind.workingDirectory), ("root", MountHolder.Kind.rootDirectory),
+            ]
+            for (name, kind) in directories {
                 let link = process.appending(name)
                 guard let identity = try? FileSystem.mountIdentity(link) else {
                     readable = false
                     continue
                 }
-                guard identity.mountID == UInt64(clamping: entry.mountID) else { continue }
-                let path = linkPath(link)
-                found.append(kind == 0 ? .workingDirectory(path) : .rootDirectory(path))
+                if identity.mountID == UInt64(clamping: entry.mountID) { found.append(kind(linkPath(link))) }
             }
             if let descriptors = try? FileSystem.names(in: process.appending("fd")) {
                 if descriptors.count > limits.filesPerProcess { search.truncated = true }
