@@ -27,6 +27,12 @@ let package = Package(
             pkgConfig: "mount",
             providers: [.apt(["libmount-dev"])]
         ),
+        // OpenSSL's libcrypto: SHA-256 of image blobs and layer streams (the layer store's image import).
+        .systemLibrary(
+            name: "CLibCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
         .target(
             name: "UnionMount",
             dependencies: [
@@ -42,6 +48,7 @@ let package = Package(
             dependencies: [
                 "UnionMount",
                 "CUnionMountShim",
+                "CLibCrypto",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: [.define("ENABLE_MOCKING", .when(configuration: .debug))]
