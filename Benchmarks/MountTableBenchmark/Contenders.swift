@@ -114,6 +114,11 @@ func parseGroup(_ fixture: TableFixture) -> Group {
     let filePath = FilePath(path)
     let buffer = ReadBuffer(capacity: fixture.savedBytes * 2 + 4096)
     let inMemory = readWholeFile(path) ?? []
+    // The mount point and root of every line as bytes, decoded once here, outside any timing.
+    let pathBytes: [[UInt8]] =
+        ((try? MountTable.entries(source: .file(filePath))) ?? []).flatMap {
+            [Array($0.mountPoint.string.utf8), Array($0.root.string.utf8)]
+        }
     return Group(
         key: "parse", title: "(a) Parsing a saved copy of the mountinfo (\(fixture.totalMounts) lines, on tmpfs)",
         floor: "read",
@@ -167,6 +172,16 @@ func parseGroup(_ fixture: TableFixture) -> Group {
                     total &+= entry.mountOptions.count &+ entry.optionalFields.count &+ entry.filesystemType.utf8.count
                     total &+= entry.sourceBytes.count &+ entry.superOptions.count
                 }
+                return total
+            },
+            // What any parser that hands out `FilePath` values pays for them, whatever else it does: swift-system's
+            // public initializer (String, then separator normalization) for each line's mount point and root.
+            Contender(
+                name: "filepaths-only", label: "FilePath(String) of every mount point and root, nothing parsed"
+            ) {
+                () throws(BenchmarkError) in
+                var total = 0
+                for bytes in pathBytes { total &+= FilePath(String(decoding: bytes, as: UTF8.self)).length }
                 return total
             },
             Contender(name: "parse-memory", label: "MountTable.parse(bytes already in memory), no read") {
