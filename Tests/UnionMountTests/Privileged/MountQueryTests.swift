@@ -13,7 +13,7 @@ extension PrivilegedTests {
     /// statmount(2)/listmount(2) against `/proc/self/mountinfo` on real mounts, and the ``MountTable``. On kernels
     /// without statmount(2) describing mounts (before 6.13: the kernel matrix's 6.1 and 6.12) the tests that compare
     /// it with mountinfo skip, and the queries run through the live sources there are: mountinfo and automatic.
-    @Suite struct MountQueryTests {
+    @Suite(.enabled(if: KernelOverlay.available, KernelOverlay.skipReason)) struct MountQueryTests {
         typealias Queries = UnionMount.MountTable
 
         static let statmountReason: Comment = "needs statmount(2) with sb_source (Linux 6.13+)"

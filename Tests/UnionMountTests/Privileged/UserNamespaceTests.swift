@@ -12,7 +12,7 @@ extension PrivilegedTests {
     /// Mounts made outside the initial user namespace. The test process cannot enter one itself (unshare(2)
     /// moves only the calling thread, and a multithreaded process cannot get a new user namespace), so the
     /// test binary re-runs ``UserNamespaceChild`` under `unshare --user --map-root-user --mount`.
-    @Suite struct UserNamespaceMounts {
+    @Suite(.enabled(if: KernelOverlay.available, KernelOverlay.skipReason)) struct UserNamespaceMounts {
         @Test("in a user namespace: userxattr is added, and a trusted-xattr feature is refused with a diagnosis")
         func userNamespace() throws {
             guard access("/usr/bin/unshare", X_OK) == 0, KernelFeatures.current.userNamespaces else { return }
