@@ -138,5 +138,10 @@ extension PrivilegedTests.MountQueryTests {
             if case .childMount(let path) = holder.kind { path } else { nil }
         }
         #expect(holders == [known.covered], "the covered mount is a child mount of the cover")
+
+        // Unmounting everything below the scratch directory reaches the covered mount once its cover is gone.
+        let unmounted = try Mounter().unmountRecursively(known.scratch.path)
+        #expect(unmounted.filter { $0 == known.covered || $0 == known.cover } == [known.cover, known.covered])
+        #expect(try Queries.entries(under: known.scratch.path, source: .mountinfo).isEmpty)
     }
 }
