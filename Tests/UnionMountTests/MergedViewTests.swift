@@ -328,7 +328,7 @@ func setExtendedAttribute(_ path: FilePath, _ name: String, _ value: String) thr
 
 extension PrivilegedTests {
     /// ``MergedView`` of a mounted overlay's layers, compared with what the kernel shows through the mount.
-    @Suite struct MergedViewOfMounts {
+    @Suite(.enabled(if: KernelOverlay.available, KernelOverlay.skipReason)) struct MergedViewOfMounts {
         @Test("MergedView of the layers equals a readdir walk of the mount, after deletions and a recreated dir")
         func matchesMountedOverlay() throws {
             let scratch = try Scratch("mergedmount")

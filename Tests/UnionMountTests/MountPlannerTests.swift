@@ -14,7 +14,8 @@ import Testing
             pageSize: 4096, overlay: overlay, aufs: false, fuse: fuse, fuseOverlayfsProgram: fuseOverlayfsProgram,
             newMountAPI: newAPI,
             overlayParameterParsing: newAPI, appendLowerDirectory: lowerdirPlus, layerFileDescriptors: fds,
-            dataOnlyLayers: true, userXattr: true, statmount: false, listmount: false,
+            dataOnlyLayers: true, userXattr: .accepted, redirectDirectory: .accepted, index: .accepted,
+            inodeNumbers: .accepted, metacopy: .accepted, volatile: .accepted, statmount: false, listmount: false,
             initialUserNamespace: initialUserNamespace, userNamespaces: true, maximumLayers: 500,
             overlayModuleParameters: [:])
     }
@@ -83,6 +84,47 @@ import Testing
         #expect(!kept.steps.contains(.setFlag(key: "userxattr")))
         let root = try Mounter(features: Self.kernel()).plan(.overlay(spec), at: "/m")
         #expect(!root.steps.contains(.setFlag(key: "userxattr")))
+    }
+
+    @Test("data-only layers get metacopy=on (6.5-6.15 refuse them without), unless the spec rules it out")
+    func dataOnlyLayersAskForMetacopy() throws {
+        let metacopyOn = MountStep.setString(key: "metacopy", value: "on")
+        func steps(_ spec: OverlaySpec, initialUserNamespace: Bool = true) throws -> [MountStep] {
+            try Mounter(features: Self.kernel(initialUserNamespace: initialUserNamespace)).plan(
+                .overlay(spec), at: "/m"
+            )
+            .steps
+        }
+        let spec = OverlaySpec(lowerDirectories: ["/a"], dataDirectories: ["/d"])
+        #expect(try steps(spec).contains(metacopyOn))
+        let plan = try Mounter(features: Self.kernel()).plan(.overlay(spec), at: "/m")
+        #expect(
+            plan.spec
+                == .overlay(
+                    OverlaySpec(lowerDirectories: ["/a"], dataDirectories: ["/d"], options: .init(metacopy: true))))
+        #expect(try !steps(OverlaySpec(lowerDirectories: ["/a", "/b"])).contains(metacopyOn), "no data-only layers")
+        var kept = spec
+        kept.options.metacopy = false
+        #expect(try steps(kept).contains(.setString(key: "metacopy", value: "off")))
+        // A user namespace: userxattr is added, which rules out metacopy (and trusted xattrs are out of reach).
+        let rootless = try steps(spec, initialUserNamespace: false)
+        #expect(rootless.contains(.setFlag(key: "userxattr")) && !rootless.contains(metacopyOn))
+        for redirect in [OverlayOptions.RedirectDirectory.nofollow, .off, .follow] {
+            var conflicting = spec
+            conflicting.options.redirectDirectory = redirect
+            #expect(try !steps(conflicting).contains(metacopyOn), "redirect_dir=\(redirect.rawValue)")
+        }
+        var redirectOn = spec
+        redirectOn.options.redirectDirectory = .on
+        #expect(try steps(redirectOn).contains(metacopyOn))
+        // mount(2) carries it too.
+        let legacy = try Mounter(features: Self.kernel(newAPI: true, lowerdirPlus: false, fds: false))
+            .plan(.overlay(spec), at: "/m")
+        guard case .mount(_, _, _, _, let data, _) = legacy.steps.first else {
+            Issue.record("no mount step: \(legacy.steps)")
+            return
+        }
+        #expect(String(decoding: data, as: UTF8.self).split(separator: ",").contains("metacopy=on"))
     }
 
     @Test func invalidSpecIsRefusedBeforeAnySystemCall() throws {

@@ -14,7 +14,9 @@
         static let modernKernel = KernelFeatures(
             pageSize: 4096, overlay: true, aufs: true, fuse: true, fuseOverlayfsProgram: nil, newMountAPI: true,
             overlayParameterParsing: true, appendLowerDirectory: true, layerFileDescriptors: true, dataOnlyLayers: true,
-            userXattr: true, statmount: true, listmount: true, initialUserNamespace: true, userNamespaces: true,
+            userXattr: .accepted, redirectDirectory: .accepted, index: .accepted, inodeNumbers: .accepted,
+            metacopy: .accepted, volatile: .accepted, statmount: true, listmount: true, initialUserNamespace: true,
+            userNamespaces: true,
             maximumLayers: 500, overlayModuleParameters: [:])
 
         @Test("new mount API: stop at the first failing fsconfig, with the kernel's message")

@@ -1,4 +1,4 @@
-# Functions of Tests/kernels/run (sourced; uses its $cache, $work, $modules, $filters, $package, $here).
+# Functions of Tests/kernels/run (sourced; uses its $cache, $work, $filters, $package, $here).
 
 # Installs qemu-system-x86 and busybox-static when missing. Prints why the matrix cannot run, if it cannot.
 ensure_tools() {
@@ -74,16 +74,21 @@ unpacked_module() {
     esac
 }
 
-# Builds the guest's initramfs: busybox, Tests/kernels/init, guest.env and the modules, numbered in load order.
+# Builds the guest's initramfs: busybox, Tests/kernels/init, guest.env and the modules (the arguments after the
+# label; those and what they depend on), numbered in load order.
 build_initramfs() {
-    local root=$1 release=$2 output=$3 tree="$work/initramfs-$2" index=10 file
+    local root=$1 release=$2 output=$3 tree="$work/initramfs-$4" index=10 file
+    shift 4
     rm -rf "$tree" && mkdir -p "$tree"/{bin,proc,sys,dev,modules}
     cp /bin/busybox "$tree/bin/busybox" && ln -s busybox "$tree/bin/sh"
     cp "$here/init" "$tree/init" && chmod 755 "$tree/init"
+    local no_overlay=0
+    [[ " $* " == *" overlay "* ]] || no_overlay=1
     printf 'UNIONMOUNT_GUEST=%q\nUNIONMOUNT_PACKAGE=%q\nUNIONMOUNT_GUEST_FILTERS=%q\nUNIONMOUNT_GUEST_SKIPS=%q\n' \
         "${UNIONMOUNT_KERNEL_GUEST:-$here/guest}" "$package" "$filters" "$skips" >"$tree/guest.env"
+    printf 'UNIONMOUNT_GUEST_NO_OVERLAY=%q\n' "$no_overlay" >>"$tree/guest.env"
     local dir="$root/lib/modules/$release"
-    for file in $(module_files "$dir" "${modules[@]}"); do
+    for file in $(module_files "$dir" "$@"); do
         name=${file##*/}
         unpacked_module "$dir/$file" >"$tree/modules/$index-${name%%.ko*}.ko"
         index=$((index + 1))

@@ -135,7 +135,10 @@ extension Mounter {
 
     /// Unmounts every mount at or below `path`, deepest first, stacked mounts top first.
     ///
-    /// "Below" is by path components: `/a` is not below `/ab`. The list comes from `/proc/self/mountinfo`.
+    /// "Below" is by path components: `/a` is not below `/ab`. The list comes from `/proc/self/mountinfo`. A mount
+    /// covered by a later mount on a directory above it (`/a/b`, then `/a`) cannot be reached through its path
+    /// until the cover is gone, so the table is read again after each pass that unmounted something, and what
+    /// reappeared is unmounted in the next one (at most one pass per mount first found, plus one).
     ///
     /// - Returns: each mount point unmounted, in the order it was unmounted.
     @discardableResult
@@ -143,12 +146,22 @@ extension Mounter {
         -> [FilePath]
     {
         let root = canonicalPath(path) ?? absolute(path)
-        let mounts = try MountTable.entries(source: .mountinfo)
-            .filter { $0.mountPoint.starts(with: root) }
-            .sorted { ($0.mountPoint.components.count, $0.mountID) > ($1.mountPoint.components.count, $1.mountID) }
+        func mountsBelow() throws(UnionMountError) -> [MountEntry] {
+            try MountTable.entries(source: .mountinfo)
+                .filter { $0.mountPoint.starts(with: root) }
+                .sorted { ($0.mountPoint.components.count, $0.mountID) > ($1.mountPoint.components.count, $1.mountID) }
+        }
+        var mounts = try mountsBelow()
+        var passesLeft = mounts.count + 1
         var unmounted: [FilePath] = []
-        for entry in mounts where try unmount(entry.mountPoint, options: options) != .notMounted {
-            unmounted.append(entry.mountPoint)
+        while !mounts.isEmpty && passesLeft > 0 {
+            passesLeft -= 1
+            let before = unmounted.count
+            for entry in mounts where try unmount(entry.mountPoint, options: options) != .notMounted {
+                unmounted.append(entry.mountPoint)
+            }
+            guard unmounted.count > before else { break }
+            mounts = try mountsBelow()
         }
         return unmounted
     }

@@ -4,8 +4,9 @@ import SystemPackage
 ///
 /// Nothing here comes from the kernel version number and nothing from a throwaway test mount: the new mount
 /// API is asked directly (`fsopen("overlay")` and `fsconfig` on a context that is never created, so no
-/// superblock ever exists), `/proc/filesystems` lists the filesystems, statmount(2)/listmount(2) are called
-/// once on the root mount.
+/// superblock ever exists), `/proc/filesystems` lists the filesystems, `/sys/module/overlay/parameters` gives the
+/// module's options where overlay's parser cannot be asked (before Linux 6.5; see ``OverlayOptionSupport``),
+/// statmount(2)/listmount(2) are called once on the root mount.
 public struct KernelFeatures: Sendable, Hashable, Codable {
     /// The page size; mount(2) copies at most one page of option data (`sysconf(_SC_PAGESIZE)`).
     public var pageSize: Int
@@ -30,8 +31,31 @@ public struct KernelFeatures: Sendable, Hashable, Codable {
     /// `metacopy=on` for them (Debian's 6.12 does, 6.18 does not), which only a mount can tell: there the mount
     /// fails with the kernel's "lower data-only dirs require metacopy support", which the error carries.
     public var dataOnlyLayers: Bool
-    /// The `userxattr` flag is accepted (Linux 5.11+).
-    public var userXattr: Bool
+    /// The `userxattr` flag (Linux 5.11+; `user.overlay.*` xattrs, for user namespaces): the native parser's
+    /// answer to `fsconfig(FSCONFIG_SET_FLAG, "userxattr")`; before Linux 6.5 ``OverlayOptionSupport/unknown`` (no
+    /// module parameter comes with it), and a mount tells.
+    public var userXattr: OverlayOptionSupport
+    /// `redirect_dir=` (Linux 4.10; renamed directories recorded in `overlay.redirect`): the native parser's answer
+    /// to `fsconfig(FSCONFIG_SET_STRING, "redirect_dir", "on")`; before Linux 6.5, accepted when the
+    /// `redirect_dir` module parameter (same release) exists, else unknown.
+    public var redirectDirectory: OverlayOptionSupport
+    /// `index=` (Linux 4.13; the inodes index in `work/index`): `fsconfig(FSCONFIG_SET_STRING, "index", "on")`;
+    /// before Linux 6.5, accepted when the `index` module parameter (same release) exists, else unknown.
+    public var index: OverlayOptionSupport
+    /// `xino=` (Linux 4.17; inode numbers across layers on several filesystems):
+    /// `fsconfig(FSCONFIG_SET_STRING, "xino", "auto")`; before Linux 6.5, accepted when the `xino_auto` module
+    /// parameter (4.19) exists, else unknown. Accepted does not mean used: with every layer on one filesystem the
+    /// kernel ignores it ("xino=on is useless") and mountinfo does not show it.
+    public var inodeNumbers: OverlayOptionSupport
+    /// `metacopy=` (Linux 4.19; copy-up of metadata only, `overlay.metacopy`):
+    /// `fsconfig(FSCONFIG_SET_STRING, "metacopy", "on")`; before Linux 6.5, accepted when the `metacopy` module
+    /// parameter (same release) exists, else unknown. Outside the initial user namespace a mount asking for it
+    /// without `userxattr` is refused (EPERM) since Linux 6.12 (stable 6.6+); older kernels mount and silently
+    /// turn it off ("falling back to index=off,metacopy=off" in the kernel log).
+    public var metacopy: OverlayOptionSupport
+    /// The `volatile` flag (Linux 5.10; no sync to the upper layer, `work/incompat/volatile`):
+    /// `fsconfig(FSCONFIG_SET_FLAG, "volatile")`; before Linux 6.5 unknown (no module parameter comes with it).
+    public var volatile: OverlayOptionSupport
     /// statmount(2) answers (Linux 6.8+).
     public var statmount: Bool
     /// listmount(2) answers (Linux 6.8+).
@@ -62,7 +86,8 @@ public struct KernelFeatures: Sendable, Hashable, Codable {
             fuse: filesystems.contains("fuse") && FileSystem.isAccessible("/dev/fuse", [.read, .write]),
             fuseOverlayfsProgram: findProgram("fuse-overlayfs"),
             newMountAPI: false, overlayParameterParsing: false, appendLowerDirectory: false,
-            layerFileDescriptors: false, dataOnlyLayers: false, userXattr: false,
+            layerFileDescriptors: false, dataOnlyLayers: false, userXattr: .unknown, redirectDirectory: .unknown,
+            index: .unknown, inodeNumbers: .unknown, metacopy: .unknown, volatile: .unknown,
             statmount: false, listmount: false,
             initialUserNamespace: readSmallFile(proc.appending("self/uid_map")).map(isIdentityMap) ?? true,
             userNamespaces: (readSmallFile(proc.appending("sys/user/max_user_namespaces"))
@@ -70,6 +95,7 @@ public struct KernelFeatures: Sendable, Hashable, Codable {
             maximumLayers: OverlaySpec.maximumLayerCount,
             overlayModuleParameters: readParameters(sys.appending("module/overlay/parameters")))
         features.probeOverlayContext()
+        if !features.overlayParameterParsing { features.readLegacyOptionSupport() }
         features.probeMountListing()
         return features
     }
@@ -94,7 +120,15 @@ public struct KernelFeatures: Sendable, Hashable, Codable {
         overlayParameterParsing = !accepts(MountAPIConstant.setFlag, "unionmount_probe_unknown_key", nil)
         guard overlayParameterParsing else { return }
         dataOnlyLayers = true
-        userXattr = accepts(MountAPIConstant.setFlag, "userxattr", nil)
+        func support(_ command: UInt32, _ key: String, _ value: String?) -> OverlayOptionSupport {
+            accepts(command, key, value) ? .accepted : .refused
+        }
+        userXattr = support(MountAPIConstant.setFlag, "userxattr", nil)
+        redirectDirectory = support(MountAPIConstant.setString, "redirect_dir", "on")
+        index = support(MountAPIConstant.setString, "index", "on")
+        inodeNumbers = support(MountAPIConstant.setString, "xino", "auto")
+        metacopy = support(MountAPIConstant.setString, "metacopy", "on")
+        volatile = support(MountAPIConstant.setFlag, "volatile", nil)
         appendLowerDirectory = accepts(MountAPIConstant.setString, "lowerdir+", "/")
         if appendLowerDirectory {
             let root = system_open("/", FileDescriptor.OpenOptions([.pathOnly, .directory, .closeOnExec]).rawValue)
@@ -103,6 +137,19 @@ public struct KernelFeatures: Sendable, Hashable, Codable {
                 system_close(root)
             }
         }
+    }
+
+    /// Before overlay's native parser: the options whose module parameter (in ``overlayModuleParameters``) came in
+    /// the same release as the option are accepted; the others stay unknown.
+    private mutating func readLegacyOptionSupport() {
+        guard overlay else { return }
+        func support(_ parameter: String) -> OverlayOptionSupport {
+            overlayModuleParameters[parameter] != nil ? .accepted : .unknown
+        }
+        redirectDirectory = support("redirect_dir")
+        index = support("index")
+        inodeNumbers = support("xino_auto")
+        metacopy = support("metacopy")
     }
 
     /// Calls statmount(2) and listmount(2) once on the root mount.

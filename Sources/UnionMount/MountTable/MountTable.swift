@@ -106,6 +106,8 @@ public enum MountTable {
         switch try resolve(source, statmountWhenAutomatic: false) {
         case .statmount:
             return try StatmountReader().entries(Statmount.listMountIDs())
+        case .liveMountinfo:
+            return try read(processMountinfo, format: .mountinfo, malformedLines: malformedLines)
         case .file(let path, let format):
             return try read(path, format: format, malformedLines: malformedLines)
         }
@@ -136,7 +138,7 @@ public enum MountTable {
     {
         let found: MountEntry?
         switch try resolve(source, statmountWhenAutomatic: true) {
-        case .file(let file, let format) where source != .mountinfo:
+        case .file(let file, let format):
             found = try deepestHolder(of: path, in: read(file, format: format, malformedLines: .throw))
         case let resolved:
             let info = try mountIdentity(path, followSymlinks: true, unique: resolved == .statmount)
@@ -166,7 +168,7 @@ public enum MountTable {
     /// The corresponding system calls are `statx(2)` (`STATX_ATTR_MOUNT_ROOT`) and `statmount(2)`.
     public static func entry(at path: FilePath, source: Source = .automatic) throws(UnionMountError) -> MountEntry? {
         let resolved = try resolve(source, statmountWhenAutomatic: true)
-        if case .file(let file, let format) = resolved, source != .mountinfo {
+        if case .file(let file, let format) = resolved {
             return topmost(at: path, in: try read(file, format: format, malformedLines: .throw))
         }
         let info: MountIdentity
@@ -243,15 +245,22 @@ public enum MountTable {
 
     private enum Resolved: Equatable {
         case statmount
+        /// `/proc/self/mountinfo`, looked up by statx(2)'s mount id: ``Source/mountinfo``, and
+        /// ``Source/automatic`` where statmount(2) is not used (a kernel before 6.13, or a whole-table query).
+        case liveMountinfo
+        /// A file, looked up by path.
         case file(FilePath, Format)
     }
 
     /// The source a query uses: for ``Source/automatic``, statmount when the kernel describes mounts fully, the
-    /// calling thread sees the process's view, and `statmountWhenAutomatic`.
+    /// calling thread sees the process's view, and `statmountWhenAutomatic`; else the live mountinfo, looked up as
+    /// ``Source/mountinfo`` is (so a kernel without statmount answers as ``Source/mountinfo`` does here). A thread
+    /// in another mount namespace or root than the process's gets `/proc/self/mountinfo` looked up by path, as a
+    /// file: statx(2)'s mount ids there are not the file's.
     private static func resolve(_ source: Source, statmountWhenAutomatic: Bool) throws(UnionMountError) -> Resolved {
         switch source {
         case .mountinfo:
-            return .file(processMountinfo, .mountinfo)
+            return .liveMountinfo
         case .file(let path, let format):
             return .file(path, format)
         case .statmount:
@@ -262,8 +271,10 @@ public enum MountTable {
             }
             return .statmount
         case .automatic:
-            let statmount = statmountWhenAutomatic && Statmount.describesMounts && LiveTableView.isProcessView()
-            return statmount ? .statmount : .file(processMountinfo, .mountinfo)
+            // Whole-table reads are the same file either way; only lookups by mount id depend on the view.
+            guard statmountWhenAutomatic else { return .liveMountinfo }
+            guard LiveTableView.isProcessView() else { return .file(processMountinfo, .mountinfo) }
+            return Statmount.describesMounts ? .statmount : .liveMountinfo
         }
     }
 

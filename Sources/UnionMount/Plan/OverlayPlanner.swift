@@ -10,7 +10,8 @@ import SystemPackage
 ///    performed from that directory.
 /// 4. Otherwise ``UnionMountError/Code/optionsTooLong`` saying how many bytes were needed.
 ///
-/// Before the ladder: on a kernel without overlay (`/proc/filesystems`) that has FUSE and the
+/// Before the ladder: `userxattr` outside the initial user namespace, `metacopy=on` for data-only layers
+/// (``OverlaySpec/requestMetacopyForDataLayers(initialUserNamespace:)``); on a kernel without overlay (`/proc/filesystems`) that has FUSE and the
 /// `fuse-overlayfs` program, ``MountStrategy/fuseOverlayfs``. Forced, ``MountStrategy/fuseOverlayfs`` needs
 /// FUSE and the program whatever the kernel has (``UnionMountError/Code/unsupported`` naming what is missing).
 struct OverlayPlanner {
@@ -32,6 +33,7 @@ struct OverlayPlanner {
                 code: .unsupported, message: "data-only layers need overlay's Linux 6.5+ parameter parser",
                 input: "dataDirectories", spec: .overlay(spec))
         }
+        spec.requestMetacopyForDataLayers(initialUserNamespace: features.initialUserNamespace)
         let target = absolute(target)
         if let forced {
             switch forced {

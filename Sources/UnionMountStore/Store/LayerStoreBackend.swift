@@ -36,7 +36,9 @@ public enum LayerStoreBackend: String, Sendable, Hashable, Codable, CaseIterable
             return nil
         case .overlayUserXattr:
             if !features.overlay { return "the kernel has no overlay filesystem" }
-            if !features.userXattr { return "the kernel's overlay has no userxattr option (Linux 5.11+)" }
+            // Before Linux 6.5 the probe cannot know (``OverlayOptionSupport/unknown``); overlay mounts in a user
+            // namespace came with `userxattr` (5.11), so a kernel without it refuses the first mount, saying why.
+            if !features.userXattr.mayWork { return "the kernel's overlay has no userxattr option (Linux 5.11+)" }
             return nil
         case .fuseOverlayfs:
             if !features.fuse { return "the kernel has no FUSE" }

@@ -44,7 +44,7 @@ enum UnprivilegedDemo {
 
 extension PrivilegedTests {
     /// The example executables on real mounts, in the test's private mount namespace.
-    @Suite struct CommandLineRuns {
+    @Suite(.enabled(if: KernelOverlay.available, KernelOverlay.skipReason)) struct CommandLineRuns {
         let mounter = Mounter()
 
         /// Two lower layers (top first), an upper and a work directory, and a mount point, in one scratch tree.

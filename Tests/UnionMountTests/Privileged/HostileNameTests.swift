@@ -5,7 +5,7 @@ import Testing
 
 extension PrivilegedTests {
     /// Layer, upper and work paths with every byte the option grammars or mountinfo treat specially.
-    @Suite struct HostileNames {
+    @Suite(.enabled(if: KernelOverlay.available, KernelOverlay.skipReason)) struct HostileNames {
         static let names: [[UInt8]] = [
             Array("sp ace".utf8), Array("ta\tb".utf8), Array("new\nline".utf8), Array("com,ma".utf8),
             Array("co:lon".utf8), Array("back\\slash".utf8), Array("ha#sh".utf8), Array("eq=ual".utf8),

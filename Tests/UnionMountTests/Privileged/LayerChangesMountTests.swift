@@ -55,7 +55,9 @@ extension PrivilegedTests {
             }
         }
 
-        @Test("kernel overlay: the upper layer of a real mount")
+        @Test(
+            "kernel overlay: the upper layer of a real mount",
+            .enabled(if: KernelOverlay.available, KernelOverlay.skipReason))
         func kernelOverlay() throws {
             let scratch = try Scratch("changes")
             let lowers = try buildChangeLowers(in: scratch)

@@ -9,7 +9,7 @@ import Testing
 
 extension PrivilegedTests {
     /// Every refusal comes back typed, with the kernel's words or a diagnosis, and leaves nothing mounted.
-    @Suite struct MountFailures {
+    @Suite(.enabled(if: KernelOverlay.available, KernelOverlay.skipReason)) struct MountFailures {
         let mounter = Mounter()
 
         private func refusal(

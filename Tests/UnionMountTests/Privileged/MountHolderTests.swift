@@ -11,7 +11,7 @@ import Testing
 extension PrivilegedTests {
     /// `MountTable.holders(of:)` for real: a process's working directory, a process in another mount namespace
     /// holding a copy, an open file of this process, a mount on top; and nothing once they are gone.
-    @Suite struct MountHolders {
+    @Suite(.enabled(if: KernelOverlay.available, KernelOverlay.skipReason)) struct MountHolders {
         let mounter = Mounter()
 
         /// A child process started in `directory`, stopped when the test ends.

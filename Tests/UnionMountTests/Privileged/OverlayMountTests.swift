@@ -10,7 +10,7 @@ import Testing
 
 extension PrivilegedTests {
     /// Real overlay mounts read back from /proc/self/mountinfo.
-    @Suite struct OverlayMounts {
+    @Suite(.enabled(if: KernelOverlay.available, KernelOverlay.skipReason)) struct OverlayMounts {
         let mounter = Mounter()
 
         @Test("layer counts with ~100-byte absolute paths", arguments: [1, 2, 128, 500])
@@ -68,7 +68,9 @@ extension PrivilegedTests {
             #expect(try mountEntry(at: stack.target) == nil)
         }
 
-        @Test("a layer path over 255 bytes goes by file descriptor", .enabled(if: NewMountAPI.available, NewMountAPI.skipReason))
+        @Test(
+            "a layer path over 255 bytes goes by file descriptor",
+            .enabled(if: NewMountAPI.available, NewMountAPI.skipReason))
         func longLayerPath() throws {
             guard KernelFeatures.current.layerFileDescriptors else { return }
             let scratch = try Scratch("long")

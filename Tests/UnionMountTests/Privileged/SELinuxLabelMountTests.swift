@@ -11,7 +11,8 @@ extension PrivilegedTests {
     @Suite(
         .enabled(
             if: fileExists(FilePath("/sys/fs/selinux/enforce")),
-            "this kernel has no SELinux (/sys/fs/selinux/enforce is missing): context= labels cannot be mounted"))
+            "this kernel has no SELinux (/sys/fs/selinux/enforce is missing): context= labels cannot be mounted"),
+        .enabled(if: KernelOverlay.available, KernelOverlay.skipReason))
     struct SELinuxLabelMounts {
         @Test("context= with categories", arguments: [MountStrategy.newMountAPI, .legacy, .legacyRelative])
         func labelWithCategories(strategy: MountStrategy) throws {

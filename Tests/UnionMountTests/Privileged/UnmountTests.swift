@@ -9,7 +9,7 @@ import Testing
 
 extension PrivilegedTests {
     /// umount2(2) with retries, lazy detach, "not mounted", recursion and the scoped helpers.
-    @Suite struct Unmounting {
+    @Suite(.enabled(if: KernelOverlay.available, KernelOverlay.skipReason)) struct Unmounting {
         let mounter = Mounter()
 
         private func mountedStack() throws -> LayerStack {
