@@ -52,12 +52,14 @@ import Testing
     @Test func theLadderTriesMountFDOnlyWhenRelativeDoesNotFit() throws {
         // 40 short layers fit a page as they are.
         let short = (0..<40).map { FilePath("/l/\($0)") }
-        #expect(try Mounter(features: Self.oldKernel).plan(.overlay(OverlaySpec(lowerDirectories: short)), at: "/m")
-            .strategy == .legacy)
+        #expect(
+            try Mounter(features: Self.oldKernel).plan(.overlay(OverlaySpec(lowerDirectories: short)), at: "/m")
+                .strategy == .legacy)
         // 100 layers under one directory fit relative to it.
         let shared = MountPlannerTests.layers(100)
-        #expect(try Mounter(features: Self.oldKernel).plan(.overlay(OverlaySpec(lowerDirectories: shared)), at: "/m")
-            .strategy == .legacyRelative)
+        #expect(
+            try Mounter(features: Self.oldKernel).plan(.overlay(OverlaySpec(lowerDirectories: shared)), at: "/m")
+                .strategy == .legacyRelative)
         // 60 layers of 95 bytes under different top directories: only numbers fit.
         let spread = (0..<60).map { FilePath("/top\($0)/" + String(repeating: "q", count: 90)) }
         let plan = try Mounter(features: Self.oldKernel).plan(.overlay(OverlaySpec(lowerDirectories: spread)), at: "/m")
