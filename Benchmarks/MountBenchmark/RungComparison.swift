@@ -47,7 +47,9 @@ func neededBytes(_ spec: OverlaySpec, strategy: MountStrategy) -> String {
     } catch {
         // "…: options need N bytes…"
         let words = error.message.split(separator: " ")
-        if let index = words.firstIndex(of: "need"), index + 1 < words.count { return "\(words[index + 1]) (does not fit)" }
+        if let index = words.firstIndex(of: "need"), index + 1 < words.count {
+            return "\(words[index + 1]) (does not fit)"
+        }
         return "refused: \(error.message)"
     }
 }

@@ -146,4 +146,14 @@ import Testing
         #expect(error.message == "mount-fd: nooverride_creds needs the new mount API")
         #expect(error.input == "options.overrideCredentials")
     }
+
+    @Test func anOpenStepThatNoMountFollowsIsRefusedBeforeAnyCall() throws {
+        let plan = MountPlan(
+            strategy: .legacyDescriptors, spec: .overlay(OverlaySpec(lowerDirectories: ["/a", "/b"])),
+            steps: [.openDescriptor(path: "/a", number: 0)])
+        let error = try #require(throws: UnionMountError.self) { try Mounter().execute(plan) }
+        #expect(error.code == .invalidArgument)
+        #expect(error.input == "/a")
+        #expect(error.systemCall == nil)
+    }
 }

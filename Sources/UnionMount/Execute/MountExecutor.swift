@@ -109,6 +109,12 @@ struct MountExecutor {
     /// first call, then `MS_REMOUNT` appends). An overlay mount whose data names branches relatively gets its
     /// mount record (``MountRecords``), so reports show the real paths.
     private func runMountCalls(_ started: UInt64) throws(UnionMountError) {
+        if case .openDescriptor(let path, _) = plan.steps.last {
+            // An open step is made on the thread of the mount step after it; without one it would never run.
+            throw UnionMountError(
+                code: .invalidArgument, message: "the plan ends with an open step that no mount step follows",
+                input: path.readable, spec: spec, plan: plan)
+        }
         var mounted: FilePath? = nil
         var descriptors: [(index: Int, path: FilePath, number: Int32)] = []
         for (index, step) in plan.steps.enumerated() {
@@ -123,15 +129,16 @@ struct MountExecutor {
             var failedIndex = 0
             let result = withPathCString(target) { targetC in
                 data.withNulTerminatedCopy { dataPointer -> CInt in
-                    guard let directory else {
-                        return system_mount(source, targetC, type, flags.rawValue, dataPointer)
-                    }
                     if !descriptors.isEmpty {
-                        return withPathCString(directory) {
+                        // Open steps run on the mounting thread, from `directory` (or the process's own).
+                        return withPathCString(directory ?? ".") {
                             system_mount_with_descriptors(
                                 descriptors.map(\.path), descriptors.map(\.number), $0, source, targetC, type,
                                 flags.rawValue, dataPointer, &failedCall, &failedIndex)
                         }
+                    }
+                    guard let directory else {
+                        return system_mount(source, targetC, type, flags.rawValue, dataPointer)
                     }
                     let fd = withPathCString(directory) {
                         system_open($0, MountAPIConstant.directoryPathOpenFlags)

@@ -26,6 +26,7 @@ enum MountRecordWriter {
                 real.append(directory.pushing(name).lexicallyNormalized())
             }
         }
+        guard real.allSatisfy(\.isAbsolute) else { return }
         guard let mount = try? FileSystem.mountIdentity(target, followingLinks: false), mount.hasMountID,
             mount.isMountRoot != false
         else { return }

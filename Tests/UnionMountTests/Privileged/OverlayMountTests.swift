@@ -74,7 +74,9 @@ extension PrivilegedTests {
             #expect(try mountEntry(at: stack.target) == nil)
         }
 
-        @Test("a layer path over 255 bytes goes by file descriptor", .enabled(if: NewMountAPI.available, NewMountAPI.skipReason))
+        @Test(
+            "a layer path over 255 bytes goes by file descriptor",
+            .enabled(if: NewMountAPI.available, NewMountAPI.skipReason))
         func longLayerPath() throws {
             guard KernelFeatures.current.layerFileDescriptors else { return }
             let scratch = try Scratch("long")
