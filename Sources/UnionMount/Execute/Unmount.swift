@@ -38,7 +38,7 @@ extension Mounter {
     ///
     /// The target is never followed through a symlink (`UMOUNT_NOFOLLOW`): a symlink planted where a mount
     /// point was is reported as not mounted rather than unmounting whatever it points to. The unmounted mount's
-    /// record (``MountRecords``, written for mount-relative and mount-fd mounts) is removed.
+    /// mount record (`/run/unionmount/mounts/<id>`, written for mount-relative and mount-fd mounts) is removed.
     ///
     /// - Returns: ``UnmountOutcome/unmounted``, ``UnmountOutcome/detached``, or ``UnmountOutcome/notMounted``
     ///   when `target` is not a mount point.
