@@ -40,6 +40,13 @@ struct Options: ParsableCommand {
             syncs the disk its upper layer is on, which removes most of the noise.
             """)
     var tmpfs = false
+    @Flag(
+        help: """
+            Instead: the two mount(2) rungs for kernels without lowerdir+, mount-fd against mount-relative with the \
+            shortest relative names, paired per --sizes count, and the mount(2) data each needs at 500 store-shaped \
+            layers.
+            """)
+    var rungs = false
     @Option(
         help: ArgumentHelp("Lower-layer counts, comma-separated.", valueName: "counts"),
         transform: layerCounts)
@@ -200,7 +207,7 @@ func benchmarkMain(_ options: Options) -> Int32 {
     if let warning = overlayIndexWarning() { progress(warning) }
     let fixture: Fixture
     do {
-        fixture = try Fixture(sizes: options.sizes, tmpfs: options.tmpfs)
+        fixture = try Fixture(sizes: options.rungs ? [] : options.sizes, tmpfs: options.tmpfs)
     } catch {
         progress("cannot build the layers: \(error)")
         return 1
@@ -208,6 +215,12 @@ func benchmarkMain(_ options: Options) -> Int32 {
     progress("layers in \(fixture.root)\(options.tmpfs ? " (tmpfs)" : "")")
     var status: Int32 = 0
     do {
+        if options.rungs {
+            let rows = try runRungComparison(options, root: fixture.root)
+            print(rungReport(rows, kernel: kernelRelease(), tmpfs: options.tmpfs))
+            try fixture.remove()
+            return 0
+        }
         let rows = try runBenchmark(options, fixture: fixture)
         let kernel = kernelRelease()
         if options.profileSide == nil {

@@ -29,7 +29,8 @@ extension UnionMountCommand {
         @Option(name: .long, help: "overlay, aufs or auto (aufs when --branch is given, else overlay).")
         var type: Kind = .auto
         @Option(
-            name: .long, help: "Force a strategy: new-mount-api, mount, mount-relative, aufs-mount or fuse-overlayfs.")
+            name: .long,
+            help: "Force a strategy: new-mount-api, mount, mount-relative, mount-fd, aufs-mount or fuse-overlayfs.")
         var strategy: String?
         @Flag(name: .long, help: "Print the plan (each system call with its arguments) and mount nothing.")
         var dryRun = false
@@ -112,6 +113,7 @@ func describe(_ step: MountStep) -> String {
     case .create: "FSCONFIG_CMD_CREATE"
     case .fsmount(let attributes): "attributes=\(attributes.mountAttributeNames.joined(separator: "|"))"
     case .moveMount(let target): "-> \(target)"
+    case .openDescriptor(let path, let number): "\(path) O_PATH|O_DIRECTORY -> fd \(number)"
     case .mount(let source, let target, let type, let flags, let data, let directory):
         "source=\(source) target=\(target) type=\(type) flags=\(flags.mountFlagNames.joined(separator: "|")) "
             + "data=\(String(decoding: data, as: UTF8.self)) (\(data.count) bytes)"

@@ -37,6 +37,9 @@
 #ifndef SYS_listmount
 #define SYS_listmount 458
 #endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
 #ifndef SYS_statx
 #error "statx is needed (Linux 4.11+ headers)"
 #endif
@@ -216,6 +219,81 @@ int CUnionMount_mount_in_directory(int dirfd, const char *source, const char *ta
     *err = 0;
     *failed_call = NULL;
     return 0;
+}
+
+struct cunionmount_descriptor_job {
+    const char *paths; // `count` NUL-terminated paths, one after the other
+    const int *numbers;
+    size_t count;
+    const char *directory, *source, *target, *fstype;
+    unsigned long flags;
+    const void *data;
+    int err;
+    const char *failed_call;
+    size_t failed_index;
+};
+
+static void *cunionmount_descriptor_thread(void *arg) {
+    struct cunionmount_descriptor_job *job = arg;
+    // A private fs struct and a private copy of the descriptor table: descriptors placed at fixed numbers here
+    // replace nothing in the process's table, and the copy dies with this thread.
+    if (unshare(CLONE_FS | CLONE_FILES) != 0) {
+        job->err = errno;
+        job->failed_call = "unshare";
+        return NULL;
+    }
+    const char *path = job->paths;
+    for (size_t i = 0; i < job->count && !job->failed_call; i++, path += strlen(path) + 1) {
+        int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) {
+            job->err = errno;
+            job->failed_call = "open";
+            job->failed_index = i;
+        } else if (fd != job->numbers[i]) {
+            if (dup3(fd, job->numbers[i], O_CLOEXEC) < 0) {
+                job->err = errno;
+                job->failed_call = "dup3";
+                job->failed_index = i;
+            }
+            close(fd);
+        }
+    }
+    if (!job->failed_call && chdir(job->directory) != 0) {
+        job->err = errno;
+        job->failed_call = "chdir";
+    }
+    if (!job->failed_call && mount(job->source, job->target, job->fstype, job->flags, job->data) != 0) {
+        job->err = errno;
+        job->failed_call = "mount";
+    }
+    // Close the private table now rather than at thread exit (which may come after pthread_join returns), so no
+    // copy pins a layer's mount once this call is back. Closing here never touches the process's own descriptors
+    // or its POSIX locks (their owner is the process's table).
+    if (syscall(SYS_close_range, 0u, ~0u, 0u) != 0) {
+        for (size_t i = 0; i < job->count; i++) close(job->numbers[i]);
+    }
+    return NULL;
+}
+
+int CUnionMount_mount_with_descriptors(const char *paths, const int *numbers, size_t count, const char *directory,
+                                       const char *source, const char *target, const char *fstype,
+                                       unsigned long flags, const void *data, int *err, const char **failed_call,
+                                       size_t *failed_index) {
+    struct cunionmount_descriptor_job job = {paths, numbers, count, directory, source, target, fstype,
+                                             flags, data, 0, NULL, 0};
+    pthread_t thread;
+    int rc = pthread_create(&thread, NULL, cunionmount_descriptor_thread, &job);
+    if (rc != 0) {
+        *err = rc;
+        *failed_call = "pthread_create";
+        *failed_index = 0;
+        return -1;
+    }
+    pthread_join(thread, NULL);
+    *err = job.err;
+    *failed_call = job.failed_call;
+    *failed_index = job.failed_index;
+    return job.failed_call ? -1 : 0;
 }
 
 #endif // __linux__

@@ -64,14 +64,20 @@ import Testing
 
     @Test func tooLongForEveryStrategySaysHowLong() throws {
         let old = Self.kernel(newAPI: false, lowerdirPlus: false, fds: false)
-        // Layers spread over different top directories share no directory but `/`.
+        // Layers spread over different top directories share no directory but `/`; and an option of 4000 bytes
+        // leaves no room even for descriptor numbers.
         let spread = (0..<60).map { FilePath("/top\($0)/" + String(repeating: "q", count: 90)) }
+        var options = OverlayOptions()
+        options.additional = [OverlayOptions.RawOption("comment", String(repeating: "c", count: 4000))]
         let error = try #require(throws: UnionMountError.self) {
-            try Mounter(features: old).plan(.overlay(OverlaySpec(lowerDirectories: spread)), at: "/m")
+            try Mounter(features: old).plan(
+                .overlay(OverlaySpec(lowerDirectories: spread, options: options)), at: "/m")
         }
         #expect(error.code == .optionsTooLong)
         #expect(error.message.contains("4095"))
         #expect(error.message.contains("options need"))
+        #expect(error.message.contains("mount-relative: the layers share no directory but /"))
+        #expect(error.message.contains("mount-fd: options need"))
     }
 
     @Test func userXattrAddedOutsideTheInitialUserNamespace() throws {

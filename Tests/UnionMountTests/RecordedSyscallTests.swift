@@ -71,6 +71,39 @@
                 ])
         }
 
+        @Test("mount-fd: unshare, then open and dup3 per directory, chdir, mount; a failed open stops there")
+        func descriptorSequence() throws {
+            let recorder = SyscallRecorder { _ in (0, 0, []) }
+            let spec = OverlaySpec(lowerDirectories: ["/l0", "/l1"], upperDirectory: "/u", workDirectory: "/w")
+            try recorder.run {
+                try Mounter(features: Self.modernKernel).mount(.overlay(spec), at: "/t", strategy: .legacyDescriptors)
+            }
+            #expect(
+                recorder.calls.map(\.description) == [
+                    "unshare(CLONE_FS|CLONE_FILES)",
+                    "open(/l0)", "dup3(1000001, 0)",
+                    "open(/l1)", "dup3(1000002, 1)",
+                    "open(/u)", "dup3(1000003, 2)",
+                    "open(/w)", "dup3(1000004, 3)",
+                    "chdir(/proc/thread-self/fd)",
+                    "mount(overlay, /t, overlay, 0, lowerdir=0:1,upperdir=2,workdir=3)",
+                ])
+
+            let failing = SyscallRecorder { call in
+                call.name == "open" && call.arguments == ["/u"] ? (-1, ENOENT, []) : (0, 0, [])
+            }
+            let error = try failing.run {
+                try #require(throws: UnionMountError.self) {
+                    try Mounter(features: Self.modernKernel).mount(
+                        .overlay(spec), at: "/t", strategy: .legacyDescriptors)
+                }
+            }
+            #expect(error.systemCall == "open")
+            #expect(error.errno == .noSuchFileOrDirectory)
+            #expect(error.message.contains("/u (as descriptor 2)"))
+            #expect(failing.calls.map(\.name) == ["unshare", "open", "dup3", "open", "dup3", "open"])
+        }
+
         @Test("aufs: 300 branches as one mount and append remounts within the page")
         func aufsSequence() throws {
             let branches = (0..<300).map { index in

@@ -5,7 +5,9 @@
 //   statx (so UnionMount works with any libc, wrapper or not);
 // - unshare(2), which Swift's Glibc module hides (it needs _GNU_SOURCE);
 // - a mount(2) performed from another working directory, on a thread of its
-//   own that first unshares its fs struct, so the process cwd never moves;
+//   own that first unshares its fs struct, so the process cwd never moves
+//   (and, for mount-fd, its descriptor table, so descriptors at fixed numbers
+//   replace none of the process's);
 // - constants from kernel uapi headers. Those headers stay out of this file:
 //   they clash with Glibc's (ambiguous MS_BIND), so values are exported as
 //   `extern const` and defined in shim.c.
@@ -63,6 +65,19 @@ int CUnionMount_statx_mount(int dirfd, const char *_Nonnull path, int flags, int
 int CUnionMount_mount_in_directory(int dirfd, const char *_Nonnull source, const char *_Nonnull target,
                                    const char *_Nonnull fstype, unsigned long flags, const void *_Nullable data,
                                    int *_Nonnull err, const char *_Nullable *_Nonnull failed_call);
+
+/// Performs mount(2) on a new thread that first calls unshare(CLONE_FS | CLONE_FILES) (a private fs struct and
+/// a private copy of the descriptor table), then for each of the `count` NUL-terminated `paths` (stored one after
+/// the other) open(2) with O_PATH|O_DIRECTORY|O_CLOEXEC and, unless that returned `numbers[i]`, dup3(2) onto
+/// `numbers[i]` and close(2) of the first descriptor; then chdir(`directory`) and mount(2). The private table is
+/// closed (close_range(2), else each number) before the thread ends, so the process's descriptors never change.
+/// Returns 0, or -1 with the failing call's errno in `*err`, its name in `*failed_call` ("pthread_create",
+/// "unshare", "open", "dup3", "chdir" or "mount") and, for open and dup3, the path's index in `*failed_index`.
+int CUnionMount_mount_with_descriptors(const char *_Nonnull paths, const int *_Nonnull numbers, size_t count,
+                                       const char *_Nonnull directory, const char *_Nonnull source,
+                                       const char *_Nonnull target, const char *_Nonnull fstype, unsigned long flags,
+                                       const void *_Nullable data, int *_Nonnull err,
+                                       const char *_Nullable *_Nonnull failed_call, size_t *_Nonnull failed_index);
 
 /// lgetxattr(2); Swift's Glibc module does not import `<sys/xattr.h>`.
 long CUnionMount_lgetxattr(const char *_Nonnull path, const char *_Nonnull name, void *_Nullable value, size_t size);

@@ -17,7 +17,7 @@ struct MountExecutor {
         let started = KernelLog.now()
         switch plan.strategy {
         case .newMountAPI: try runNewMountAPI(started)
-        case .legacy, .legacyRelative, .aufs: try runMountCalls(started)
+        case .legacy, .legacyRelative, .legacyDescriptors, .aufs: try runMountCalls(started)
         case .fuseOverlayfs: try runFuseOverlayfs()
         }
     }
@@ -90,7 +90,7 @@ struct MountExecutor {
                         failed = (index, system_errno(), nil, false)
                         return
                     }
-                case .mount, .spawn:
+                case .openDescriptor, .mount, .spawn:
                     preconditionFailure("\(steps[index].systemCall) step in a new-mount-API plan")
                 }
             }
@@ -104,17 +104,39 @@ struct MountExecutor {
 
     // MARK: - mount(2)
 
-    /// mount(2) steps: overlay by option string (one call, from the layers' common directory for
-    /// mount-relative) or aufs (the first call, then `MS_REMOUNT` appends).
+    /// mount(2) steps: overlay by option string (one call; from the layers' common directory for mount-relative;
+    /// after its ``MountStep/openDescriptor(path:number:)`` steps, on the same thread, for mount-fd) or aufs (the
+    /// first call, then `MS_REMOUNT` appends). An overlay mount whose data names branches relatively gets its
+    /// mount record (``MountRecords``), so reports show the real paths.
     private func runMountCalls(_ started: UInt64) throws(UnionMountError) {
+        if case .openDescriptor(let path, _) = plan.steps.last {
+            // An open step is made on the thread of the mount step after it; without one it would never run.
+            throw UnionMountError(
+                code: .invalidArgument, message: "the plan ends with an open step that no mount step follows",
+                input: path.readable, spec: spec, plan: plan)
+        }
         var mounted: FilePath? = nil
-        for step in plan.steps {
+        var descriptors: [(index: Int, path: FilePath, number: Int32)] = []
+        for (index, step) in plan.steps.enumerated() {
+            if case .openDescriptor(let path, let number) = step {
+                descriptors.append((index, path, number))
+                continue
+            }
             guard case .mount(let source, let target, let type, let flags, let data, let directory) = step else {
                 preconditionFailure("\(step.systemCall) step in a mount(2) plan")
             }
             var failedCall = "mount"
+            var failedIndex = 0
             let result = withPathCString(target) { targetC in
                 data.withNulTerminatedCopy { dataPointer -> CInt in
+                    if !descriptors.isEmpty {
+                        // Open steps run on the mounting thread, from `directory` (or the process's own).
+                        return withPathCString(directory ?? ".") {
+                            system_mount_with_descriptors(
+                                descriptors.map(\.path), descriptors.map(\.number), $0, source, targetC, type,
+                                flags.rawValue, dataPointer, &failedCall, &failedIndex)
+                        }
+                    }
                     guard let directory else {
                         return system_mount(source, targetC, type, flags.rawValue, dataPointer)
                     }
@@ -131,11 +153,20 @@ struct MountExecutor {
                 }
             }
             if result != 0 {
-                let error = failure(step, system_errno(), messages: [], started: started, call: failedCall)
+                // A failed open or dup3 is reported at its own step (the layer it opened).
+                let opening = (failedCall == "open" || failedCall == "dup3") && failedIndex < descriptors.count
+                let failedStep = opening ? plan.steps[descriptors[failedIndex].index] : step
+                let error = failure(failedStep, system_errno(), messages: [], started: started, call: failedCall)
                 // aufs: a failed append after the first mount leaves a half-built union; take it down.
                 if let mounted { _ = withPathCString(mounted) { system_umount2($0, UnmountFlag.detach) } }
                 throw error
             }
+            if let directory, type == "overlay" {
+                MountRecordWriter.record(
+                    target: target, data: data, directory: directory,
+                    descriptors: Dictionary(descriptors.map { ($0.number, $0.path) }, uniquingKeysWith: { $1 }))
+            }
+            descriptors = []
             mounted = target
         }
     }
@@ -158,6 +189,7 @@ struct MountExecutor {
         case .setString(let key, let value): message += " \(key)=\(value)"
         case .setFileDescriptor(let key, let path): message += " \(key) (fd of \(path.readable))"
         case .setFlag(let key): message += " \(key)"
+        case .openDescriptor(let path, let number): message += " of \(path.readable) (as descriptor \(number))"
         case .moveMount(let target), .mount(_, let target, _, _, _, _): message += " onto \(target.readable)"
         default: break
         }

@@ -37,14 +37,16 @@ extension Mounter {
     /// Unmounts the mount at `target`, retrying while it is busy.
     ///
     /// The target is never followed through a symlink (`UMOUNT_NOFOLLOW`): a symlink planted where a mount
-    /// point was is reported as not mounted rather than unmounting whatever it points to.
+    /// point was is reported as not mounted rather than unmounting whatever it points to. The unmounted mount's
+    /// mount record (`/run/unionmount/mounts/<id>`, written for mount-relative and mount-fd mounts) is removed.
     ///
     /// - Returns: ``UnmountOutcome/unmounted``, ``UnmountOutcome/detached``, or ``UnmountOutcome/notMounted``
     ///   when `target` is not a mount point.
     /// - Throws: ``UnionMountError`` with code ``UnionMountError/Code/busy`` after the last retry, or the
     ///   system call's errno.
     ///
-    /// The corresponding system call is `umount2(2)`. When it answers `EPERM` for a FUSE mount (`fuse` or
+    /// The corresponding system calls are `statx(2)` (the mount's id), `umount2(2)` and `unlinkat(2)` (its
+    /// record). When it answers `EPERM` for a FUSE mount (`fuse` or
     /// `fuse.*` in `/proc/self/mountinfo` at exactly `target`, as a mount made without root by fuse-overlayfs),
     /// `fusermount3 -u` (else `fusermount -u`; `-z` for a lazy unmount) is spawned like fuse-overlayfs itself
     /// (posix_spawn(3), no shell, fixed environment) and does it; its "Device or resource busy" counts as
@@ -84,7 +86,14 @@ extension Mounter {
     private func umount(_ target: FilePath, _ flags: CInt, outcome: UnmountOutcome) throws(UnionMountError)
         -> UnmountOutcome
     {
-        if withPathCString(target, { system_umount2($0, flags) }) == 0 { return outcome }
+        // The mount's id, for its mount record (mount-relative and mount-fd mounts have one).
+        let mount = try? FileSystem.mountIdentity(target, followingLinks: false)
+        if withPathCString(target, { system_umount2($0, flags) }) == 0 {
+            if let mount, mount.hasMountID, mount.isMountRoot != false {
+                MountRecords.remove(mountID: Int(mount.mountID))
+            }
+            return outcome
+        }
         let errno = system_errno()
         switch errno {
         case .noSuchFileOrDirectory:

@@ -10,6 +10,12 @@ public enum MountStrategy: String, Sendable, Hashable, Codable, CaseIterable {
     /// mount(2) with layer paths relative to their common parent, performed from that directory on a thread
     /// of its own.
     case legacyRelative = "mount-relative"
+    /// mount(2) with every layer, upper and work directory named by a small descriptor number (`lowerdir=0:1:…`),
+    /// performed on a thread of its own that did `unshare(CLONE_FS | CLONE_FILES)`, opened each directory at
+    /// its number (``MountStep/openDescriptor(path:number:)``) and changed to `/proc/thread-self/fd`, so the
+    /// kernel resolves each number through the procfs magic link. 500 layers take about 1.9 KB, whatever the
+    /// paths; the descriptors die with the thread.
+    case legacyDescriptors = "mount-fd"
     /// aufs: mount(2) with `br:` filling the first page, then `MS_REMOUNT` `append:` batches.
     case aufs = "aufs-mount"
     /// The `fuse-overlayfs` program (FUSE), spawned with posix_spawn(2) as `fuse-overlayfs -o … <target>`; for
@@ -58,8 +64,14 @@ public enum MountStep: Sendable, Hashable {
     case fsmount(attributes: MountFlags)
     /// `move_mount(mfd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH)`.
     case moveMount(target: FilePath)
+    /// `fd = open(path, O_PATH|O_DIRECTORY|O_CLOEXEC)`, then `dup3(fd, number, O_CLOEXEC)` and `close(fd)` unless
+    /// open(2) returned `number`, on the mounting thread's private descriptor table (that thread did
+    /// `unshare(CLONE_FS | CLONE_FILES)` first, so no other thread's descriptors move). The ``mount(source:target:filesystemType:flags:data:workingDirectory:)``
+    /// step that follows runs on the same thread from `/proc/thread-self/fd`, where `number` names the directory.
+    case openDescriptor(path: FilePath, number: Int32)
     /// `mount(source, target, filesystemType, flags, data)`; with a working directory, performed on a
-    /// thread that did `unshare(CLONE_FS)` and `chdir(workingDirectory)` first.
+    /// thread that did `unshare(CLONE_FS)` and `chdir(workingDirectory)` first (`unshare(CLONE_FS | CLONE_FILES)`
+    /// and the ``openDescriptor(path:number:)`` steps before it, when there are any).
     case mount(
         source: String, target: FilePath, filesystemType: String, flags: MountFlags, data: [UInt8],
         workingDirectory: FilePath?)
@@ -74,6 +86,7 @@ public enum MountStep: Sendable, Hashable {
         case .setFlag, .setString, .setFileDescriptor, .create: "fsconfig"
         case .fsmount: "fsmount"
         case .moveMount: "move_mount"
+        case .openDescriptor: "open"
         case .mount: "mount"
         case .spawn: "posix_spawn"
         }
@@ -91,7 +104,7 @@ public struct MountPlan: Sendable, Hashable {
     /// The strategy the planner picked (or the one a hand-made plan names).
     public var strategy: MountStrategy
     /// The spec the steps mount, as planned (validated; `userxattr` added where the planner adds it, paths made
-    /// absolute for ``MountStrategy/legacyRelative``).
+    /// absolute for ``MountStrategy/legacyRelative`` and ``MountStrategy/legacyDescriptors``).
     public var spec: UnionSpec
     /// The system calls, in order.
     public var steps: [MountStep]
@@ -107,13 +120,13 @@ public struct MountPlan: Sendable, Hashable {
 extension MountStep: Codable {
     private enum CodingKeys: String, CodingKey {
         case syscall, fstype, command, key, value, valueBase64, fd, attributes, target, source, flags, data,
-            dataBase64, cwd, program, arguments, argumentsBase64
+            dataBase64, cwd, program, arguments, argumentsBase64, path
     }
 
     /// Encodes the step as `{"syscall": …, <arguments by name>}`; byte strings that are not UTF-8 get a
     /// readable form with `\xNN` plus an exact `…Base64` twin. A spawn step is
     /// `{"syscall": "posix_spawn", "program": …, "arguments": [ … ]}`, with `argumentsBase64` (every argument,
-    /// in order) when any argument is not UTF-8.
+    /// in order) when any argument is not UTF-8. An open step is `{"syscall": "open", "path": …, "fd": <number>}`.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(systemCall, forKey: .syscall)
@@ -145,6 +158,9 @@ extension MountStep: Codable {
             try container.encode(attributes.mountAttributeNames, forKey: .attributes)
         case .moveMount(let target):
             try container.encode(path: target, forKey: .target)
+        case .openDescriptor(let path, let number):
+            try container.encode(path: path, forKey: .path)
+            try container.encode(number, forKey: .fd)
         case .mount(let source, let target, let type, let flags, let data, let directory):
             try container.encode(source, forKey: .source)
             try container.encode(path: target, forKey: .target)
@@ -194,6 +210,9 @@ extension MountStep: Codable {
             self = .fsmount(attributes: MountFlags(attributeNames: names))
         case "move_mount":
             self = .moveMount(target: try container.decodePath(forKey: .target))
+        case "open":
+            self = .openDescriptor(
+                path: try container.decodePath(forKey: .path), number: try container.decode(Int32.self, forKey: .fd))
         case "mount":
             let names = try container.decode([String].self, forKey: .flags)
             self = .mount(

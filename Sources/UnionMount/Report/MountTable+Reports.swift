@@ -58,8 +58,9 @@ extension MountTable {
     ///
     /// A branch matches when its path, normalized lexically, equals the canonical path of `directory`
     /// (realpath(3)), or its own canonical path does, or stat(2) finds the same device and inode at both (so a
-    /// bind mount or another alias of the directory matches too). Relative branch paths (a mount made with
-    /// relative layers) cannot be resolved from here and never match.
+    /// bind mount or another alias of the directory matches too). Relative branch paths are matched by the real
+    /// paths of their mount record (mount-relative and mount-fd mounts made by UnionMount); without one they
+    /// cannot be resolved from here and never match.
     ///
     /// - Parameters:
     ///   - directory: The directory; it need not exist any more (then only paths are compared).

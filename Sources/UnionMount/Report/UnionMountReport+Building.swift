@@ -10,6 +10,13 @@ extension UnionMountReport {
     /// layers (`data`, `ro`), top first; ``workdir`` is `workdir=`. The kernel does not show fuse-overlayfs'
     /// layers in mountinfo, so such an entry has no branches (only an fstab-shaped file names them).
     ///
+    /// **Real paths for relative names** — a mount made by ``MountStrategy/legacyRelative`` or
+    /// ``MountStrategy/legacyDescriptors`` shows its branches as the kernel was given them (`lowerdir=0:1:…` or
+    /// paths relative to the layers' common directory). The report shows the real absolute paths instead, from the
+    /// mount record UnionMount wrote for that mount id after mounting (`/run/unionmount/mounts/<id>` as root,
+    /// `$XDG_RUNTIME_DIR/unionmount/mounts/<id>` otherwise), used only when its device, mount point and branch names
+    /// match the entry; a missing, malformed or mismatched record leaves the names as shown (a stale one is removed).
+    ///
     /// **aufs** — the superblock id from `si=` in the superblock options, the branches, their ids and the xino
     /// path from ``AufsSysfs/branches(si:)``. When sysfs lists no branches (`br0` missing: a `brs=0` host, a
     /// kernel without sysfs, sysfs not mounted here), the `br:` list that such hosts append to the mount options
@@ -25,8 +32,9 @@ extension UnionMountReport {
     /// (`nosuid`, `relatime`, …) are left out too.
     ///
     /// ``BranchState/exists`` is stat(2) of the path's bytes (symlinks followed, as the kernel followed them at
-    /// mount time): true when it is a directory now. A relative path is never resolved (the kernel resolved it
-    /// against the mounter's working directory, which is not known here), so its `exists` is false.
+    /// mount time): true when it is a directory now. A relative path that no record resolves is never resolved
+    /// (the kernel resolved it against the mounter's working directory, which is not known here), so its `exists`
+    /// is false.
     ///
     /// - Throws: ``UnionMountError/Code/malformedInput`` for an aufs entry without a valid `si=` (it must be
     ///   1 to 16 lowercase hexadecimal digits; anything else, such as `../../etc`, is refused) or with sysfs
@@ -44,7 +52,8 @@ extension UnionMountReport {
         switch kind {
         case .overlay, .fuseOverlayfs:
             guard let layout = entry.overlayLayout else { return nil }
-            self = Self.overlayReport(entry, layout: layout, directories: directories)
+            self = Self.overlayReport(
+                entry, layout: MountRecords.resolve(layout, of: entry), directories: directories)
         case .aufs:
             self = try Self.aufsReport(entry, sysfs: aufsSysfs, directories: directories)
         }

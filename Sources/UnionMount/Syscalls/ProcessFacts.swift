@@ -16,6 +16,23 @@ package enum ProcessFacts {
     /// The corresponding system call is `getpid(2)`.
     package static var processID: Int32 { getpid() }
 
+    /// The soft limit on open descriptors (`RLIMIT_NOFILE`): every descriptor number must be below it. `Int.max`
+    /// when unlimited or unknown.
+    ///
+    /// The corresponding system call is `getrlimit(2)`.
+    package static var openFileLimit: Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else {
+            return .max
+        }
+        return Int(clamping: limit.rlim_cur)
+    }
+
+    /// The effective user id.
+    ///
+    /// The corresponding system call is `geteuid(2)`.
+    package static var effectiveUserID: UInt32 { geteuid() }
+
     /// The value of the environment variable `name`, nil when it is not set.
     ///
     /// The corresponding library call is `getenv(3)`.

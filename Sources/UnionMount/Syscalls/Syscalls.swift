@@ -66,6 +66,61 @@ package func system_mount_in_directory(
     return result
 }
 
+/// mount(2) on a new thread with a private fs struct and descriptor table, after placing each of `paths` at
+/// its number in `numbers` (open(2) `O_PATH|O_DIRECTORY|O_CLOEXEC`, dup3(2)) and chdir(2) to `directory`
+/// (`CUnionMount_mount_with_descriptors`). On failure `failedCall` names the call and `failedIndex` the path of a
+/// failed open or dup3. A test's ``SyscallRecorder`` sees the calls that thread makes, in its order: unshare,
+/// then open and dup3 per path, chdir, mount (a task-local recorder cannot reach a C thread, so they are
+/// answered here, the shim not being called).
+package func system_mount_with_descriptors(
+    _ paths: [FilePath], _ numbers: [Int32], _ directory: UnsafePointer<CChar>, _ source: UnsafePointer<CChar>,
+    _ target: UnsafePointer<CChar>, _ type: UnsafePointer<CChar>, _ flags: UInt, _ data: UnsafeRawPointer?,
+    _ failedCall: inout String, _ failedIndex: inout Int
+) -> CInt {
+    #if ENABLE_MOCKING
+        if let recorder = SyscallRecorder.current {
+            func fail(_ call: String, _ index: Int = 0) -> CInt {
+                failedCall = call
+                failedIndex = index
+                return -1
+            }
+            if recorder.answer("unshare", ["CLONE_FS|CLONE_FILES"]) < 0 { return fail("unshare") }
+            for (index, (path, number)) in zip(paths, numbers).enumerated() {
+                let fd = recorder.answer("open", [path.readable])
+                if fd < 0 { return fail("open", index) }
+                if fd != number, recorder.answer("dup3", [String(fd), String(number)]) < 0 {
+                    return fail("dup3", index)
+                }
+            }
+            if recorder.answer("chdir", [String(cString: directory)]) < 0 { return fail("chdir") }
+            if recorder.answer("mount", mountArguments(source, target, type, flags, data)) < 0 { return fail("mount") }
+            return 0
+        }
+    #endif
+    var joined: [UInt8] = []
+    joined.reserveCapacity(paths.reduce(0) { $0 + $1.length + 1 })
+    for path in paths { path.withNulTerminatedBytes { joined.append(contentsOf: $0) } }
+    if joined.isEmpty { joined.append(0) }  // buffers with a base address even for no paths
+    let numbers = numbers.isEmpty ? [-1] : numbers
+    var error: CInt = 0
+    var call: UnsafePointer<CChar>? = nil
+    var index = 0
+    let count = min(paths.count, numbers.count)
+    let result = joined.withUnsafeBufferPointer { bytes in
+        numbers.withUnsafeBufferPointer { numbers in
+            CUnionMount_mount_with_descriptors(
+                UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self), numbers.baseAddress!,
+                count, directory, source, target, type, flags, data, &error, &call, &index)
+        }
+    }
+    if result != 0 {
+        failedCall = call.map { String(cString: $0) } ?? "mount"
+        failedIndex = index
+        errno = error
+    }
+    return result
+}
+
 package func system_umount2(_ target: UnsafePointer<CChar>, _ flags: CInt) -> CInt {
     mocked("umount2", [String(cString: target), String(flags)]) { umount2(target, flags) }
 }

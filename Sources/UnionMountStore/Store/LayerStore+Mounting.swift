@@ -6,8 +6,9 @@ extension LayerStore {
     /// mounted already, takes one more reference to that mount.
     ///
     /// The union is the container's writable layer over its init layer and image chain, mounted with the
-    /// store's backend through `Mounter` (so chains of up to 500 layers work, by the new mount API where the
-    /// kernel has it). overlay mounts get `index=off,metacopy=off,redirect_dir=nofollow` (plus `userxattr` for the
+    /// store's backend through `Mounter` (so chains of up to 500 layers work: by the new mount API where the
+    /// kernel has `lowerdir+`, by mount(2) naming the layers by descriptor number, `mount-fd`, where it does not;
+    /// the mount table's reports then show the layers' real paths through the mount record `Mounter` writes). overlay mounts get `index=off,metacopy=off,redirect_dir=nofollow` (plus `userxattr` for the
     /// rootless backend), so the writable layer stays a plain layer whose changes can be listed and exported.
     ///
     /// The mount is bracketed by the container's `mounts` record (`StoreMountState`): if the process dies

@@ -15,7 +15,7 @@ extension PrivilegedTests {
 
         let mounter = Mounter()
 
-        @Test("round trip through mountinfo", arguments: NewMountAPI.forcibleStrategies)
+        @Test("round trip through mountinfo", arguments: NewMountAPI.forcibleStrategies + [.legacyDescriptors])
         func hostile(strategy: MountStrategy) throws {
             let scratch = try Scratch("hostile")
             var lowers: [FilePath] = []
@@ -36,9 +36,15 @@ extension PrivilegedTests {
             let layout = try #require(entry.overlayLayout)
             var base = FilePath("/")
             if case .mount(_, _, _, _, _, let directory?) = plan.steps.last { base = directory }
-            #expect(layout.lowerDirectories.map { base.pushing($0) } == lowers)
-            #expect(layout.upperDirectory.map { base.pushing($0) } == upper)
-            #expect(layout.workDirectory.map { base.pushing($0) } == work)
+            if strategy != .legacyDescriptors {
+                #expect(layout.lowerDirectories.map { base.pushing($0) } == lowers)
+                #expect(layout.upperDirectory.map { base.pushing($0) } == upper)
+                #expect(layout.workDirectory.map { base.pushing($0) } == work)
+            }
+            // The report shows the real paths, byte for byte (mount-fd and mount-relative through their record).
+            let report = try #require(try UnionMountReport(entry: entry))
+            #expect(report.branches.map(\.path) == [upper] + lowers)
+            #expect(report.workdir == work)
             #expect(readFile(target.appending("x")) == "from 0")
             for index in Self.names.indices {
                 #expect(readFile(target.appending("f\(index)")) == "\(index)", "layer \(index)")
