@@ -80,7 +80,8 @@ import Testing
             Issue.record("no mount step from /proc/thread-self/fd")
             return
         }
-        #expect(data == Array("lowerdir=0:1::2::3,upperdir=4,workdir=5".utf8))
+        // metacopy=on: the planner adds it to data-only layers (6.5–6.15 refuse them without it).
+        #expect(data == Array("lowerdir=0:1::2::3,upperdir=4,workdir=5,metacopy=on".utf8))
     }
 
     @Test func forcedOnAKernelWithLowerdirPlusAndPathsMadeAbsolute() throws {
