@@ -33,6 +33,13 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
+        // libarchive: the tar reader and the gzip/zstd decompressors of layer application (UnionMountStore's
+        // Archive/TarStream*.swift only; the tests also use its writer to craft archives).
+        .systemLibrary(
+            name: "CLibArchive",
+            pkgConfig: "libarchive",
+            providers: [.apt(["libarchive-dev"])]
+        ),
         .target(
             name: "UnionMount",
             dependencies: [
@@ -49,6 +56,7 @@ let package = Package(
                 "UnionMount",
                 "CUnionMountShim",
                 "CLibCrypto",
+                "CLibArchive",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: [.define("ENABLE_MOCKING", .when(configuration: .debug))]
@@ -58,6 +66,7 @@ let package = Package(
             name: "UnionMountFuzzChecks",
             dependencies: [
                 "UnionMount",
+                "UnionMountStore",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -145,6 +154,7 @@ let package = Package(
                 "UnionMountBenchSupport",
                 "UnionMountFuzzChecks",
                 "CLibMount",
+                "CLibArchive",
                 "CUnionMountShim",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],

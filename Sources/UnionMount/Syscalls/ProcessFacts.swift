@@ -16,6 +16,11 @@ package enum ProcessFacts {
     /// The corresponding system call is `getpid(2)`.
     package static var processID: Int32 { getpid() }
 
+    /// The calling process's effective user id (in its user namespace).
+    ///
+    /// The corresponding system call is `geteuid(2)`.
+    package static var effectiveUserID: UInt32 { geteuid() }
+
     /// The value of the environment variable `name`, nil when it is not set.
     ///
     /// The corresponding library call is `getenv(3)`.
