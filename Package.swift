@@ -146,6 +146,18 @@ let package = Package(
             ],
             path: "Benchmarks/StoreBenchmark"
         ),
+        // Layer application from gzip tars against GNU tar -x (the floor) and umoci unpack of the same image.
+        .executableTarget(
+            name: "unionmount-import-bench",
+            dependencies: [
+                "UnionMount",
+                "UnionMountStore",
+                "UnionMountBenchSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Benchmarks/ImportBenchmark"
+        ),
         .testTarget(
             name: "UnionMountTests",
             dependencies: [

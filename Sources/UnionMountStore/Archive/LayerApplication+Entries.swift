@@ -36,7 +36,7 @@ extension LayerApplication {
         }
         let path = ArchivePath.joined(parent + [name])
         if let existing = written[path], !(existing == .implicitDirectory && entry.kind == .directory && !isWhiteout) {
-            throw duplicate(existing)
+            throw duplicate(existing, whiteout: isWhiteout ? name : nil)
         }
         let directory = try parentDirectory(parent)
         let file = FilePath(bytes: name)
@@ -76,8 +76,11 @@ extension LayerApplication {
         }
     }
 
-    private func duplicate(_ existing: Written) -> UnionMountError {
-        switch existing {
+    private func duplicate(_ existing: Written, whiteout: [UInt8]?) -> UnionMountError {
+        if let whiteout, existing != .implicitDirectory {
+            return malformed("the whiteout whites out \(whiteout.readable), which the same layer also has")
+        }
+        return switch existing {
         case .whiteout(let archiveName):
             malformed("the name is also whited out by \(archiveName.readable) in the same layer")
         case .implicitDirectory:
