@@ -173,7 +173,8 @@ import Testing
     @Test("a tar bomb: a declared size over the limit")
     func declaredSizeOverTheLimit() throws {
         let setup = try Setup()
-        try TestArchive.write(TestArchive([.file("big", String(repeating: "x", count: 5000))]).bytes(), to: setup.archive)
+        try TestArchive.write(
+            TestArchive([.file("big", String(repeating: "x", count: 5000))]).bytes(), to: setup.archive)
         let error = try setup.refuse(
             TestArchive([.file("big", String(repeating: "x", count: 5000))]).bytes(),
             limits: LayerArchiveLimits(maximumEntrySize: 4096))
