@@ -8,7 +8,7 @@ import UnionMount
 ///     let summary = try applier.apply(archive: "/images/blobs/sha256/4f…", into: "/scratch/layer")
 ///     print(summary.diffID, summary.digest, summary.size)
 ///
-/// ``LayerStore/applyLayer(archive:id:parent:expected:limits:)`` runs it into a staging layer of a store and
+/// ``LayerStore/applyLayer(archive:id:parent:expected:limits:ownership:)`` runs it into a staging layer of a store and
 /// commits or discards that layer; this type works on any directory, for tools and tests.
 ///
 /// Every entry is written relative to the directory's descriptor: its parent directory is opened with
@@ -19,7 +19,7 @@ import UnionMount
 /// A name that already exists as anything but a directory is removed and created anew, never written through.
 ///
 /// Hostile content is a `UnionMountError.Code.malformedInput` naming the layer and the entry
-/// (``UnionMountError/input`` is the entry's name, non-UTF-8 bytes as `\xNN`): an absolute name or a `..`
+/// (`UnionMountError.input` is the entry's name, non-UTF-8 bytes as `\xNN`): an absolute name or a `..`
 /// component (refused, not stripped), a name reached through a symbolic link of the archive, a hard link to
 /// anything but an earlier non-directory entry of the same archive, a name that appears twice (tar's "last one
 /// wins" is refused: a duplicate is how archives smuggle a second meaning past a reviewer), a device node in a
