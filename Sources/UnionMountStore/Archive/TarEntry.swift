@@ -33,7 +33,7 @@ struct TarEntry {
     var accessTime: FileTime?
     var deviceMajor: UInt32
     var deviceMinor: UInt32
-    /// Extended attributes (`SCHILY.xattr.*`, `LIBARCHIVE.xattr.*`), name as bytes, in archive order.
+    /// Extended attributes (`SCHILY.xattr.*`, `LIBARCHIVE.xattr.*`), name as bytes, in archive order, one per name.
     var xattrs: [(name: [UInt8], value: [UInt8])]
 
     init(_ entry: OpaquePointer) throws(TarStream.Failure) {
@@ -80,10 +80,19 @@ struct TarEntry {
             var name: UnsafePointer<CChar>?
             var value: UnsafeRawPointer?
             var count = 0
+            var positions: [[UInt8]: Int] = [:]
             while archive_entry_xattr_next(entry, &name, &value, &count) == ARCHIVE_OK {
                 guard let name else { continue }
                 let bytes = value.map { Array(UnsafeRawBufferPointer(start: $0, count: count)) } ?? []
-                xattrs.append((Self.bytes(name), bytes))
+                let key = Self.bytes(name)
+                // libarchive's pax writer stores each attribute twice (`LIBARCHIVE.xattr.` and `SCHILY.xattr.`),
+                // and its reader returns both: one attribute per name, the last value.
+                if let index = positions[key] {
+                    xattrs[index].value = bytes
+                } else {
+                    positions[key] = xattrs.count
+                    xattrs.append((key, bytes))
+                }
             }
         }
     }

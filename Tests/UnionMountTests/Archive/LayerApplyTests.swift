@@ -246,4 +246,23 @@ func lstatBlocks(_ path: FilePath) -> Int {
             #expect(readFile(target.appending("d/b")) == "beta")
         }
     }
+
+    @Test("rootless: only the attributes an unprivileged user may set; caller ownership skips chown")
+    func rootlessAndCallerOwnership() throws {
+        let scratch = try Scratch("apply-rootless")
+        var file = TestArchive.Entry.file("f", "x", mode: 0o4755)
+        file.uid = 1234
+        file.gid = 4321
+        file.xattrs = [("trusted.secret", [1]), ("security.selinux", Array("x".utf8)), ("user.kept", [2])]
+        let archive = scratch.path.appending("layer.tar")
+        try TestArchive([file]).write(to: archive)
+        let out = try scratch.directory("out")
+        let applier = LayerApplier(whiteoutFormat: .overlayUser, ownership: .caller, rootless: true)
+        let summary = try applier.apply(archive: archive, into: out)
+        #expect(summary.droppedXattrs == 2)
+        let info = try FileSystem.status(out.appending("f"))
+        #expect(info.uid == ProcessFacts.effectiveUserID && info.permissions == 0o4755)
+        #expect(try FileSystem.extendedAttribute(out.appending("f"), "user.kept") == [2])
+        #expect(try FileSystem.extendedAttribute(out.appending("f"), "trusted.secret") == nil)
+    }
 }
