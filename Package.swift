@@ -33,6 +33,13 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
+        // libarchive: the tar reader and the gzip/zstd decompressors of layer application (UnionMountStore's
+        // Archive/TarStream*.swift only; the tests also use its writer to craft archives).
+        .systemLibrary(
+            name: "CLibArchive",
+            pkgConfig: "libarchive",
+            providers: [.apt(["libarchive-dev"])]
+        ),
         .target(
             name: "UnionMount",
             dependencies: [
@@ -49,6 +56,7 @@ let package = Package(
                 "UnionMount",
                 "CUnionMountShim",
                 "CLibCrypto",
+                "CLibArchive",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: [.define("ENABLE_MOCKING", .when(configuration: .debug))]
@@ -58,6 +66,7 @@ let package = Package(
             name: "UnionMountFuzzChecks",
             dependencies: [
                 "UnionMount",
+                "UnionMountStore",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -137,6 +146,18 @@ let package = Package(
             ],
             path: "Benchmarks/StoreBenchmark"
         ),
+        // Layer application from gzip tars against GNU tar -x (the floor) and umoci unpack of the same image.
+        .executableTarget(
+            name: "unionmount-import-bench",
+            dependencies: [
+                "UnionMount",
+                "UnionMountStore",
+                "UnionMountBenchSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Benchmarks/ImportBenchmark"
+        ),
         .testTarget(
             name: "UnionMountTests",
             dependencies: [
@@ -145,6 +166,7 @@ let package = Package(
                 "UnionMountBenchSupport",
                 "UnionMountFuzzChecks",
                 "CLibMount",
+                "CLibArchive",
                 "CUnionMountShim",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],

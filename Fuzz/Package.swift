@@ -35,6 +35,11 @@ let package = Package(
             name: "fuzz-overlay-options",
             dependencies: ["FuzzSupport"]
         ),
+        // Layer application (libarchive's tar, gzip and zstd readers under LayerApplier) into a scratch directory.
+        .executableTarget(
+            name: "fuzz-layer-archive",
+            dependencies: ["FuzzSupport"]
+        ),
         .executableTarget(
             name: "fuzz-aufs-options",
             dependencies: ["FuzzSupport", .product(name: "UnionMount", package: "UnionMount")]

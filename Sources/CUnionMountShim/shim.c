@@ -117,6 +117,37 @@ const unsigned int CUnionMount_RENAME_EXCHANGE = 2;  /* RENAME_EXCHANGE */
 
 int CUnionMount_syncfs(int fd) { return syncfs(fd); }
 
+int CUnionMount_setxattr(const char *path, const char *name, const void *value, size_t size, int flags) {
+    return setxattr(path, name, value, size, flags);
+}
+
+int CUnionMount_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags) {
+    return fsetxattr(fd, name, value, size, flags);
+}
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+
+// struct open_how (include/uapi/linux/openat2.h, extensible by size: 24 bytes in v0).
+struct cunionmount_open_how {
+    uint64_t flags;
+    uint64_t mode;
+    uint64_t resolve;
+};
+
+int CUnionMount_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve) {
+    struct cunionmount_open_how how = {.flags = flags, .mode = mode, .resolve = resolve};
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+// include/uapi/linux/openat2.h
+const uint64_t CUnionMount_RESOLVE_NO_XDEV = 0x01;
+const uint64_t CUnionMount_RESOLVE_NO_MAGICLINKS = 0x02;
+const uint64_t CUnionMount_RESOLVE_NO_SYMLINKS = 0x04;
+const uint64_t CUnionMount_RESOLVE_BENEATH = 0x08;
+const uint64_t CUnionMount_RESOLVE_IN_ROOT = 0x10;
+
 unsigned int CUnionMount_major(uint64_t device) { return major(device); }
 unsigned int CUnionMount_minor(uint64_t device) { return minor(device); }
 

@@ -10,7 +10,7 @@ import UnionMountFuzzChecks
 /// The libFuzzer seed corpus (`Fuzz/Corpus/<target>/`) and the inputs that once crashed a target
 /// (`Fuzz/Crashes/<target>/`), found from this source file.
 enum FuzzCorpus {
-    static let targets = ["mountinfo", "proc-mounts", "overlay-options", "aufs-options"]
+    static let targets = ["mountinfo", "proc-mounts", "overlay-options", "aufs-options", "layer-archive"]
 
     static let fuzzDirectory: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent()  // UnionMountTests
@@ -45,6 +45,8 @@ enum FuzzCorpus {
                 try FuzzChecks.procMounts(bytes)
             case "overlay-options":
                 try FuzzChecks.overlayOptions(bytes)
+            case "layer-archive":
+                try FuzzChecks.layerArchive(bytes)
             case "aufs-options":
                 try FuzzChecks.aufsOptions(bytes)
                 try FuzzChecks.aufsBranchList(bytes)
@@ -93,6 +95,7 @@ struct FuzzCorpusTests {
         let inputs = FuzzCorpus.inputs(target)
         #expect(!inputs.isEmpty, "Fuzz/Corpus/\(target) is empty or missing")
         for (name, bytes) in inputs { FuzzCorpus.check(target, bytes, name) }
+        if target == "layer-archive" { FuzzChecks.removeLayerArchiveScratch() }
     }
 
     @Test("the committed corpus stays small")

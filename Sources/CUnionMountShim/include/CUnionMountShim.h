@@ -96,6 +96,24 @@ int CUnionMount_renameat2(int olddirfd, const char *_Nonnull oldpath, int newdir
 extern const unsigned int CUnionMount_RENAME_NOREPLACE;
 /// `RENAME_EXCHANGE`: swap the two paths atomically.
 extern const unsigned int CUnionMount_RENAME_EXCHANGE;
+/// setxattr(2): follows a final symbolic link (or /proc magic link, which is what it is for here).
+int CUnionMount_setxattr(const char *_Nonnull path, const char *_Nonnull name, const void *_Nullable value,
+                         size_t size, int flags);
+/// fsetxattr(2) on an open file (not an O_PATH descriptor).
+int CUnionMount_fsetxattr(int fd, const char *_Nonnull name, const void *_Nullable value, size_t size, int flags);
+/// openat2(2) (Linux 5.6+), called through syscall(2) with a `struct open_how` of `flags`, `mode` and `resolve`
+/// (`CUnionMount_RESOLVE_*`).
+int CUnionMount_openat2(int dirfd, const char *_Nonnull path, uint64_t flags, uint64_t mode, uint64_t resolve);
+/// `RESOLVE_NO_XDEV`: the path may not cross a mount point.
+extern const uint64_t CUnionMount_RESOLVE_NO_XDEV;
+/// `RESOLVE_NO_MAGICLINKS`: no /proc magic links (`/proc/self/fd/N` and the like).
+extern const uint64_t CUnionMount_RESOLVE_NO_MAGICLINKS;
+/// `RESOLVE_NO_SYMLINKS`: no symbolic link at all, in any component.
+extern const uint64_t CUnionMount_RESOLVE_NO_SYMLINKS;
+/// `RESOLVE_BENEATH`: the path may not leave the directory (`..` past it and absolute links fail).
+extern const uint64_t CUnionMount_RESOLVE_BENEATH;
+/// `RESOLVE_IN_ROOT`: the directory is the root for the lookup (`..`, absolute paths and links stay inside it).
+extern const uint64_t CUnionMount_RESOLVE_IN_ROOT;
 /// syncfs(2): writes out the filesystem holding `fd`.
 int CUnionMount_syncfs(int fd);
 /// major(3) and minor(3) of a device number.

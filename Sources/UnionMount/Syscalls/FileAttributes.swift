@@ -8,36 +8,79 @@ import SystemPackage
 #endif
 
 extension FileSystem {
-    /// Sets the owner and group of `path` itself (a symbolic link is changed, not followed).
+    /// Sets the owner and group of `path` itself (a symbolic link is changed, not followed), relative to
+    /// `directory` when given.
     ///
     /// - Throws: the `Errno` of lchown(2).
     ///
     /// The corresponding system call is `fchownat(2)` with `AT_SYMLINK_NOFOLLOW` (lchown(2)).
-    package static func setOwner(_ path: FilePath, uid: UInt32, gid: UInt32) throws(Errno) {
+    package static func setOwner(
+        _ path: FilePath, uid: UInt32, gid: UInt32, relativeTo directory: FileDescriptor? = nil
+    ) throws(Errno) {
         try injectFault("lchown", path)
-        _ = try valueOrErrno(path) { fchownat(AT_FDCWD, $0, uid, gid, AT_SYMLINK_NOFOLLOW) }
+        let at = directoryDescriptor(directory)
+        _ = try valueOrErrno(path) { fchownat(at, $0, uid, gid, AT_SYMLINK_NOFOLLOW) }
     }
 
-    /// Sets the permission and special bits of `path` (the low 12 bits of `permissions`); follows a symbolic
-    /// link, so callers never pass one.
+    /// Sets the owner and group of an open file.
+    ///
+    /// - Throws: the `Errno` of fchown(2).
+    ///
+    /// The corresponding system call is `fchown(2)`.
+    package static func setOwner(of fd: FileDescriptor, uid: UInt32, gid: UInt32) throws(Errno) {
+        try injectFault("fchown", nil)
+        _ = try valueOrErrno { fchown(fd.rawValue, uid, gid) }
+    }
+
+    /// Sets the permission and special bits (the low 12 bits of `permissions`) of an open file. Call it after
+    /// ``setOwner(of:uid:gid:)``: a change of owner clears setuid and setgid.
+    ///
+    /// - Throws: the `Errno` of fchmod(2).
+    ///
+    /// The corresponding system call is `fchmod(2)`.
+    package static func setPermissions(of fd: FileDescriptor, _ permissions: UInt32) throws(Errno) {
+        try injectFault("fchmod", nil)
+        _ = try valueOrErrno { fchmod(fd.rawValue, mode_t(permissions & 0o7777)) }
+    }
+
+    /// Sets the access and modification times of an open file, to the nanosecond.
+    ///
+    /// - Throws: the `Errno` of futimens(3) (utimensat(2) on the descriptor).
+    ///
+    /// The corresponding system call is `utimensat(2)` with a NULL path (futimens(3)).
+    package static func setTimes(of fd: FileDescriptor, access: FileTime, modification: FileTime) throws(Errno) {
+        try injectFault("futimens", nil)
+        let times = [access.cValue, modification.cValue]
+        _ = try valueOrErrno { futimens(fd.rawValue, times) }
+    }
+
+    /// Sets the permission and special bits of `path` (the low 12 bits of `permissions`), relative to
+    /// `directory` when given; follows a symbolic link, so callers never pass one.
     ///
     /// - Throws: the `Errno` of chmod(2).
     ///
     /// The corresponding system call is `fchmodat(2)` (chmod(2)).
-    package static func setPermissions(_ path: FilePath, _ permissions: UInt32) throws(Errno) {
+    package static func setPermissions(
+        _ path: FilePath, _ permissions: UInt32, relativeTo directory: FileDescriptor? = nil
+    ) throws(Errno) {
         try injectFault("chmod", path)
-        _ = try valueOrErrno(path) { fchmodat(AT_FDCWD, $0, mode_t(permissions & 0o7777), 0) }
+        let at = directoryDescriptor(directory)
+        _ = try valueOrErrno(path) { fchmodat(at, $0, mode_t(permissions & 0o7777), 0) }
     }
 
-    /// Sets the access and modification times of `path` itself, to the nanosecond.
+    /// Sets the access and modification times of `path` itself, to the nanosecond, relative to `directory` when
+    /// given.
     ///
     /// - Throws: the `Errno` of utimensat(2).
     ///
     /// The corresponding system call is `utimensat(2)` with `AT_SYMLINK_NOFOLLOW`.
-    package static func setTimes(_ path: FilePath, access: FileTime, modification: FileTime) throws(Errno) {
+    package static func setTimes(
+        _ path: FilePath, access: FileTime, modification: FileTime, relativeTo directory: FileDescriptor? = nil
+    ) throws(Errno) {
         try injectFault("utimensat", path)
         let times = [access.cValue, modification.cValue]
-        _ = try valueOrErrno(path) { utimensat(AT_FDCWD, $0, times, AT_SYMLINK_NOFOLLOW) }
+        let at = directoryDescriptor(directory)
+        _ = try valueOrErrno(path) { utimensat(at, $0, times, AT_SYMLINK_NOFOLLOW) }
     }
 }
 
@@ -116,6 +159,38 @@ extension FileSystem {
         try injectFault("lsetxattr", path)
         let result = value.withUnsafeBytes { bytes in
             withPathCString(path) { CUnionMount_lsetxattr($0, name, bytes.baseAddress, bytes.count, 0) }
+        }
+        guard result == 0 else { throw Errno(rawValue: errno) }
+    }
+
+    /// Sets the extended attribute `name` of an open file (not an `O_PATH` descriptor) to `value`.
+    ///
+    /// - Throws: the `Errno` of fsetxattr(2).
+    ///
+    /// The corresponding system call is `fsetxattr(2)`.
+    package static func setExtendedAttribute(of fd: FileDescriptor, _ name: String, _ value: [UInt8]) throws(Errno) {
+        try injectFault("fsetxattr", nil)
+        let result = value.withUnsafeBytes { bytes in
+            CUnionMount_fsetxattr(fd.rawValue, name, bytes.baseAddress, bytes.count, 0)
+        }
+        guard result == 0 else { throw Errno(rawValue: errno) }
+    }
+
+    /// Sets the extended attribute `name` of the file an `O_PATH` descriptor names (a symbolic link, a device
+    /// node or a FIFO, which cannot be opened for fsetxattr(2) without following or opening the device), through
+    /// its `/proc/self/fd/<fd>` magic link: setxattr(2) jumps to the inode the descriptor holds and follows
+    /// nothing further. Needs `/proc`.
+    ///
+    /// - Throws: the `Errno` of setxattr(2).
+    ///
+    /// The corresponding system call is `setxattr(2)` on `/proc/self/fd/<fd>`.
+    package static func setExtendedAttribute(
+        ofPathDescriptor fd: FileDescriptor, _ name: String, _ value: [UInt8]
+    ) throws(Errno) {
+        let path = FilePath("/proc/self/fd/\(fd.rawValue)")
+        try injectFault("setxattr", path)
+        let result = value.withUnsafeBytes { bytes in
+            withPathCString(path) { CUnionMount_setxattr($0, name, bytes.baseAddress, bytes.count, 0) }
         }
         guard result == 0 else { throw Errno(rawValue: errno) }
     }

@@ -25,7 +25,7 @@ extension FileSystem {
         }
     }
 
-    /// Creates the symbolic link `path` pointing to `target`.
+    /// Creates the symbolic link `path` (relative to `directory` when given) pointing to `target`.
     ///
     /// The target is raw bytes (any but NUL), kept exactly: it is not a path to normalize (a `FilePath` would
     /// drop its doubled and trailing slashes), and ``linkTarget(_:)`` gives the same bytes back.
@@ -33,10 +33,13 @@ extension FileSystem {
     /// - Throws: the `Errno` of symlinkat(2).
     ///
     /// The corresponding system call is `symlinkat(2)`.
-    package static func makeSymbolicLink(_ path: FilePath, to target: [UInt8]) throws(Errno) {
+    package static func makeSymbolicLink(
+        _ path: FilePath, to target: [UInt8], relativeTo directory: FileDescriptor? = nil
+    ) throws(Errno) {
         try injectFault("symlink", path)
         let terminated = target.map { CChar(bitPattern: $0) } + [0]
-        _ = try valueOrErrno(path) { link in symlinkat(terminated, AT_FDCWD, link) }
+        let at = directoryDescriptor(directory)
+        _ = try valueOrErrno(path) { link in symlinkat(terminated, at, link) }
     }
 
     /// The target of the symbolic link `path`, as bytes.
@@ -60,27 +63,35 @@ extension FileSystem {
         }
     }
 
-    /// Makes `path` another name of the file `existing` (a hard link; a symbolic link is linked itself).
+    /// Makes `path` another name of the file `existing` (a hard link; a symbolic link is linked itself, never
+    /// followed), each relative to its directory when given.
     ///
     /// - Throws: the `Errno` of link(2).
     ///
-    /// The corresponding system call is `linkat(2)`.
-    package static func makeHardLink(_ path: FilePath, to existing: FilePath) throws(Errno) {
+    /// The corresponding system call is `linkat(2)` (without `AT_SYMLINK_FOLLOW`).
+    package static func makeHardLink(
+        _ path: FilePath, relativeTo directory: FileDescriptor? = nil, to existing: FilePath,
+        existingRelativeTo existingDirectory: FileDescriptor? = nil
+    ) throws(Errno) {
         try injectFault("link", path)
-        _ = try valueOrErrno(path) { new in withPathCString(existing) { linkat(AT_FDCWD, $0, AT_FDCWD, new, 0) } }
+        let at = directoryDescriptor(directory)
+        let from = directoryDescriptor(existingDirectory)
+        _ = try valueOrErrno(path) { new in withPathCString(existing) { linkat(from, $0, at, new, 0) } }
     }
 
-    /// Creates the node `path` of `type` (a device, FIFO or socket; a character device 0/0 is overlay's
+    /// Creates the node `path` (relative to `directory` when given) of `type` (a device, FIFO or socket; a character device 0/0 is overlay's
     /// whiteout) with `permissions`, standing for `device`.
     ///
     /// - Throws: the `Errno` of mknod(2).
     ///
     /// The corresponding system call is `mknodat(2)`.
     package static func makeNode(
-        _ path: FilePath, type: FileKind, permissions: UInt32, device: UInt64 = 0
+        _ path: FilePath, type: FileKind, permissions: UInt32, device: UInt64 = 0,
+        relativeTo directory: FileDescriptor? = nil
     ) throws(Errno) {
         try injectFault("mknod", path)
         let mode = mode_t(type.modeBits | (permissions & 0o7777))
-        _ = try valueOrErrno(path) { mknodat(AT_FDCWD, $0, mode, dev_t(device)) }
+        let at = directoryDescriptor(directory)
+        _ = try valueOrErrno(path) { mknodat(at, $0, mode, dev_t(device)) }
     }
 }

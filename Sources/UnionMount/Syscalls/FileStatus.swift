@@ -145,6 +145,13 @@ extension FileStatus {
 }
 
 extension FileSystem {
+    /// The device number of `major` and `minor`, as mknod(2) takes it.
+    ///
+    /// The corresponding library call is `makedev(3)`.
+    package static func deviceNumber(major: UInt32, minor: UInt32) -> UInt64 {
+        CUnionMount_makedev(major, minor)
+    }
+
     /// The status of `path`; a symbolic link itself unless `followingLinks`.
     ///
     /// - Parameters:

@@ -28,7 +28,7 @@ package enum ProcessFacts {
         return Int(clamping: limit.rlim_cur)
     }
 
-    /// The effective user id.
+    /// The calling process's effective user id (in its user namespace).
     ///
     /// The corresponding system call is `geteuid(2)`.
     package static var effectiveUserID: UInt32 { geteuid() }

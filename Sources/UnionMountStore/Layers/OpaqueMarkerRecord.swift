@@ -27,6 +27,16 @@ struct OpaqueMarkerRecord: Equatable {
         self.link = link
     }
 
+    /// The record of a marker with these fields (one read from a layer archive's header).
+    init(mode: UInt32, uid: UInt32, gid: UInt32, accessTime: FileTime, modificationTime: FileTime) {
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.accessTime = accessTime
+        self.modificationTime = modificationTime
+        self.link = nil
+    }
+
     /// The marker written when a directory is opaque but carries no record: the directory's permission bits
     /// (special bits cleared), owner and times, as Docker's overlay-to-tar converter writes it.
     static func defaultMarker(forDirectory info: FileStatus) -> OpaqueMarkerRecord {

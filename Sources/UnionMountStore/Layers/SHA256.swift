@@ -44,6 +44,16 @@ struct SHA256: ~Copyable {
         return out
     }
 
+    /// The 32-byte digest of everything added, after which the digest starts again empty (for one held in a
+    /// class, which cannot be consumed).
+    mutating func finishAndRestart() -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        _ = out.withUnsafeMutableBufferPointer { EVP_DigestFinal_ex(context, $0.baseAddress, &length) }
+        _ = EVP_DigestInit_ex(context, EVP_sha256(), nil)
+        return out
+    }
+
     /// The SHA-256 of `bytes`, as an ``ImageDigest``.
     static func digest(of bytes: some Sequence<UInt8>) -> ImageDigest {
         var hasher = SHA256()

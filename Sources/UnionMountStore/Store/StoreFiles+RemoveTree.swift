@@ -8,7 +8,7 @@ extension StoreFiles {
     /// It never enters another mount: a directory that is the root of a mount (statx(2) mount id, or another
     /// device) stops the removal with `UnionMountError.Code.busy` naming it, and whatever was already removed
     /// stays removed. This is what keeps data that is mounted on, or mounted from, out of reach.
-    static func removeTree(_ path: FilePath) throws(UnionMountError) {
+    package static func removeTree(_ path: FilePath) throws(UnionMountError) {
         let top: FileStatus
         do {
             top = try FileSystem.status(path)

@@ -4,7 +4,7 @@ import UnionMount
 /// The file operations the layer store is built from: small records written atomically, directories made and
 /// synced, trees removed without ever crossing into a mount. Every call goes through `FileSystem`; this adds
 /// the store's policy (what is absent, what is damage) and its messages.
-enum StoreFiles {
+package enum StoreFiles {
     /// The largest record file read (a container's record lists up to 500 layer ids); anything bigger is damage.
     static let maximumRecordSize = 128 * 1024
 
