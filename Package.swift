@@ -58,6 +58,7 @@ let package = Package(
             name: "UnionMountFuzzChecks",
             dependencies: [
                 "UnionMount",
+                "UnionMountStore",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),

@@ -55,7 +55,7 @@ public struct DockerArchiveManifest: Sendable, Hashable, Codable {
             if let field = try object.optional("LayerSources") {
                 var map: [ImageDigest: ImageDescriptor] = [:]
                 for (key, value) in try field.object().fields {
-                    map[try ImageDigest(parsing: key, input: value.place)] = try ImageDescriptor(json: value)
+                    map[try value.digest(parsing: key)] = try ImageDescriptor(json: value)
                 }
                 sources = map
             }

@@ -123,9 +123,11 @@ struct LayoutFiles: OCIFileSource {
                     options: last ? [.noFollow, .nonBlocking] : [.directory, .noFollow],
                     relativeTo: current)
             } catch {
+                // O_DIRECTORY|O_NOFOLLOW on a link says ENOTDIR: tell a link from a file.
+                let isLink = (try? FileSystem.status(FilePath(component), relativeTo: current))?.type == .symbolicLink
                 FileSystem.close(current)
                 let prefix = components[...position].joined(separator: "/")
-                switch error {
+                switch isLink ? .tooManySymbolicLinkLevels : error {
                 case .noSuchFileOrDirectory: return nil
                 case .tooManySymbolicLinkLevels:
                     throw UnionMountError.malformed(

@@ -46,8 +46,15 @@ struct JSONField {
         return number
     }
 
-    func digest() throws(UnionMountError) -> ImageDigest {
-        try ImageDigest(parsing: try string(), input: place)
+    func digest() throws(UnionMountError) -> ImageDigest { try digest(parsing: try string()) }
+
+    /// `text` as a digest; the error (malformed, or unsupported for another algorithm) names this place.
+    func digest(parsing text: String) throws(UnionMountError) -> ImageDigest {
+        do {
+            return try ImageDigest(parsing: text, input: place)
+        } catch {
+            throw UnionMountError(code: error.code, message: "\(place): \(error.message)", input: place)
+        }
     }
 
     func elements() throws(UnionMountError) -> [JSONField] {

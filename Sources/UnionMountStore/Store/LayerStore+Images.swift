@@ -84,7 +84,8 @@ extension LayerStore {
                     throw UnionMountError.malformed(
                         "layer \(position) (\(layer.blob.descriptor?.digest.description ?? layer.blob.member ?? "")) "
                             + "unpacks to diff id \(diffID), its config says \(layer.diffID)",
-                        input: layer.blob.descriptor?.digest.description ?? layer.blob.member ?? layer.diffID.description)
+                        input: layer.blob.descriptor?.digest.description ?? layer.blob.member
+                            ?? layer.diffID.description)
                 }
                 if try Self.commitImageLayer(builder) { created.append(id) }
             }
@@ -128,7 +129,8 @@ extension LayerStore {
                 }
                 guard stored.parent == parent else {
                     throw UnionMountError.invalidState(
-                        "the layer \(id) stacks on \(stored.parent ?? "nothing"), not \(parent ?? "nothing")", input: id)
+                        "the layer \(id) stacks on \(stored.parent ?? "nothing"), not \(parent ?? "nothing")", input: id
+                    )
                 }
                 parent = id
             }
@@ -167,7 +169,8 @@ extension LayerStore {
             do throws(Errno) {
                 try FileSystem.unlink(file)
             } catch {
-                throw UnionMountError.systemCall("unlink", error, message: "cannot remove \(file.readable)", input: name)
+                throw UnionMountError.systemCall(
+                    "unlink", error, message: "cannot remove \(file.readable)", input: name)
             }
             try StoreFiles.syncDirectory(imagesDirectory)
             StoreFaultInjection.point("image.unrecorded")

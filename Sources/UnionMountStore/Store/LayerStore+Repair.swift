@@ -213,7 +213,8 @@ extension LayerStore {
         for name in try StoreFiles.names(in: imageBlobsDirectory)
         where !named.contains(String(decoding: name, as: UTF8.self)) {
             remove(
-                imageBlobsDirectory.appending(name: name), as: "the unreferenced image blob images/blobs/\(name.readable)",
+                imageBlobsDirectory.appending(name: name),
+                as: "the unreferenced image blob images/blobs/\(name.readable)",
                 &report)
         }
     }
@@ -222,17 +223,24 @@ extension LayerStore {
     private func imageProblems() throws(UnionMountError) -> [String] {
         var problems: [String] = []
         for name in try StoreFiles.names(in: imagesDirectory) where Self.isImageRecordName(name) {
+            let image: StoreImage
             do throws(UnionMountError) {
-                guard let image = try readImage(file: imagesDirectory.appending(name: name)) else { continue }
+                guard let read = try readImage(file: imagesDirectory.appending(name: name)) else { continue }
+                image = read
+            } catch {
+                problems.append("image record images/\(name.readable): \(error.message)")
+                continue
+            }
+            do throws(UnionMountError) {
                 let chain = try image.topLayer.map { (top) throws(UnionMountError) in try self.chain(top).map(\.id) }
                 if (chain ?? []) != image.layers {
                     problems.append("image \(image.name) records a chain its layers do not form")
                 }
-                if !StoreFiles.exists(imageBlobsDirectory.appending(image.configDigest.hex)) {
-                    problems.append("image \(image.name) lacks its config \(image.configDigest)")
-                }
             } catch {
-                problems.append("image record images/\(name.readable): \(error.message)")
+                problems.append("image \(image.name): \(error.message)")
+            }
+            if !StoreFiles.exists(imageBlobsDirectory.appending(image.configDigest.hex)) {
+                problems.append("image \(image.name) lacks its config \(image.configDigest)")
             }
         }
         return problems

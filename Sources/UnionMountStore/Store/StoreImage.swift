@@ -71,7 +71,8 @@ public struct StoreImage: Sendable, Hashable, Codable {
         let layers = (record["layers"] ?? "").split(separator: " ").map(String.init)
         for layer in layers { try StoreIdentifier.validate(layer, key: "layers", recordedIn: file) }
         guard layers.count <= OverlaySpec.maximumLayerCount else {
-            throw UnionMountError.malformed("the record lists more than \(OverlaySpec.maximumLayerCount) layers", input: file.readable)
+            throw UnionMountError.malformed(
+                "the record lists more than \(OverlaySpec.maximumLayerCount) layers", input: file.readable)
         }
         self.init(
             name: name, manifestDigest: try digest("manifest"), configDigest: config, layers: layers,
