@@ -19,7 +19,9 @@ public enum JSONReader {
 
     /// Parses `bytes`, one JSON value with optional whitespace around it.
     ///
-    /// - Parameter file: what the bytes are, named in errors (`index.json`, `blobs/sha256/<hex>`).
+    /// - Parameters:
+    ///   - bytes: the document.
+    ///   - file: what the bytes are, named in errors (`index.json`, `blobs/sha256/<hex>`).
     /// - Throws: `UnionMountError.Code.malformedInput` naming `file` and the path of the value that is wrong.
     public static func parse(_ bytes: [UInt8], file: String) throws(UnionMountError) -> JSONValue {
         var parser = Parser(bytes: bytes, file: file)

@@ -2,12 +2,12 @@ import Foundation
 import SystemPackage
 import Testing
 
+@testable import UnionMount
+@testable import UnionMountStore
+
 #if canImport(Glibc)
     import Glibc
 #endif
-
-@testable import UnionMount
-@testable import UnionMountStore
 
 /// Real peers as oracles: an OCI layout written by `umoci` (`init`, `new`, `unpack` and `repack` twice, a file
 /// deleted the second time, so the second layer has a real `.wh.` whiteout, then `config`), read back by
