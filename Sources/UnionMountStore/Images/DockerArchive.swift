@@ -31,7 +31,7 @@ public struct DockerArchive<Reader: ArchiveMemberReader> {
     ///
     /// - Parameters:
     ///   - selector: the only image; a tag (`debian:12`, `debian` meaning `debian:latest`); a digest (the
-    ///     config's, Docker's image id, or in the OCI form a manifest's).
+    ///     config's, Docker's image id, or, when the archive holds an OCI index, a manifest's).
     ///   - platform: what an OCI index is chosen for.
     /// - Throws: `UnionMountError.Code.notFound` (no such image, a missing member; the message lists the tags
     ///   there are), `UnionMountError.Code.invalidArgument` (several images and no selector),
@@ -59,7 +59,14 @@ public struct DockerArchive<Reader: ArchiveMemberReader> {
         }
         try checkSize(manifestBytes, file: "manifest.json")
         let manifest = try DockerArchiveManifest(parsing: manifestBytes)
-        let (position, entry, reference) = try select(selector, in: manifest)
+        let (position, entry, reference): (Int, DockerArchiveManifest.Entry, String?)
+        do {
+            (position, entry, reference) = try select(selector, in: manifest)
+        } catch {
+            // A manifest digest names no manifest.json entry: the archive's OCI index may have it.
+            guard case .digest = selector, error.code == .notFound, hasLayout else { throw error }
+            return try OCIImageResolver(source: files, limits: limits, platform: platform).resolve(selector)
+        }
         let origin = "manifest.json: [\(position)]"
         guard let configBytes = try reader.read(member: entry.config, maximumSize: limits.maximumJSONBytes) else {
             throw UnionMountError(
@@ -125,10 +132,14 @@ public struct DockerArchive<Reader: ArchiveMemberReader> {
             }
             if case .digest(let digest) = selector {
                 for (position, entry) in manifest.entries.enumerated() {
-                    let named = Self.digest(namedBy: entry.config)
-                    if named == digest || named == nil {
-                        return (position, entry, entry.repoTags.first?.description)
+                    // The digest the name says, else the config's own (read, capped, hashed).
+                    var actual = Self.digest(namedBy: entry.config)
+                    if actual == nil,
+                        let bytes = try reader.read(member: entry.config, maximumSize: limits.maximumJSONBytes)
+                    {
+                        actual = SHA256.digest(of: bytes)
                     }
+                    if actual == digest { return (position, entry, entry.repoTags.first?.description) }
                 }
                 throw UnionMountError(
                     code: .notFound, message: "\(name) has no image \(digest) (\(listed))", input: digest.description)

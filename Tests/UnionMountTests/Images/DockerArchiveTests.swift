@@ -121,6 +121,8 @@ import Testing
         #expect(resolved.manifestDigest == image.manifest.digest)
         #expect(resolved.layers.map(\.blob.member) == image.layers.map { "blobs/sha256/" + $0.digest.hex })
         #expect(resolved.layers.allSatisfy { $0.blob.compression == .gzip })
+        #expect(try archive(members).resolve(.digest(image.manifest.digest)).configDigest == image.config.digest)
+        #expect(try archive(members).resolve(.digest(image.config.digest)).manifestDigest == image.manifest.digest)
         let (only, _) = try Self.ociInArchive(withManifestJSON: false)
         let oci = try archive(only).resolve(.tag("latest"), platform: .linuxAMD64)
         #expect(oci.manifestDigest == image.manifest.digest)
