@@ -227,4 +227,18 @@ import Testing
         try FileManager.default.removeItem(atPath: path.string)
         #expect(resolveError()?.code == .notFound)
     }
+
+    @Test("a non-distributable layer is read when its blob is there; its urls are never fetched")
+    func nonDistributable() throws {
+        let image = try fixture.image(
+            layers: ["foreign"], layerType: "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip")
+        try fixture.writeIndex(entries: [image.manifest.json()])
+        let resolved = try layout.resolve()
+        #expect(resolved.layers[0].blob.nonDistributable)
+        #expect(resolved.layers[0].blob.compression == .gzip)
+        try FileManager.default.removeItem(atPath: fixture.path(image.layers[0]).string)
+        let error = resolveError()
+        #expect(error?.code == .notFound)
+        #expect(error?.input == "blobs/sha256/\(image.manifest.digest.hex): layers[0]")
+    }
 }

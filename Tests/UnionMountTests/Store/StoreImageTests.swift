@@ -179,6 +179,13 @@ import Testing
         try reopened.importImage(image, name: "app:1", applyLayer: applier.apply)
         #expect(applier.calls.count == 3)
         #expect(try reopened.check().isEmpty)
+        // What a writer killed before its rename leaves: temporary files, removed.
+        try writeFile(root.appending("images/" + String(repeating: "d", count: 64) + ".conf.tmp"), "name=x")
+        try writeFile(store.imageBlobsDirectory.appending(String(repeating: "e", count: 64) + ".tmp"), "{")
+        let cleaned = try LayerStore(opening: root, features: StoreBackendTests.features())
+        #expect(cleaned.repairReport.actions.count == 2, "\(cleaned.repairReport.actions)")
+        #expect(cleaned.repairReport.actions.allSatisfy { $0.contains("temporary record") })
+        #expect(try cleaned.check().isEmpty)
         // A damaged record is reported, not removed.
         try writeFile(reopened.imageRecordFile(try ImageReference(parsing: "app:1")), "name=other:1\n")
         let again = try LayerStore(opening: root, features: StoreBackendTests.features())
