@@ -6,7 +6,7 @@ import UnionMount
 /// its digest. A consumer that stops early (on its own error) has verified nothing, so only what it has read up
 /// to a clean end (``read(into:)`` returning 0) may be kept.
 ///
-/// Owns its descriptor; ``close()`` or deinit closes it.
+/// Owns its file descriptor; ``close()`` or deinit closes it.
 public final class BlobReader {
     /// What the blob must be.
     public let descriptor: ImageDescriptor
