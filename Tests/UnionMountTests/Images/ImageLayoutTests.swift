@@ -228,6 +228,22 @@ import Testing
         #expect(resolveError()?.code == .notFound)
     }
 
+    @Test(
+        "a large index.json (12,000 tagged entries, about 3 MB) is read within the default limit, not over a lower one")
+    func largeIndex() throws {
+        let image = try fixture.image(layers: ["a"])
+        let entries = (0..<12_000).map { OCILayoutFixture.tagged(image.manifest, "t\($0)") }
+        try fixture.writeIndex(entries: entries)
+        let size =
+            try FileManager.default.attributesOfItem(atPath: fixture.directory.appending("index.json").string)[
+                .size] as? Int ?? 0
+        #expect(size > 2_500_000 && size < ImageReadLimits().maximumJSONBytes)
+        #expect(try layout.resolve(.tag("t11999")).reference == "t11999")
+        let error = resolveError(.tag("t1"), limits: .init(maximumJSONBytes: 1_000_000))
+        #expect(error?.code == .malformedInput)
+        #expect(error?.message.contains("larger than the 1000000-byte limit") == true, "\(error?.message ?? "")")
+    }
+
     @Test("a non-distributable layer is read when its blob is there; its urls are never fetched")
     func nonDistributable() throws {
         let image = try fixture.image(
