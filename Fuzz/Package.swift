@@ -41,6 +41,10 @@ let package = Package(
             dependencies: ["FuzzSupport"]
         ),
         .executableTarget(
+            name: "fuzz-image-json",
+            dependencies: ["FuzzSupport"]
+        ),
+        .executableTarget(
             name: "fuzz-aufs-options",
             dependencies: ["FuzzSupport", .product(name: "UnionMount", package: "UnionMount")]
         ),

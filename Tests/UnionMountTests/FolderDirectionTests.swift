@@ -18,7 +18,7 @@ import Testing
         "Report",
     ]
     /// The folders of the `UnionMountStore` target, in the same sense.
-    static let storeOrder = ["Layers", "Archive", "Tree", "Store"]
+    static let storeOrder = ["Layers", "Archive", "Images", "Tree", "Store"]
     static let errorsMayHold: Set<String> = ["Spec", "Plan", "Diagnosis"]
 
     static let package = URL(fileURLWithPath: packageRoot.string)

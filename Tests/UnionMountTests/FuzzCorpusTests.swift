@@ -10,7 +10,7 @@ import UnionMountFuzzChecks
 /// The libFuzzer seed corpus (`Fuzz/Corpus/<target>/`) and the inputs that once crashed a target
 /// (`Fuzz/Crashes/<target>/`), found from this source file.
 enum FuzzCorpus {
-    static let targets = ["mountinfo", "proc-mounts", "overlay-options", "aufs-options", "layer-archive"]
+    static let targets = ["mountinfo", "proc-mounts", "overlay-options", "aufs-options", "layer-archive", "image-json"]
 
     static let fuzzDirectory: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent()  // UnionMountTests
@@ -47,6 +47,8 @@ enum FuzzCorpus {
                 try FuzzChecks.overlayOptions(bytes)
             case "layer-archive":
                 try FuzzChecks.layerArchive(bytes)
+            case "image-json":
+                try FuzzChecks.imageJSON(bytes)
             case "aufs-options":
                 try FuzzChecks.aufsOptions(bytes)
                 try FuzzChecks.aufsBranchList(bytes)

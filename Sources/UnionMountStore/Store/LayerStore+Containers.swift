@@ -22,14 +22,18 @@ extension LayerStore {
         return container
     }
 
-    /// Creates a container on the image layer `image` (nil: an empty image), with an init layer `<id>-init`
+    /// Creates a container on `image` (nil: an empty image), with an init layer `<id>-init`
     /// filled by `initialize` when given (Docker's `-init` layer: files the runtime provides, such as
     /// `/etc/hostname`).
+    ///
+    /// `image` is a layer id, or the name (`name[:tag]`) of an image recorded in the store (``images()``), whose
+    /// top layer the container then stacks on; a string that is both a layer and an image with another top
+    /// layer is refused as ambiguous.
     ///
     /// The writable layer, work directory, mount point and init layer are built in the staging area and appear
     /// together under the store lock; a crash leaves either all of them or none (the next open removes the rest).
     ///
-    /// - Throws: `UnionMountError.Code.notFound` for a missing image, `UnionMountError.Code.alreadyExists`,
+    /// - Throws: `UnionMountError.Code.notFound` for a missing image or layer, `UnionMountError.Code.alreadyExists`,
     ///   `UnionMountError.Code.invalidArgument` for a bad id or a chain with no room for the init layer; or what
     ///   `initialize` throws.
     @discardableResult
@@ -38,7 +42,7 @@ extension LayerStore {
     ) throws -> StoreContainer {
         let id = id ?? StoreIdentifier.random()
         try StoreIdentifier.validate(id, input: "container id")
-        if let image { try StoreIdentifier.validate(image, input: "image") }
+        let image = try containerBase(image)
         let initLayer = initialize == nil ? nil : id + "-init"
         if let initLayer { try StoreIdentifier.validate(initLayer, input: "container id") }
         let (staging, lock) = try locked { () throws(UnionMountError) -> (FilePath, FileDescriptor) in

@@ -101,12 +101,13 @@ extension LayerStore {
         return try builder.commit()
     }
 
-    /// Who uses the layer `id`: layers built on it, containers stacked on it, and union mounts in the live mount
-    /// table that use its directory as a branch or are mounted below it.
+    /// Who uses the layer `id`: layers built on it, containers stacked on it, images whose chain holds it, and
+    /// union mounts in the live mount table that use its directory as a branch or are mounted below it.
     public func users(ofLayer id: String) throws(UnionMountError) -> [String] {
         var users: [String] = []
         for layer in try layers() where layer.parent == id { users.append("layer \(layer.id)") }
         for container in try containers() where container.layer == id { users.append("container \(container.id)") }
+        users += try imageUsers(ofLayer: id)
         users += try mountUsers(of: layerDirectory(id), branch: layerDirectory(id).appending("diff"))
         return users
     }
@@ -114,7 +115,7 @@ extension LayerStore {
     /// Removes the layer `id` and its contents.
     ///
     /// - Throws: `UnionMountError.Code.inUse` naming the users when a layer is built on it, a container is
-    ///   stacked on it, or the live mount table shows a mount using it (see ``users(ofLayer:)``);
+    ///   stacked on it, an image holds it, or the live mount table shows a mount using it (see ``users(ofLayer:)``);
     ///   `UnionMountError.Code.notFound`.
     ///
     /// The directory is renamed to `trash/` under the store lock (the commit point), then deleted; a crash

@@ -24,7 +24,9 @@ extension LayerStore {
     /// killed process left pending on a container (a mount whose count was not written is unmounted again, an
     /// unmount is completed); sets each container's count to what the mount table shows (a count for a mount
     /// that is gone becomes 0, a mount the store did not count becomes 1); recreates missing mount directories;
-    /// removes init layers whose container is gone.
+    /// reports images whose layers or config are missing (they are kept: importing the image again restores
+    /// what is missing, and a record is never lost to a repair) and removes image blobs no record names (a config
+    /// written by an import killed before its record); removes init layers whose container is gone.
     /// Nothing is ever deleted below a mount point (see `StoreFiles.removeTree(_:)`): such debris is reported in
     /// ``RepairReport/problems`` instead.
     @discardableResult
@@ -33,6 +35,7 @@ extension LayerStore {
             var report = RepairReport()
             try removeDebris(&report)
             try reconcileContainers(&report)
+            try reconcileImages(&report)
             try removeOrphanInitLayers(&report)
             return report
         }
@@ -41,8 +44,9 @@ extension LayerStore {
     /// The store's invariants that do not hold now, as sentences (empty when all hold); reads only.
     ///
     /// Checked: no mount or unmount is pending; no unlocked entry is left in `staging/` or `trash/`; every
-    /// layer record is readable and its parent exists; every container's chain is complete, its directories
-    /// exist, and its count is positive exactly when its mount point is mounted.
+    /// layer record is readable and its parent exists; every image record is readable, its layers form its
+    /// chain and its config is stored; every container's chain is complete, its directories exist, and its
+    /// count is positive exactly when its mount point is mounted.
     public func check() throws(UnionMountError) -> [String] {
         try locked { () throws(UnionMountError) -> [String] in
             var problems: [String] = []
@@ -69,6 +73,7 @@ extension LayerStore {
                     problems.append("layer \(name.readable): \(error.message)")
                 }
             }
+            problems += try imageProblems()
             for id in try identifiers(in: containersDirectory) {
                 guard let (container, mountState) = try readContainerRecords(id) else { continue }
                 do throws(UnionMountError) {
@@ -115,7 +120,7 @@ extension LayerStore {
             guard try !isLive(trashDirectory.appending(name: name)) else { continue }
             remove(trashDirectory.appending(name: name), as: "the half-removed trash/\(name.readable)", &report)
         }
-        var recordDirectories = [root]
+        var recordDirectories = [root, imagesDirectory, imageBlobsDirectory]
         for name in try StoreFiles.names(in: containersDirectory) {
             recordDirectories.append(containersDirectory.appending(name: name))
         }
@@ -178,6 +183,67 @@ extension LayerStore {
             let repaired = StoreMountState(count: count)
             if repaired != state { try repaired.write(to: mountsFile(id)) }
         }
+    }
+
+    private func reconcileImages(_ report: inout RepairReport) throws(UnionMountError) {
+        var named: Set<String> = []
+        for name in try StoreFiles.names(in: imagesDirectory) where Self.isImageRecordName(name) {
+            let file = imagesDirectory.appending(name: name)
+            let image: StoreImage
+            do {
+                guard let read = try readImage(file: file) else { continue }
+                image = read
+            } catch {
+                report.problems.append("image record images/\(name.readable): \(error.message)")
+                continue
+            }
+            named.insert(image.configDigest.hex)
+            if let manifest = image.manifestDigest { named.insert(manifest.hex) }
+            var missing: [String] = []
+            for id in image.layers where try readLayer(id) == nil { missing.append(id) }
+            if !missing.isEmpty {
+                report.problems.append(
+                    "the image \(image.name) lacks its layers \(missing.joined(separator: ", ")): import it again to "
+                        + "restore them")
+            }
+            if !StoreFiles.exists(imageBlobsDirectory.appending(image.configDigest.hex)) {
+                report.problems.append("the image \(image.name) lacks its config \(image.configDigest)")
+            }
+        }
+        for name in try StoreFiles.names(in: imageBlobsDirectory)
+        where !named.contains(String(decoding: name, as: UTF8.self)) {
+            remove(
+                imageBlobsDirectory.appending(name: name),
+                as: "the unreferenced image blob images/blobs/\(name.readable)",
+                &report)
+        }
+    }
+
+    /// What is wrong with the image records (see ``check()``).
+    private func imageProblems() throws(UnionMountError) -> [String] {
+        var problems: [String] = []
+        for name in try StoreFiles.names(in: imagesDirectory) where Self.isImageRecordName(name) {
+            let image: StoreImage
+            do throws(UnionMountError) {
+                guard let read = try readImage(file: imagesDirectory.appending(name: name)) else { continue }
+                image = read
+            } catch {
+                problems.append("image record images/\(name.readable): \(error.message)")
+                continue
+            }
+            do throws(UnionMountError) {
+                let chain = try image.topLayer.map { (top) throws(UnionMountError) in try self.chain(top).map(\.id) }
+                if (chain ?? []) != image.layers {
+                    problems.append("image \(image.name) records a chain its layers do not form")
+                }
+            } catch {
+                problems.append("image \(image.name): \(error.message)")
+            }
+            if !StoreFiles.exists(imageBlobsDirectory.appending(image.configDigest.hex)) {
+                problems.append("image \(image.name) lacks its config \(image.configDigest)")
+            }
+        }
+        return problems
     }
 
     private func removeOrphanInitLayers(_ report: inout RepairReport) throws(UnionMountError) {

@@ -18,6 +18,8 @@ import UnionMount
 ///     layers/<id>/diff/              the layer's contents (read-only once created)
 ///     containers/<id>/container.conf its image, its init layer and its whole chain of layers
 ///     containers/<id>/{diff,work,merged}/   writable layer, overlay work dir, mount point
+///     images/<sha256 of name>.conf   an image: its name, manifest and config digests, its layers (chain ids)
+///     images/blobs/<hex>             the configs and manifests of the images, as imported
 ///     containers/<id>/mounts         how many times it is mounted (a reference count), and a mount or
 ///                                    unmount in progress, finished by the next open after a crash
 ///     staging/<token>/               a layer or container being built, owned by whoever holds its flock
@@ -83,7 +85,7 @@ public struct LayerStore: Sendable {
         try StoreFiles.makeDirectory(root, mode: 0o700)
         // An existing directory becomes a store only when empty, or holding what an interrupted creation left.
         let layout: Set<[UInt8]> = Set(
-            ["layers", "containers", "staging", "trash", "empty", lockName, configurationName + ".tmp"].map {
+            ["layers", "containers", "images", "staging", "trash", "empty", lockName, configurationName + ".tmp"].map {
                 Array($0.utf8)
             })
         if let foreign = try StoreFiles.names(in: root).first(where: { !layout.contains($0) }) {
@@ -91,7 +93,7 @@ public struct LayerStore: Sendable {
                 "\(root.readable) is not empty (it holds \(foreign.readable)) and is not a layer store",
                 input: root.readable)
         }
-        for directory in ["layers", "containers", "staging", "trash", "empty"] {
+        for directory in ["layers", "containers", "images", "staging", "trash", "empty"] {
             try StoreFiles.makeDirectory(root.appending(directory), mode: directory == "empty" ? 0o755 : 0o700)
         }
         let configuration = StoreRecord([
