@@ -271,8 +271,5 @@ private struct Parser {
         }
     }
 
-    func hex(_ byte: UInt8) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        return String(decoding: [digits[Int(byte >> 4)], digits[Int(byte & 0xF)]], as: UTF8.self)
-    }
+    func hex(_ byte: UInt8) -> String { lowercaseHex(CollectionOfOne(byte)) }
 }

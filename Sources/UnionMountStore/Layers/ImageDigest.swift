@@ -38,14 +38,7 @@ public struct ImageDigest: Sendable, Hashable, Codable, CustomStringConvertible,
     /// The digest of 32 raw bytes.
     init(sha256 bytes: [UInt8]) {
         precondition(bytes.count == 32, "a SHA-256 digest has 32 bytes")
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        text.reserveCapacity(64)
-        for byte in bytes {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0xF)])
-        }
-        hex = String(decoding: text, as: UTF8.self)
+        hex = lowercaseHex(bytes)
     }
 
     /// The chain id of a layer on top of `parent` (nil for the bottom layer): the parent's chain id and this
@@ -75,4 +68,16 @@ public struct ImageDigest: Sendable, Hashable, Codable, CustomStringConvertible,
         var container = encoder.singleValueContainer()
         try container.encode(description)
     }
+}
+
+/// Two lowercase hexadecimal digits per byte, in order.
+func lowercaseHex(_ bytes: some Sequence<UInt8>) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var text: [UInt8] = []
+    text.reserveCapacity(bytes.underestimatedCount * 2)
+    for byte in bytes {
+        text.append(digits[Int(byte >> 4)])
+        text.append(digits[Int(byte & 0xF)])
+    }
+    return String(decoding: text, as: UTF8.self)
 }
