@@ -90,3 +90,322 @@ struct ImageImportTests {
         #expect(try store.layers().count == 2)
     }
 }
+
+extension ImageImportTests {
+    @Test(
+        "skopeo's docker-archive of the same image imports to the same chain and merged view; into the same store it reuses every layer"
+    )
+    func skopeoDockerArchive() throws {
+        let layout = try oracle.umociImage(in: scratch.path)
+        let archive = scratch.path.appending("app.tar")
+        try oracle.run(
+            "skopeo", ["copy", "-q", "oci:\(layout.string):v1", "docker-archive:\(archive.string):example/app:v1"])
+        let fromLayout = try ImageLayout(directory: layout).resolve(.tag("v1"))
+        let store = try newStore("archive-store")
+        let imported = try store.importImage(from: .dockerArchive(archive, reference: nil))
+        #expect(imported.image.name == "docker.io/example/app:v1")
+        #expect(imported.image.configDigest == fromLayout.configDigest)
+        #expect(imported.layers.map(\.chainID) == fromLayout.layers.map(\.chainID))
+        #expect(imported.layers.allSatisfy { $0.outcome == .applied })
+        // skopeo writes the layers uncompressed: the blob digest computed on the way is the diff id.
+        #expect(imported.layers.allSatisfy { $0.blobDigest == $0.diffID })
+        let merged = try Self.mergedManifest(store, top: try #require(imported.image.topLayer))
+        let expected = try unpacked(layout.string + ":v1")
+        #expect(merged.differences(from: expected).isEmpty, "\(merged.differences(from: expected))")
+
+        let shared = try newStore("shared-store")
+        try shared.importImage(from: .ociLayout(layout, reference: "v1"), name: "app:layout")
+        let second = try shared.importImage(from: .dockerArchive(archive, reference: "docker.io/example/app:v1"))
+        #expect(second.layers.allSatisfy { $0.outcome == .reused })
+        #expect(try shared.layers().count == 2)
+        #expect(try shared.images().map(\.name) == ["app:layout", "docker.io/example/app:v1"])
+    }
+
+    @Test("a second image on the same base reuses the base's layers and applies only its own")
+    func sharedBase() throws {
+        let layout = try oracle.umociImage(in: scratch.path)
+        let bundle = scratch.path.appending("bundle-v2").string
+        let rootless = geteuid() == 0 ? [] : ["--rootless"]
+        try oracle.run("umoci", ["unpack"] + rootless + ["--image", layout.string + ":v1", bundle])
+        try writeFile(FilePath(bundle).appending("rootfs/etc/v2"), "third layer\n")
+        try oracle.run("umoci", ["repack", "--image", layout.string + ":v2", bundle])
+        let store = try newStore("store")
+        let first = try store.importImage(from: .ociLayout(layout, reference: "v1"), name: "app:v1")
+        let second = try store.importImage(from: .ociLayout(layout, reference: "v2"), name: "app:v2")
+        #expect(second.layers.map(\.outcome) == [.reused, .reused, .applied])
+        #expect(Array(second.layers.prefix(2).map(\.layerID)) == first.layers.map(\.layerID))
+        #expect(try store.layers().count == 3)
+        let merged = try Self.mergedManifest(store, top: try #require(second.image.topLayer))
+        let expected = try unpacked(layout.string + ":v2")
+        #expect(merged.differences(from: expected).isEmpty, "\(merged.differences(from: expected))")
+        // Removing the first image keeps the shared layers (the second uses them).
+        try store.removeImage(named: "app:v1")
+        #expect(try store.layers().count == 3)
+    }
+}
+
+/// Crafted layouts and archives whose blobs do not match their metadata, or whose members are wrong: each a
+/// typed error, the store unchanged. Runs without umoci.
+@Suite struct ImageImportRefusalTests {
+    let scratch: Scratch
+    let store: LayerStore
+
+    init() throws {
+        scratch = try Scratch("image-import-refusals")
+        store = try LayerStore.create(at: scratch.path.appending("store"), features: StoreBackendTests.features())
+    }
+
+    static let layerTars: [[UInt8]] = [
+        TestArchive([.directory("etc"), .file("etc/hostname", "base\n")]).bytes(),
+        TestArchive([.directory("etc"), .file("etc/motd", "hello\n"), .file(".wh.gone")]).bytes(),
+    ]
+
+    /// The store holds nothing: no layer, no image, no staging entry, no problem.
+    func expectUnchanged(sourceLocation: SourceLocation = #_sourceLocation) throws {
+        #expect(try store.layers().isEmpty, sourceLocation: sourceLocation)
+        #expect(try store.images().isEmpty, sourceLocation: sourceLocation)
+        #expect(
+            try StoreFiles.names(in: store.root.appending("staging")).isEmpty, sourceLocation: sourceLocation)
+        #expect(try store.check().isEmpty, sourceLocation: sourceLocation)
+    }
+
+    /// A layout of the two layers (uncompressed), tag `t`; `diffIDs` override the true ones.
+    func layout(
+        _ name: String, diffIDs: [ImageDigest]? = nil, sizeDelta: Int = 0
+    ) throws -> (OCILayoutFixture, [OCILayoutFixture.Blob]) {
+        let fixture = try OCILayoutFixture(in: scratch.path.appending(name))
+        let blobs = try Self.layerTars.map {
+            try fixture.blob($0, mediaType: "application/vnd.oci.image.layer.v1.tar")
+        }
+        let config = try fixture.blob(
+            OCILayoutFixture.configJSON(diffIDs: diffIDs ?? Self.layerTars.map { SHA256.digest(of: $0) }),
+            mediaType: ImageMediaType.ociConfig)
+        var layerJSON = blobs.map { $0.json() }
+        if sizeDelta != 0 {
+            var last = blobs[1]
+            last.size += sizeDelta
+            layerJSON[1] = last.json()
+        }
+        let manifest = try fixture.blob(
+            "{\"schemaVersion\": 2, \"mediaType\": \"\(ImageMediaType.ociManifest)\", \"config\": \(config.json()), "
+                + "\"layers\": [" + layerJSON.joined(separator: ", ") + "]}",
+            mediaType: ImageMediaType.ociManifest)
+        try fixture.writeIndex(entries: [OCILayoutFixture.tagged(manifest, "t")])
+        return (fixture, blobs)
+    }
+
+    func refusal(_ source: ImageSource, options: ImageImportOptions = ImageImportOptions()) throws
+        -> UnionMountError
+    {
+        try #require(throws: UnionMountError.self) {
+            try store.importImage(from: source, name: "bad:1", options: options)
+        }
+    }
+
+    @Test("a layout: a layer blob with another digest, size or diff id is refused and leaves the store unchanged")
+    func layoutMismatches() throws {
+        let (good, _) = try layout("good")
+        let options = ImageImportOptions(platform: .linuxAMD64)
+        let imported = try store.importImage(from: .ociLayout(good.directory, reference: "t"), options: options)
+        #expect(imported.image.name == "good:t")
+        try store.removeImage(named: "good:t")
+        try expectUnchanged()
+
+        // The second blob's bytes changed (same size): its digest no longer matches; the first layer goes again.
+        let (digest, blobs) = try layout("digest")
+        var bytes = Self.layerTars[1]
+        let at = try #require(bytes.indices.first { bytes[$0] == UInt8(ascii: "h") && bytes[$0 + 1] == 0x65 })
+        bytes[at] = UInt8(ascii: "j")
+        try TestArchive.write(bytes, to: digest.path(blobs[1]))
+        let digestError = try refusal(.ociLayout(digest.directory, reference: "t"), options: options)
+        #expect(digestError.code == .malformedInput)
+        #expect(digestError.message.contains("digest"), "\(digestError.message)")
+        #expect(digestError.message.contains("bad:1") && digestError.message.contains(blobs[1].digest.hex))
+        try expectUnchanged()
+
+        let (size, _) = try layout("size", sizeDelta: 1)
+        let sizeError = try refusal(.ociLayout(size.directory, reference: "t"), options: options)
+        #expect(sizeError.code == .malformedInput)
+        #expect(sizeError.message.contains("bytes"), "\(sizeError.message)")
+        try expectUnchanged()
+
+        let wrong = [SHA256.digest(of: Self.layerTars[0]), SHA256.digest(of: Array("other".utf8))]
+        let (diff, _) = try layout("diff", diffIDs: wrong)
+        let diffError = try refusal(.ociLayout(diff.directory, reference: "t"), options: options)
+        #expect(diffError.code == .malformedInput)
+        #expect(diffError.message.contains("diff id"), "\(diffError.message)")
+        try expectUnchanged()
+    }
+
+    /// A legacy `docker save` archive: `manifest.json`, `<hex>.json`, `l1/layer.tar`, `l2/layer.tar`; `extra`
+    /// members appended, `layers` naming the members.
+    func dockerArchive(
+        _ name: String, layers: [String] = ["l1/layer.tar", "l2/layer.tar"], diffIDs: [ImageDigest]? = nil,
+        extra: [TestArchive.Entry] = [], layerMembers: [TestArchive.Entry]? = nil
+    ) throws -> FilePath {
+        let config = Array(
+            OCILayoutFixture.configJSON(diffIDs: diffIDs ?? Self.layerTars.map { SHA256.digest(of: $0) }).utf8)
+        let configName = SHA256.digest(of: config).hex + ".json"
+        let manifest =
+            "[{\"Config\": \"\(configName)\", \"RepoTags\": [\"example/crafted:1\"], \"Layers\": ["
+            + layers.map { "\"\($0)\"" }.joined(separator: ", ") + "]}]"
+        var entries: [TestArchive.Entry] = [
+            .file("manifest.json", manifest), TestArchive.Entry(path: Array(configName.utf8), contents: config),
+        ]
+        entries +=
+            layerMembers ?? [
+                .directory("l1"), TestArchive.Entry(path: Array("l1/layer.tar".utf8), contents: Self.layerTars[0]),
+                .directory("l2"), TestArchive.Entry(path: Array("l2/layer.tar".utf8), contents: Self.layerTars[1]),
+            ]
+        entries += extra
+        let path = scratch.path.appending(name + ".tar")
+        try TestArchive(entries).write(to: path)
+        return path
+    }
+
+    @Test("a docker archive imports by its RepoTags name; a wrong diff id is refused, the store unchanged")
+    func dockerArchiveDiffID() throws {
+        let good = try dockerArchive("good")
+        let imported = try store.importImage(
+            from: .dockerArchive(good, reference: "example/crafted:1"),
+            options: ImageImportOptions(platform: .linuxAMD64))
+        #expect(imported.image.name == "example/crafted:1")
+        #expect(imported.layers.map(\.blobDigest) == Self.layerTars.map { SHA256.digest(of: $0) })
+        #expect(fileExists(try store.layer(imported.layers[1].layerID).directory.appending("etc/motd")))
+        try store.removeImage(named: "example/crafted:1")
+        try expectUnchanged()
+
+        let wrong = [SHA256.digest(of: Self.layerTars[0]), SHA256.digest(of: Array("other".utf8))]
+        let error = try refusal(.dockerArchive(try dockerArchive("diff", diffIDs: wrong), reference: nil))
+        #expect(error.code == .malformedInput)
+        #expect(error.message.contains("diff id") && error.message.contains("l2/layer.tar"), "\(error.message)")
+        try expectUnchanged()
+    }
+
+    @Test("a docker archive whose manifest names a member that is absent, a directory or too large: a typed error")
+    func dockerArchiveMembers() throws {
+        let absent = try refusal(
+            .dockerArchive(try dockerArchive("absent", layers: ["l1/layer.tar", "l3/layer.tar"]), reference: nil))
+        #expect(absent.code == .notFound)
+        #expect(absent.message.contains("l3/layer.tar"), "\(absent.message)")
+
+        let directory = try refusal(
+            .dockerArchive(try dockerArchive("dir", layers: ["l1/layer.tar", "l2"]), reference: nil))
+        #expect(directory.code == .malformedInput)
+        #expect(directory.message.contains("is a directory"), "\(directory.message)")
+
+        let big = try dockerArchive("big")
+        let layerLimit = try refusal(
+            .dockerArchive(big, reference: nil),
+            options: ImageImportOptions(layerLimits: LayerArchiveLimits(maximumUncompressedBytes: 2048)))
+        #expect(layerLimit.code == .malformedInput)
+        #expect(layerLimit.message.contains("over the limit"), "\(layerLimit.message)")
+        let configLimit = try refusal(
+            .dockerArchive(big, reference: nil),
+            options: ImageImportOptions(readLimits: ImageReadLimits(maximumJSONBytes: 64)))
+        #expect(configLimit.code == .malformedInput)
+        try expectUnchanged()
+    }
+
+    @Test("archive members: links resolved inside the archive; names leaving it, duplicates and compression refused")
+    func archiveMembers() throws {
+        // docker save links a layer shared by two images to its first copy.
+        let linked = try dockerArchive(
+            "linked",
+            layerMembers: [
+                .directory("l1"), TestArchive.Entry(path: Array("l1/layer.tar".utf8), contents: Self.layerTars[0]),
+                .directory("x"), TestArchive.Entry(path: Array("x/layer.tar".utf8), contents: Self.layerTars[1]),
+                .directory("l2"), .symlink("l2/layer.tar", to: "../x/layer.tar"),
+            ])
+        let imported = try store.importImage(from: .dockerArchive(linked, reference: nil))
+        #expect(imported.layers.count == 2)
+        try store.removeImage(named: imported.image.name)
+
+        let escaping = try dockerArchive(
+            "escaping",
+            layerMembers: [
+                .directory("l1"), TestArchive.Entry(path: Array("l1/layer.tar".utf8), contents: Self.layerTars[0]),
+                .directory("l2"), .symlink("l2/layer.tar", to: "../../outside.tar"),
+            ])
+        let escape = try refusal(.dockerArchive(escaping, reference: nil))
+        #expect(escape.code == .malformedInput && escape.message.contains("outside the archive"), "\(escape.message)")
+
+        let traversal = try refusal(
+            .dockerArchive(try dockerArchive("traversal", extra: [.file("../evil", "x")]), reference: nil))
+        #expect(traversal.code == .malformedInput && traversal.message.contains("'..'"), "\(traversal.message)")
+
+        let duplicate = try refusal(
+            .dockerArchive(try dockerArchive("duplicate", extra: [.file("manifest.json", "[]")]), reference: nil))
+        #expect(duplicate.code == .malformedInput && duplicate.message.contains("twice"), "\(duplicate.message)")
+
+        let compressed = scratch.path.appending("compressed.tar.gz")
+        try TestArchive([.file("manifest.json", "[]")], compression: .gzip).write(to: compressed)
+        let gzip = try refusal(.dockerArchive(compressed, reference: nil))
+        #expect(gzip.code == .malformedInput && gzip.message.contains("uncompressed"), "\(gzip.message)")
+        try expectUnchanged()
+    }
+
+    @Test("an oci-archive: the layout's blobs read from the tar; a corrupt layer blob is refused")
+    func ociArchive() throws {
+        let (fixture, blobs) = try layout("packed")
+        func pack(_ name: String) throws -> FilePath {
+            var entries: [TestArchive.Entry] = [.directory("blobs"), .directory("blobs/sha256")]
+            for file in ["oci-layout", "index.json"] {
+                entries.append(
+                    TestArchive.Entry(
+                        path: Array(file.utf8), contents: try #require(readBytes(fixture.directory.appending(file)))))
+            }
+            for hex in try FileManager.default.contentsOfDirectory(
+                atPath: fixture.directory.appending("blobs/sha256").string)
+            {
+                entries.append(
+                    TestArchive.Entry(
+                        path: Array(("blobs/sha256/" + hex).utf8),
+                        contents: try #require(readBytes(fixture.directory.appending("blobs/sha256/" + hex)))))
+            }
+            let path = scratch.path.appending(name + ".tar")
+            try TestArchive(entries).write(to: path)
+            return path
+        }
+        let good = try pack("packed")
+        let imported = try store.importImage(
+            from: .ociArchive(good, reference: "t"), options: ImageImportOptions(platform: .linuxAMD64))
+        #expect(imported.image.name == "packed:t")
+        try store.removeImage(named: "packed:t")
+        var bytes = Self.layerTars[1]
+        let at = try #require(bytes.indices.first { bytes[$0] == UInt8(ascii: "h") && bytes[$0 + 1] == 0x65 })
+        bytes[at] = UInt8(ascii: "j")
+        try TestArchive.write(bytes, to: fixture.path(blobs[1]))
+        let error = try refusal(
+            .ociArchive(try pack("corrupt"), reference: "t"), options: ImageImportOptions(platform: .linuxAMD64))
+        #expect(error.code == .malformedInput && error.message.contains("digest"), "\(error.message)")
+        try expectUnchanged()
+    }
+
+    @Test("without a name: the source's full reference, a bare tag with the directory's name, else a typed error")
+    func defaultNames() throws {
+        let (fixture, _) = try layout("debian")
+        let options = ImageImportOptions(platform: .linuxAMD64)
+        #expect(
+            try store.importImage(from: .ociLayout(fixture.directory, reference: "t"), options: options).image.name
+                == "debian:t")
+        let (odd, _) = try layout("Not A Name")
+        let unnamed = try #require(throws: UnionMountError.self) {
+            try store.importImage(from: .ociLayout(odd.directory, reference: "t"), options: options)
+        }
+        #expect(unnamed.code == .invalidArgument && unnamed.input == "name")
+        let badName = try #require(throws: UnionMountError.self) {
+            try store.importImage(from: .ociLayout(odd.directory, reference: "t"), name: "Upper", options: options)
+        }
+        #expect(badName.code == .invalidArgument)
+        let badReference = try #require(throws: UnionMountError.self) {
+            try store.importImage(from: .ociLayout(odd.directory, reference: "sha256:zz"), name: "x", options: options)
+        }
+        #expect(badReference.code == .invalidArgument)
+    }
+}
+
+/// The bytes of the file at `path`, nil when unreadable.
+func readBytes(_ path: FilePath) -> [UInt8]? {
+    (try? Data(contentsOf: URL(fileURLWithPath: path.string))).map { [UInt8]($0) }
+}
