@@ -173,18 +173,26 @@ extension ImageImportTests {
     func layout(
         _ name: String, diffIDs: [ImageDigest]? = nil, sizeDelta: Int = 0
     ) throws -> (OCILayoutFixture, [OCILayoutFixture.Blob]) {
-        let fixture = try OCILayoutFixture(in: scratch.path.appending(name))
-        let blobs = try Self.layerTars.map {
+        try Self.craftedLayout(
+            at: scratch.path.appending(name), layers: Self.layerTars, diffIDs: diffIDs, sizeDelta: sizeDelta)
+    }
+
+    /// A layout at `directory` of `layers` (uncompressed tars, bottom first), linux/amd64, tag `t`; `diffIDs`
+    /// override the true ones, `sizeDelta` is added to the last layer's declared size.
+    static func craftedLayout(
+        at directory: FilePath, layers: [[UInt8]], diffIDs: [ImageDigest]? = nil, sizeDelta: Int = 0
+    ) throws -> (OCILayoutFixture, [OCILayoutFixture.Blob]) {
+        let fixture = try OCILayoutFixture(in: directory)
+        let blobs = try layers.map {
             try fixture.blob($0, mediaType: "application/vnd.oci.image.layer.v1.tar")
         }
         let config = try fixture.blob(
-            OCILayoutFixture.configJSON(diffIDs: diffIDs ?? Self.layerTars.map { SHA256.digest(of: $0) }),
+            OCILayoutFixture.configJSON(diffIDs: diffIDs ?? layers.map { SHA256.digest(of: $0) }),
             mediaType: ImageMediaType.ociConfig)
         var layerJSON = blobs.map { $0.json() }
-        if sizeDelta != 0 {
-            var last = blobs[1]
+        if sizeDelta != 0, var last = blobs.last {
             last.size += sizeDelta
-            layerJSON[1] = last.json()
+            layerJSON[layerJSON.count - 1] = last.json()
         }
         let manifest = try fixture.blob(
             "{\"schemaVersion\": 2, \"mediaType\": \"\(ImageMediaType.ociManifest)\", \"config\": \(config.json()), "
@@ -408,4 +416,58 @@ extension ImageImportTests {
 /// The bytes of the file at `path`, nil when unreadable.
 func readBytes(_ path: FilePath) -> [UInt8]? {
     (try? Data(contentsOf: URL(fileURLWithPath: path.string))).map { [UInt8]($0) }
+}
+
+extension ImageImportRefusalTests {
+    @Test("prune removes image layers nothing uses (a killed import's), never a user's layers or used ones")
+    func prune() throws {
+        let options = ImageImportOptions(platform: .linuxAMD64)
+        let (kept, _) = try layout("kept")
+        let image = try store.importImage(from: .ociLayout(kept.directory, reference: "t"), options: options)
+        // What an import killed after committing its layers leaves: image layers no record names.
+        let orphanTars = [
+            TestArchive([.file("a", "orphan base")]).bytes(), TestArchive([.file("b", "orphan top")]).bytes(),
+        ]
+        var parent: String?
+        var chain: ImageDigest?
+        var orphans: [String] = []
+        for tar in orphanTars {
+            let diffID = SHA256.digest(of: tar)
+            let id = ImageDigest.chainID(parent: chain, diffID: diffID).hex
+            let builder = try store.beginLayer(id, parent: parent)
+            builder.diffID = diffID
+            try builder.commit()
+            orphans.append(id)
+            parent = id
+            chain = ImageDigest.chainID(parent: chain, diffID: diffID)
+        }
+        // An image layer a user layer is built on stays, and so does a user layer on nothing.
+        try store.createLayer("mine") { try writeFile($0.appending("m"), "mine") }
+        let heldBase = try store.beginLayer(String(repeating: "a", count: 64))
+        heldBase.diffID = SHA256.digest(of: Array("held".utf8))
+        try heldBase.commit()
+        try store.createLayer("on-held", parent: String(repeating: "a", count: 64)) { _ in }
+        let containerBase = try store.beginLayer(String(repeating: "b", count: 64))
+        containerBase.diffID = SHA256.digest(of: Array("container".utf8))
+        try containerBase.commit()
+        try store.createContainer("c", image: String(repeating: "b", count: 64))
+
+        let removed = try store.prune()
+        #expect(removed == orphans.reversed())
+        let left = Set(try store.layers().map(\.id))
+        #expect(
+            left
+                == Set(
+                    image.layers.map(\.layerID) + [
+                        "mine", "on-held", String(repeating: "a", count: 64), String(repeating: "b", count: 64),
+                    ]))
+        #expect(try store.prune().isEmpty)
+        #expect(try store.check().isEmpty)
+        // Once the user layer and the container go, their image layers are prunable.
+        try store.removeLayer("on-held")
+        try store.removeContainer("c")
+        #expect(Set(try store.prune()) == [String(repeating: "a", count: 64), String(repeating: "b", count: 64)])
+        try store.removeImage(named: image.image.name)
+        #expect(try store.layers().map(\.id) == ["mine"])
+    }
 }
