@@ -283,8 +283,15 @@ private final class PositionedTarReader {
         do {
             components = try ArchivePath.components(decoded.path, maximumLength: 4096)
         } catch {
+            let why =
+                switch error {
+                case .empty: "has an empty name"
+                case .absolute: "has an absolute name (a member must stay inside the archive)"
+                case .parentComponent: "has a '..' component (a member must stay inside the archive)"
+                case .tooLong(let limit): "has a name longer than \(limit) bytes"
+                }
             throw UnionMountError.malformed(
-                "\(name): the member \(decoded.path.readable): \(error.reason)", input: decoded.path.readable)
+                "\(name): the member \(decoded.path.readable) \(why)", input: decoded.path.readable)
         }
         let kind: TarArchiveMembers.Kind
         switch decoded.kind {

@@ -25,11 +25,13 @@ struct ImageImportTests {
         try LayerStore.create(at: scratch.path.appending(name), features: StoreBackendTests.features())
     }
 
-    /// What the comparison looks at: no union-private attributes, no hard-link groups (a merged view of layers
-    /// has none across layers), no times (umoci sets a directory's time from its own walk of the bundle, which the
-    /// layer tars do not carry for directories a later layer does not touch).
+    /// What the comparison looks at: everything (modes, owners, contents, xattrs, modification times) but the
+    /// union-private attributes and hard-link groups (a merged view of layers has none across layers). Directory
+    /// times are compared to the second (``secondsForDirectories(_:)``): when a later layer writes into a
+    /// directory, `umoci unpack` restores that directory's time with the nanoseconds dropped, where the store keeps
+    /// the tar's nanoseconds.
     static let options = TreeManifest.Options(
-        includeModificationTimes: false,
+        includeModificationTimes: true,
         ignoredXattrPrefixes: ["trusted.overlay.", "user.overlay.", "user.fuseoverlayfs.", "security.selinux"],
         includeHardLinks: false)
 
@@ -44,7 +46,18 @@ struct ImageImportTests {
             byBranch.append(Dictionary(manifest.entries.map { ($0.path.bytes, $0) }) { first, _ in first })
         }
         let entries = try view.map { entry in try #require(byBranch[entry.branch][entry.path.bytes]) }
-        return TreeManifest(entries: entries, options: options)
+        return secondsForDirectories(TreeManifest(entries: entries, options: options))
+    }
+
+    /// `manifest` with every directory's modification time cut to whole seconds.
+    static func secondsForDirectories(_ manifest: TreeManifest) -> TreeManifest {
+        var manifest = manifest
+        for index in manifest.entries.indices where manifest.entries[index].type == .directory {
+            manifest.entries[index].modificationTime = manifest.entries[index].modificationTime.map {
+                $0 - $0 % 1_000_000_000
+            }
+        }
+        return manifest
     }
 
     /// `umoci unpack`'s rootfs of `image` (a `layout:tag`), without its root entry.
@@ -54,7 +67,7 @@ struct ImageImportTests {
         try oracle.run("umoci", ["unpack"] + rootless + ["--image", image, bundle.string])
         var manifest = try TreeManifest.read(bundle.appending("rootfs"), options: Self.options)
         manifest.entries.removeAll { $0.path == "." }
-        return manifest
+        return Self.secondsForDirectories(manifest)
     }
 
     @Test("an OCI layout from umoci imports in one call; the merged chain equals umoci unpack's rootfs")
