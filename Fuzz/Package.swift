@@ -44,6 +44,11 @@ let package = Package(
             name: "fuzz-image-json",
             dependencies: ["FuzzSupport"]
         ),
+        // docker save / oci-archive tars: TarFileMembers' index and member reads under DockerArchive.
+        .executableTarget(
+            name: "fuzz-docker-archive",
+            dependencies: ["FuzzSupport"]
+        ),
         .executableTarget(
             name: "fuzz-aufs-options",
             dependencies: ["FuzzSupport", .product(name: "UnionMount", package: "UnionMount")]

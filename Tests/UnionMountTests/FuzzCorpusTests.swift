@@ -10,7 +10,9 @@ import UnionMountFuzzChecks
 /// The libFuzzer seed corpus (`Fuzz/Corpus/<target>/`) and the inputs that once crashed a target
 /// (`Fuzz/Crashes/<target>/`), found from this source file.
 enum FuzzCorpus {
-    static let targets = ["mountinfo", "proc-mounts", "overlay-options", "aufs-options", "layer-archive", "image-json"]
+    static let targets = [
+        "mountinfo", "proc-mounts", "overlay-options", "aufs-options", "layer-archive", "image-json", "docker-archive",
+    ]
 
     static let fuzzDirectory: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent()  // UnionMountTests
@@ -49,6 +51,8 @@ enum FuzzCorpus {
                 try FuzzChecks.layerArchive(bytes)
             case "image-json":
                 try FuzzChecks.imageJSON(bytes)
+            case "docker-archive":
+                try FuzzChecks.dockerArchive(bytes)
             case "aufs-options":
                 try FuzzChecks.aufsOptions(bytes)
                 try FuzzChecks.aufsBranchList(bytes)
@@ -98,6 +102,7 @@ struct FuzzCorpusTests {
         #expect(!inputs.isEmpty, "Fuzz/Corpus/\(target) is empty or missing")
         for (name, bytes) in inputs { FuzzCorpus.check(target, bytes, name) }
         if target == "layer-archive" { FuzzChecks.removeLayerArchiveScratch() }
+        if target == "docker-archive" { FuzzChecks.removeDockerArchiveScratch() }
     }
 
     @Test("the committed corpus stays small")

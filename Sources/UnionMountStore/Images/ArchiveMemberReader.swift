@@ -1,7 +1,7 @@
 import UnionMount
 
 /// Reads the members of an archive by name: the one thing image resolution needs from a `docker save` tar or an
-/// `oci-archive` (the tar reader itself is libarchive's, plugged in by the importer; tests use an in-memory one).
+/// `oci-archive` (``TarFileMembers`` reads a real archive file with libarchive; tests use an in-memory one).
 ///
 /// Names passed in are always checked by the caller first (``ArchiveMemberName``): relative, no `.` or `..`
 /// component, no empty component.
