@@ -121,6 +121,14 @@ int CUnionMount_setxattr(const char *path, const char *name, const void *value, 
     return setxattr(path, name, value, size, flags);
 }
 
+long CUnionMount_listxattr(const char *path, char *list, size_t size) {
+    return (long)listxattr(path, list, size);
+}
+
+long CUnionMount_getxattr(const char *path, const char *name, void *value, size_t size) {
+    return (long)getxattr(path, name, value, size);
+}
+
 int CUnionMount_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags) {
     return fsetxattr(fd, name, value, size, flags);
 }
