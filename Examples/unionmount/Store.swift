@@ -17,7 +17,7 @@ extension UnionMountCommand {
                 StoreInfo.self, StoreRepair.self, StoreCheck.self, StoreLayers.self, StoreCreateLayer.self,
                 StoreRemoveLayer.self, StoreContainers.self, StoreCreateContainer.self, StoreRemoveContainer.self,
                 StoreMount.self, StoreUnmount.self, StoreChanges.self, StoreExport.self, StoreCommit.self,
-                StoreChurn.self,
+                StoreExportImage.self, StoreExportLayer.self, StoreChurn.self,
             ])
     }
 }

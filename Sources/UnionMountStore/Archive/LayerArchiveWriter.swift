@@ -29,8 +29,10 @@ import UnionMount
 /// not the layer's). Modes keep the setuid, setgid and sticky bits; owners are the numeric ids as stat(2) shows
 /// them to this process (in a rootless store's user namespace: the container's ids, which is what an image
 /// holds; from outside it they would be the host's subordinate ids); modification times keep their nanoseconds
-/// (a pax `mtime` record) unless clamped (``LayerExportOptions/clampTimes``). Sockets are left out and counted.
-/// The same tree gives byte-identical output.
+/// (a pax `mtime` record) unless clamped (``LayerExportOptions/clampTimes``). Names are bytes: a valid UTF-8
+/// name that is not ASCII gets a pax `path` record, any other name its bytes under `hdrcharset=BINARY`. Sockets
+/// are left out and counted. The same tree gives byte-identical output (libarchive runs under the thread locale
+/// `C.UTF-8`, whatever the program's locale).
 ///
 /// The tree is read without following any symbolic link: every directory is opened with openat(2) `O_NOFOLLOW |
 /// O_DIRECTORY` relative to its parent's descriptor, every name examined with fstatat(2)
@@ -75,10 +77,17 @@ public struct LayerArchiveWriter: Sendable {
     /// Writes the layer directory `layer` as a tar to `output` (from its current offset).
     ///
     /// Wraps openat(2), fstatat(2), fstat(2), getdents64(2), read(2), readlinkat(2), listxattr(2) and getxattr(2)
-    /// on `/proc/self/fd/N`, and write(2) of the archive.
+    /// on `/proc/self/fd/N`, and write(2) of the archive; uselocale(3) around libarchive.
     ///
     /// - Throws: as ``write(layer:to:)-(_,FilePath)``.
     public func write(layer: FilePath, to output: FileDescriptor) throws(UnionMountError) -> ExportedLayer {
+        // libarchive converts names through the locale's charset: the same one for every program.
+        try ProcessFacts.withCharacterLocale("C.UTF-8") { () throws(UnionMountError) -> ExportedLayer in
+            try writeTar(layer: layer, to: output)
+        }
+    }
+
+    private func writeTar(layer: FilePath, to output: FileDescriptor) throws(UnionMountError) -> ExportedLayer {
         let root: FileDescriptor
         do {
             root = try FileSystem.open(layer, .readOnly, options: [.directory, .noFollow])

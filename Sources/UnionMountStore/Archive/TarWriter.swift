@@ -10,9 +10,11 @@ import UnionMount
 ///
 /// 1. the *tar writer*: format pax (`archive_write_set_format_pax`: ustar headers, a pax extended header only for
 ///    what ustar cannot hold: long or non-ASCII names, large ids or sizes, nanosecond modification times,
-///    extended attributes), attributes as `SCHILY.xattr.<name>` only (`xattrheader=SCHILY`), names written as
-///    their bytes (`hdrcharset=BINARY`: no locale conversion, so the output does not depend on the process
-///    locale), no filter. Only the modification time is ever set on an entry (no access or change time, no user
+///    extended attributes), attributes as `SCHILY.xattr.<name>` only (`xattrheader=SCHILY`), no filter. libarchive
+///    converts names from the locale's charset to UTF-8 for pax `path` records and writes a name it cannot
+///    convert as its bytes under `hdrcharset=BINARY`; ``LayerArchiveWriter`` runs it under the thread locale
+///    `C.UTF-8`, so valid UTF-8 names get plain `path` records, other names their bytes, whatever the
+///    program's locale. Only the modification time is ever set on an entry (no access or change time, no user
 ///    or group names), so the same tree gives the same bytes. Its write callback hashes every tar byte and hands
 ///    it on.
 /// 2. the *compressor* (when compressing): format `raw`, one entry, filter `gzip` (without a timestamp in its
@@ -135,7 +137,6 @@ final class TarWriter {
         }
         try check(archive_write_set_format_pax(tar), tar)
         try check(archive_write_set_format_option(tar, "pax", "xattrheader", "SCHILY"), tar)
-        try check(archive_write_set_format_option(tar, "pax", "hdrcharset", "BINARY"), tar)
         try check(archive_write_set_bytes_in_last_block(tar, 1), tar)
         try check(archive_write_open2(tar, client, nil, writeTarCallback, nil, nil), tar)
     }
@@ -172,7 +173,8 @@ final class TarWriter {
             value.withUnsafeBytes { archive_entry_xattr_add_entry(entry, name, $0.baseAddress, $0.count) }
         }
         let status = archive_write_header(tar, entry)
-        guard status == ARCHIVE_OK else { throw failure(of: tar) }
+        // ARCHIVE_WARN: a name that is not in the locale's charset, written as its bytes with `hdrcharset=BINARY`.
+        guard status == ARCHIVE_OK || status == ARCHIVE_WARN else { throw failure(of: tar) }
     }
 
     /// Writes contents of the current regular file.

@@ -28,6 +28,7 @@ import Testing
         entries.append(.directory("./opt/app", mode: 0o750))
         entries.append(.file("./opt/app/.wh..wh..opq"))
         entries.append(.file("./opt/app/c", "c"))
+        entries.append(.file("./caf\u{E9}-utf8", "UTF-8"))
         return entries
     }
 
@@ -181,6 +182,16 @@ import Testing
         #expect(raw.firstRange(of: Array("SCHILY.xattr.user.note".utf8)) != nil)
         #expect(raw.firstRange(of: Array("LIBARCHIVE.xattr".utf8)) == nil, "one record per attribute")
         #expect(names.contains(Array("caf".utf8) + [0xE9]), "a non-UTF-8 name is written as its bytes")
+        #expect(names.contains(Array("caf\u{E9}-utf8".utf8)))
+        // Only the name that is not UTF-8 needs hdrcharset=BINARY; the UTF-8 one is a plain pax path record.
+        var count = 0
+        var rest = raw[...]
+        while let range = rest.firstRange(of: Array("hdrcharset=BINARY".utf8)) {
+            count += 1
+            rest = rest[range.upperBound...]
+        }
+        #expect(count == 1)
+        #expect(raw.firstRange(of: Array("path=caf\u{E9}-utf8".utf8)) != nil)
         #expect(names.contains { $0.count > 300 }, "a long name is written whole")
     }
 
