@@ -37,7 +37,8 @@ struct StoreExportImage: ParsableCommand {
             """)
 
     @OptionGroup var store: StoreOptions
-    @Option(name: .customLong("oci-layout"), help: ArgumentHelp("The layout to write or add to.", valueName: "dir[:tag]"))
+    @Option(
+        name: .customLong("oci-layout"), help: ArgumentHelp("The layout to write or add to.", valueName: "dir[:tag]"))
     var ociLayout: String?
     @Option(name: .customLong("docker-archive"), help: ArgumentHelp("The archive to write.", valueName: "file"))
     var dockerArchive: String?
@@ -53,9 +54,12 @@ struct StoreExportImage: ParsableCommand {
             throw ValidationError("give exactly one of --oci-layout and --docker-archive")
         }
         if dockerArchive != nil && (tars.zstd || tars.uncompressed) {
-            throw ValidationError("a docker archive always holds plain layer tars: --zstd and --uncompressed do not apply")
+            throw ValidationError(
+                "a docker archive always holds plain layer tars: --zstd and --uncompressed do not apply")
         }
-        if ociLayout != nil && tag != nil { throw ValidationError("--tag is for --docker-archive; use --oci-layout DIR:TAG") }
+        if ociLayout != nil && tag != nil {
+            throw ValidationError("--tag is for --docker-archive; use --oci-layout DIR:TAG")
+        }
     }
 
     /// `DIR[:TAG]`: the tag is after the last `:` when what follows it has no `/`.
@@ -78,8 +82,11 @@ struct StoreExportImage: ParsableCommand {
         try store.run(output) {
             try $0.exportImage(named: name, to: destination, options: tars.options)
         } text: { image in
-            ["\(image.name) -> \(ociLayout ?? dockerArchive ?? "") tag \(image.tag)", "manifest \(image.manifestDigest)",
-             "config \(image.configDigest)"]
+            [
+                "\(image.name) -> \(ociLayout ?? dockerArchive ?? "") tag \(image.tag)",
+                "manifest \(image.manifestDigest)",
+                "config \(image.configDigest)",
+            ]
                 + image.layers.map { "layer \($0.digest) diff id \($0.diffID) \($0.size) bytes" }
         }
     }

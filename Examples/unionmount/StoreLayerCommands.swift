@@ -129,15 +129,19 @@ struct StoreCommit: ParsableCommand {
     var layerID: String?
     @Option(
         name: .customLong("as-image"),
-        help: ArgumentHelp("Record a new image (name[:tag]): the layer by its chain id, config and manifest.", valueName: "name"))
+        help: ArgumentHelp(
+            "Record a new image (name[:tag]): the layer by its chain id, config and manifest.", valueName: "name"))
     var imageName: String?
-    @Option(name: .long, help: "With --as-image: the image the container was created from (default: found by its top layer).")
+    @Option(
+        name: .long,
+        help: "With --as-image: the image the container was created from (default: found by its top layer).")
     var base: String?
     @Flag(name: .long, help: "With --as-image: the layer's digest as a zstd tar (default gzip).")
     var zstd = false
     @Option(
         name: .customLong("clamp-times"),
-        help: ArgumentHelp("With --as-image: clamp the layer's times and set the config's created to this.", valueName: "seconds"))
+        help: ArgumentHelp(
+            "With --as-image: clamp the layer's times and set the config's created to this.", valueName: "seconds"))
     var clampTimes: Int64?
     @OptionGroup var output: OutputOptions
     @Argument(help: "The container's id.")

@@ -120,7 +120,8 @@ final class LayerExport {
                     whiteout = try isXattrWhiteout(name, in: dirfd, path: child)
                 }
                 if whiteout {
-                    items.append(Item(name: name, archiveName: Self.whiteoutPrefix + name, info: entry, role: .whiteout))
+                    items.append(
+                        Item(name: name, archiveName: Self.whiteoutPrefix + name, info: entry, role: .whiteout))
                 } else {
                     items.append(Item(name: name, archiveName: name, info: entry, role: .plain))
                 }
@@ -211,9 +212,6 @@ final class LayerExport {
         case (.plain, .socket):
             skippedSockets += 1
             firstNames[InodeKey(info)] = nil
-        default:
-            throw UnionMountError(
-                code: .unsupported, message: "\(describe(path)) is of a kind a tar cannot hold", input: path.readable)
         }
     }
 
@@ -369,7 +367,8 @@ final class LayerExport {
 
     private func systemFailure(_ call: String, _ error: Errno, _ what: String, _ path: [UInt8]) -> UnionMountError {
         UnionMountError.systemCall(
-            call, error, message: "cannot \(what) \(describe(path))", input: path.isEmpty ? layer.readable : path.readable)
+            call, error, message: "cannot \(what) \(describe(path))",
+            input: path.isEmpty ? layer.readable : path.readable)
     }
 
     private func malformed(_ message: String, _ path: [UInt8]) -> UnionMountError {

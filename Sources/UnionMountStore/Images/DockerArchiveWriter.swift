@@ -54,7 +54,8 @@ struct DockerArchiveWriter {
         throws(UnionMountError)
     {
         func failure(_ error: TarWriter.Failure) -> UnionMountError {
-            var failure = UnionMountError(code: error.code, message: "\(file.readable): \(error.message)", input: file.readable)
+            var failure = UnionMountError(
+                code: error.code, message: "\(file.readable): \(error.message)", input: file.readable)
             failure.errno = error.errno
             return failure
         }
@@ -101,13 +102,15 @@ struct DockerArchiveWriter {
                     let count: Int
                     do {
                         count = try FileSystem.read(
-                            fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<min(buffer.count, Int(remaining))]))
+                            fd,
+                            into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<min(buffer.count, Int(remaining))]))
                     } catch {
                         throw TarWriter.Failure(
                             code: .systemCallFailed, message: "cannot read \(member.path.readable)", errno: error)
                     }
                     guard count > 0 else {
-                        throw TarWriter.Failure(code: .invalidState, message: "\(member.path.readable) shrank while packed")
+                        throw TarWriter.Failure(
+                            code: .invalidState, message: "\(member.path.readable) shrank while packed")
                     }
                     try tar.write(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
                     remaining -= Int64(count)

@@ -37,7 +37,10 @@ enum ImageDocuments {
             }
             history = entries
         }
-        history.append(.object([.init(key: "created", value: .string(created)), .init(key: "created_by", value: .string(createdBy))]))
+        history.append(
+            .object([
+                .init(key: "created", value: .string(created)), .init(key: "created_by", value: .string(createdBy)),
+            ]))
         let newRootfs = JSONValue.object(rootfs).setting("diff_ids", .array(diffIDs + [.string(diffID.description)]))
         return document.setting("created", .string(created)).setting("rootfs", newRootfs).setting(
             "history", .array(history)
@@ -55,7 +58,9 @@ enum ImageDocuments {
         members.append(
             .init(
                 key: "rootfs",
-                value: .object([.init(key: "type", value: .string("layers")), .init(key: "diff_ids", value: .array([]))])))
+                value: .object([
+                    .init(key: "type", value: .string("layers")), .init(key: "diff_ids", value: .array([])),
+                ])))
         return JSONValue.object(members).serialized
     }
 
@@ -78,7 +83,8 @@ enum ImageDocuments {
         ]
         if let annotations = descriptor.annotations, !annotations.isEmpty {
             let sorted = annotations.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
-            members.append(.init(key: "annotations", value: .object(sorted.map { .init(key: $0.key, value: .string($0.value)) })))
+            members.append(
+                .init(key: "annotations", value: .object(sorted.map { .init(key: $0.key, value: .string($0.value)) })))
         }
         if let platform = descriptor.platform {
             var fields: [JSONMember] = [

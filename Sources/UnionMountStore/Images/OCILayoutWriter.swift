@@ -32,7 +32,7 @@ struct OCILayoutWriter {
     @discardableResult
     func writeBlob(_ bytes: [UInt8]) throws(UnionMountError) -> ImageDigest {
         let digest = SHA256.digest(of: bytes)
-        try writeBlob { (fd) throws(UnionMountError) -> ImageDigest in
+        _ = try writeBlob { (fd) throws(UnionMountError) -> ImageDigest in
             do throws(Errno) {
                 try FileSystem.writeAll(fd, bytes)
             } catch {
@@ -93,7 +93,8 @@ struct OCILayoutWriter {
             document = try JSONReader.parse(bytes, file: file.readable)
             guard case .object = document, case .array(let listed)? = document.member("manifests") ?? .array([])
             else {
-                throw UnionMountError.malformed("\(file.readable): not an image index with a manifests list", input: file.readable)
+                throw UnionMountError.malformed(
+                    "\(file.readable): not an image index with a manifests list", input: file.readable)
             }
             entries = listed
         }
@@ -125,14 +126,16 @@ struct OCILayoutWriter {
             do {
                 info = try FileSystem.status(path)
             } catch {
-                throw UnionMountError.systemCall("lstat", error, message: "cannot examine \(path.readable)", input: path.readable)
+                throw UnionMountError.systemCall(
+                    "lstat", error, message: "cannot examine \(path.readable)", input: path.readable)
             }
             guard info.type == .directory else {
                 throw UnionMountError.malformed(
                     "\(path.readable) is not a directory (a symbolic link is not followed)", input: path.readable)
             }
         } catch {
-            throw UnionMountError.systemCall("mkdir", error, message: "cannot create \(path.readable)", input: path.readable)
+            throw UnionMountError.systemCall(
+                "mkdir", error, message: "cannot create \(path.readable)", input: path.readable)
         }
     }
 
@@ -160,13 +163,15 @@ struct OCILayoutWriter {
             try FileSystem.writeAll(fd, bytes)
         } catch {
             try? FileSystem.unlink(temporary)
-            throw UnionMountError.systemCall("write", error, message: "cannot write \(temporary.readable)", input: path.readable)
+            throw UnionMountError.systemCall(
+                "write", error, message: "cannot write \(temporary.readable)", input: path.readable)
         }
         do {
             try FileSystem.rename(temporary, to: path)
         } catch {
             try? FileSystem.unlink(temporary)
-            throw UnionMountError.systemCall("rename", error, message: "cannot replace \(path.readable)", input: path.readable)
+            throw UnionMountError.systemCall(
+                "rename", error, message: "cannot replace \(path.readable)", input: path.readable)
         }
     }
 }

@@ -162,11 +162,12 @@ extension LayerStore {
                 SHA256.digest(of: bytes) == digest
             {
                 let manifest = try ImageManifest(parsing: bytes, file: "the manifest of \(baseImage.name)")
-                layerDescriptors = zip(manifest.layers, manifest.layerTypes).map { descriptor, type in
-                    var converted = descriptor
-                    converted.mediaType = ImageDocuments.layerMediaType(type.compression)
-                    return converted
-                } + [newDescriptor]
+                layerDescriptors =
+                    zip(manifest.layers, manifest.layerTypes).map { descriptor, type in
+                        var converted = descriptor
+                        converted.mediaType = ImageDocuments.layerMediaType(type.compression)
+                        return converted
+                    } + [newDescriptor]
             }
         } else {
             layerDescriptors = [newDescriptor]

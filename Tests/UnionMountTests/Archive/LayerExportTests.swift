@@ -168,7 +168,8 @@ import Testing
         #expect(byName["bin/su"]?.permissions == 0o4755 && byName["home/user/tool"]?.permissions == 0o6755)
         #expect(byName["tmp/"]?.permissions == 0o1777)
         #expect(byName["home/user/notes"]?.uid == 1000)
-        #expect(byName["home/user/notes"]?.modificationTime == FileTime(seconds: 1_600_000_000, nanoseconds: 987_654_321))
+        #expect(
+            byName["home/user/notes"]?.modificationTime == FileTime(seconds: 1_600_000_000, nanoseconds: 987_654_321))
         #expect(byName["home/user/notes"]?.accessTime == nil, "access times are not written")
         #expect(byName["dev-null"]?.kind == .characterDevice && byName["dev-null"]?.deviceMinor == 3)
         #expect(byName["run/fifo"]?.kind == .fifo)
@@ -235,7 +236,9 @@ import Testing
         _ = try LayerArchiveWriter(
             whiteoutFormat: .aufs, options: LayerExportOptions(compression: .none, clampTimes: 1_000_000)
         ).write(layer: layer, to: file)
-        let times = Dictionary(try entries(of: file).map { (String(decoding: $0.path, as: UTF8.self), $0.modificationTime) }) { a, _ in a }
+        let times = Dictionary(
+            try entries(of: file).map { (String(decoding: $0.path, as: UTF8.self), $0.modificationTime) }
+        ) { a, _ in a }
         #expect(times["./"] == FileTime(seconds: 1_000_000, nanoseconds: 0))
         #expect(times["new"] == FileTime(seconds: 1_000_000, nanoseconds: 0))
         #expect(times["old"] == FileTime(seconds: 500_000, nanoseconds: 7))
@@ -256,13 +259,15 @@ import Testing
             try LayerArchiveWriter(whiteoutFormat: .aufs).write(layer: scratch.path.appending("link"), to: file)
         }
         // O_DIRECTORY | O_NOFOLLOW on a symbolic link: ENOTDIR (ELOOP without O_DIRECTORY).
-        #expect(linked?.code == .systemCallFailed && [.notDirectory, .tooManySymbolicLinkLevels].contains(linked?.errno))
+        #expect(
+            linked?.code == .systemCallFailed && [.notDirectory, .tooManySymbolicLinkLevels].contains(linked?.errno))
         #expect(!fileExists(file))
 
         if TestEnvironment.isRoot {
             let redirected = try scratch.directory("redirected")
             try makeDirectories(redirected.appending("moved"))
-            try FileSystem.setExtendedAttribute(redirected.appending("moved"), "trusted.overlay.redirect", Array("/x".utf8))
+            try FileSystem.setExtendedAttribute(
+                redirected.appending("moved"), "trusted.overlay.redirect", Array("/x".utf8))
             let refused = thrown {
                 try LayerArchiveWriter(whiteoutFormat: .overlayTrusted).write(layer: redirected, to: file)
             }
@@ -271,7 +276,9 @@ import Testing
         }
         // An existing output file is not overwritten.
         try writeFile(file, "mine")
-        let exists = thrown { try LayerArchiveWriter(whiteoutFormat: .aufs).write(layer: scratch.directory("empty"), to: file) }
+        let exists = thrown {
+            try LayerArchiveWriter(whiteoutFormat: .aufs).write(layer: scratch.directory("empty"), to: file)
+        }
         #expect(exists?.errno == .fileExists && readFile(file) == "mine")
     }
 }

@@ -13,7 +13,8 @@ import Testing
 /// digests agree), `umoci unpack` of the layout (its rootfs is the container's view), `skopeo copy` of the docker
 /// archive into an OCI layout (the same diff ids). Skipped, with the reason, when a tool is absent (`.ci/test`
 /// installs them); root for the overlay store's whiteouts.
-@Suite(.serialized, .enabled(if: OracleTools.present, "needs umoci, skopeo, gzip and tar (apt-get install umoci skopeo)"))
+@Suite(
+    .serialized, .enabled(if: OracleTools.present, "needs umoci, skopeo, gzip and tar (apt-get install umoci skopeo)"))
 struct ExportOracleTests {
     @discardableResult
     func run(_ name: String, _ arguments: [String]) throws -> Data {
@@ -24,7 +25,8 @@ struct ExportOracleTests {
     }
 
     func inspect(_ reference: String) throws -> [String: Any] {
-        try #require(try JSONSerialization.jsonObject(with: try run("skopeo", ["inspect", reference])) as? [String: Any])
+        try #require(
+            try JSONSerialization.jsonObject(with: try run("skopeo", ["inspect", reference])) as? [String: Any])
     }
 
     @Test("skopeo inspect reads the OCI layout; umoci unpack gives the container's view")
@@ -59,7 +61,8 @@ struct ExportOracleTests {
         // Selected by the repo tag manifest.json lists (skopeo fails on a tag the archive does not have).
         let tagged = try inspect("docker-archive:\(file.string):example/app:v2")
         #expect(tagged["Layers"] as? [String] == exported.layers.map(\.digest.description))
-        let missing = try runProcess(try #require(OracleTools.path("skopeo")), ["inspect", "docker-archive:\(file.string):no/such:tag"])
+        let missing = try runProcess(
+            try #require(OracleTools.path("skopeo")), ["inspect", "docker-archive:\(file.string):no/such:tag"])
         #expect(missing.status != 0)
         let copied = fixture.scratch.path.appending("copied")
         try run("skopeo", ["copy", "-q", "docker-archive:\(file.string)", "oci:\(copied.string):copy"])

@@ -44,7 +44,8 @@ import Testing
         let archive = scratch.path.appending("app.tar").string
         let saved = try json(
             try unionmount(
-                "store", "export-image", "--root", root, "--docker-archive", archive, "--tag", "demo/app:saved", "--json",
+                "store", "export-image", "--root", root, "--docker-archive", archive, "--tag", "demo/app:saved",
+                "--json",
                 "demo/app:1"))
         #expect(saved["tag"] as? String == "demo/app:saved")
 

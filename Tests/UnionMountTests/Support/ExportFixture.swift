@@ -48,7 +48,8 @@ struct ExportFixture {
         let fixture = try OCILayoutFixture(in: directory)
         let layers = baseLayers()
         let blobs = try layers.map {
-            try fixture.blob(TestArchive($0, compression: .gzip).bytes(), mediaType: ImageDocuments.layerMediaType(.gzip))
+            try fixture.blob(
+                TestArchive($0, compression: .gzip).bytes(), mediaType: ImageDocuments.layerMediaType(.gzip))
         }
         let diffIDs = layers.map { SHA256.digest(of: TestArchive($0).bytes()) }
         let config = try fixture.blob(
@@ -72,7 +73,8 @@ struct ExportFixture {
             let descriptor = try #require(layer.blob.descriptor)
             let applier = LayerApplier(
                 whiteoutFormat: store.whiteoutFormat,
-                expectation: LayerArchiveExpectation(digest: descriptor.digest, size: descriptor.size, diffID: layer.diffID))
+                expectation: LayerArchiveExpectation(
+                    digest: descriptor.digest, size: descriptor.size, diffID: layer.diffID))
             let blob = directory.appending("blobs/sha256/" + descriptor.digest.hex)
             return try applier.apply(archive: blob, into: builder.directory).diffID
         }
