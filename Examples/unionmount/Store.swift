@@ -7,7 +7,8 @@ extension UnionMountCommand {
     /// `unionmount store`: a layer store of image layers and containers, shared by every process using it.
     struct Store: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create layers, stack containers on them, mount, list changes, and repair after crashes.",
+            abstract:
+                "Import images, create layers, stack containers on them, mount, list changes, repair after crashes.",
             discussion: """
                 Every subcommand takes --root DIR (the store); the first use creates it with the backend probed \
                 here (overlay, overlay-userxattr, fuse-overlayfs or aufs) unless --backend says which, and later \
@@ -17,7 +18,8 @@ extension UnionMountCommand {
                 StoreInfo.self, StoreRepair.self, StoreCheck.self, StoreLayers.self, StoreCreateLayer.self,
                 StoreRemoveLayer.self, StoreContainers.self, StoreCreateContainer.self, StoreRemoveContainer.self,
                 StoreMount.self, StoreUnmount.self, StoreChanges.self, StoreExport.self, StoreCommit.self,
-                StoreExportImage.self, StoreExportLayer.self, StoreChurn.self,
+                StoreImport.self, StoreImages.self, StoreRemoveImage.self, StorePrune.self, StoreExportImage.self,
+                StoreExportLayer.self, StoreChurn.self,
             ])
     }
 }

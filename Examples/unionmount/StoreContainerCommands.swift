@@ -28,10 +28,13 @@ struct StoreContainers: ParsableCommand {
 /// `unionmount store create-container`: a container on an image layer, with an optional init layer.
 struct StoreCreateContainer: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "create-container", abstract: "Create a container on an image layer.")
+        commandName: "create-container", abstract: "Create a container on an image (by name) or a layer.")
 
     @OptionGroup var store: StoreOptions
-    @Option(name: .long, help: "The image's top layer (none: an empty image).")
+    @Option(
+        name: .long,
+        help:
+            "An imported image's name (name[:tag]) or a layer id: the container stacks on its top layer (none: empty).")
     var image: String?
     @Option(
         name: .customLong("init-from"),

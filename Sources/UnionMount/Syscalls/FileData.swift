@@ -116,6 +116,19 @@ extension FileSystem {
         return try valueOrErrno { system_read(fd.rawValue, buffer.baseAddress!, buffer.count) }
     }
 
+    /// Reads up to `buffer.count` bytes at `offset` of `fd` into `buffer` (the file position does not move); 0 at
+    /// the end of the file. `EINTR` is retried.
+    ///
+    /// - Throws: the `Errno` of pread(2).
+    ///
+    /// The corresponding system call is `pread64(2)`.
+    package static func read(
+        _ fd: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer, atOffset offset: Int64
+    ) throws(Errno) -> Int {
+        try injectFault("pread", nil)
+        return try valueOrErrno { pread(fd.rawValue, buffer.baseAddress, buffer.count, off_t(offset)) }
+    }
+
     /// Writes all of `bytes` to `fd`, in as many write(2) calls as it takes. `EINTR` is retried.
     ///
     /// - Throws: the `Errno` of write(2).

@@ -46,13 +46,13 @@ final class LayerApplication {
 
     static let confined: FileSystem.Resolution = [.inRoot, .noMagicLinks, .noCrossDevice, .noSymbolicLinks]
 
-    init(applier: LayerApplier, source: FileDescriptor, root: FileDescriptor) throws(UnionMountError) {
+    init(applier: LayerApplier, source: TarSource, root: FileDescriptor) throws(UnionMountError) {
         self.applier = applier
         self.root = root
         let limits = applier.limits
         do {
             stream = try TarStream(
-                reading: source, maximumUncompressedBytes: limits.maximumUncompressedBytes,
+                source: source, maximumUncompressedBytes: limits.maximumUncompressedBytes,
                 maximumCompressedBytes: applier.expectation.size ?? .max)
         } catch {
             throw UnionMountError(code: error.code, message: "\(applier.displayName): \(error.message)")

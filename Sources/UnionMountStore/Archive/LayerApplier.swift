@@ -129,7 +129,16 @@ public struct LayerApplier: Sendable {
     public func apply(from source: FileDescriptor, into root: FileDescriptor) throws(UnionMountError)
         -> LayerArchiveSummary
     {
+        try apply(source: .file(source), into: root)
+    }
+
+    /// Applies the archive read from `source` (a descriptor, or a member of an enclosing tar) to the directory
+    /// open as `root`; `progress` gets the bytes read from the source so far after each read.
+    func apply(
+        source: TarSource, into root: FileDescriptor, progress: ((Int64) -> Void)? = nil
+    ) throws(UnionMountError) -> LayerArchiveSummary {
         let application = try LayerApplication(applier: self, source: source, root: root)
+        application.stream.onRead = progress
         return try application.run()
     }
 

@@ -2,14 +2,17 @@ import CLibArchive
 import SystemPackage
 import UnionMount
 
-/// A layer tar read from a file descriptor in one pass with libarchive, with the SHA-256 and size of the bytes
+/// A layer tar read in one pass with libarchive (from a file descriptor, or from a member of an enclosing tar: see
+/// ``TarSource``), with the SHA-256 and size of the bytes
 /// as stored (the compressed blob: an OCI manifest's `digest`/`size`) and as decompressed (the tar itself: the
 /// config's diff id), both computed while the entries are read.
 ///
 /// Two libarchive reader objects are stacked:
 ///
 /// 1. the *decompressor*: format `raw` only, filters `gzip` and `zstd` only (plain input passes through). Its read
-///    callback reads the descriptor and hashes every compressed byte; its one "entry" is the decompressed stream.
+///    callback reads the source (read(2) of the descriptor, or the next data block of the enclosing archive's
+///    member, handed on without a copy) and hashes every compressed byte; its one "entry" is the decompressed
+///    stream.
 /// 2. the *tar reader*: format `tar` only (ustar, pax, GNU and v7, with GNU long names and sparse files), no
 ///    filter. Its read callback pulls blocks from the decompressor (no copy: libarchive's own buffer is handed
 ///    on) and hashes every uncompressed byte, counting them against the caller's limit.
@@ -36,7 +39,7 @@ final class TarStream {
         case none, gzip, zstd
     }
 
-    private let source: FileDescriptor
+    private let source: TarSource
     private let decompressor: OpaquePointer
     private let reader: OpaquePointer
     fileprivate let buffer: UnsafeMutableRawBufferPointer
@@ -52,15 +55,24 @@ final class TarStream {
     private var callbackFailure: Failure?
     private var decompressedEnd = false
     private var opened = false
+    /// Called with the bytes read from the source so far, after each read.
+    var onRead: ((Int64) -> Void)?
 
     /// Prepares to read `source` from its current offset.
     ///
     /// - Parameters:
     ///   - maximumUncompressedBytes: the decompressed stream may not be longer (a decompression bomb).
     ///   - maximumCompressedBytes: the file may not be longer (the manifest's size, when known).
-    init(reading source: FileDescriptor, maximumUncompressedBytes: Int64, maximumCompressedBytes: Int64 = .max)
-        throws(Failure)
-    {
+    convenience init(
+        reading source: FileDescriptor, maximumUncompressedBytes: Int64, maximumCompressedBytes: Int64 = .max
+    ) throws(Failure) {
+        try self.init(
+            source: .file(source), maximumUncompressedBytes: maximumUncompressedBytes,
+            maximumCompressedBytes: maximumCompressedBytes)
+    }
+
+    /// Prepares to read `source` (a descriptor from its current offset, or an archive member from its start).
+    init(source: TarSource, maximumUncompressedBytes: Int64, maximumCompressedBytes: Int64 = .max) throws(Failure) {
         guard let decompressor = archive_read_new() else {
             throw Failure(code: .systemCallFailed, message: "libarchive: archive_read_new failed", errno: .noMemory)
         }
@@ -132,10 +144,7 @@ final class TarStream {
     func finish() throws(Failure) -> (compressed: ImageDigest, uncompressed: ImageDigest) {
         if !opened { try open() }
         while try pullDecompressed() != nil {}
-        while true {
-            let count = try readSource()
-            if count == 0 { break }
-        }
+        while try !readSource().isEmpty {}
         let compressed = ImageDigest(sha256: compressedHash.finishAndRestart())
         let uncompressed = ImageDigest(sha256: uncompressedHash.finishAndRestart())
         return (compressed, uncompressed)
@@ -143,22 +152,32 @@ final class TarStream {
 
     // MARK: The two callbacks
 
-    /// read(2) of the next piece of the file into the buffer, hashed and counted.
-    fileprivate func readSource() throws(Failure) -> Int {
-        let count: Int
-        do {
-            count = try FileSystem.read(source, into: buffer)
-        } catch {
-            throw Failure(code: .systemCallFailed, message: "cannot read the layer archive", errno: error)
+    /// The next piece of the source (read(2) into the buffer, or the member's next block), hashed and counted;
+    /// empty at the end.
+    fileprivate func readSource() throws(Failure) -> UnsafeRawBufferPointer {
+        let block: UnsafeRawBufferPointer
+        switch source {
+        case .file(let fd):
+            let count: Int
+            do {
+                count = try FileSystem.read(fd, into: buffer)
+            } catch {
+                throw Failure(code: .systemCallFailed, message: "cannot read the layer archive", errno: error)
+            }
+            block = UnsafeRawBufferPointer(rebasing: buffer[..<count])
+        case .member(let member):
+            block = try member.nextBlock()
         }
+        let count = block.count
         compressedSize += Int64(count)
         guard compressedSize <= maximumCompressed else {
             throw Failure(
                 code: .malformedInput,
                 message: "the layer blob is longer than the \(maximumCompressed) bytes its descriptor says")
         }
-        compressedHash.update(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
-        return count
+        compressedHash.update(block)
+        onRead?(compressedSize)
+        return block
     }
 
     /// The decompressor's next block, hashed and counted; nil at the end of the stream.
@@ -227,9 +246,9 @@ private func readCompressedCallback(
     guard let client, let out else { return -1 }
     let stream = Unmanaged<TarStream>.fromOpaque(client).takeUnretainedValue()
     do {
-        let count = try stream.readSource()
-        out.pointee = stream.sourceBuffer
-        return la_ssize_t(count)
+        let block = try stream.readSource()
+        out.pointee = block.baseAddress
+        return la_ssize_t(block.count)
     } catch {
         stream.record(error)
         return -1
@@ -252,7 +271,10 @@ private func readUncompressedCallback(
     }
 }
 
-extension TarStream {
-    /// The buffer ``readSource()`` fills (valid until the next read).
-    fileprivate var sourceBuffer: UnsafeRawPointer? { UnsafeRawPointer(buffer.baseAddress) }
+/// Where a ``TarStream`` reads the blob from.
+enum TarSource {
+    /// A file descriptor, read with read(2) from its current offset to its end.
+    case file(FileDescriptor)
+    /// A member of an enclosing (uncompressed) tar, such as a `docker save` archive's `<id>/layer.tar`.
+    case member(TarMemberData)
 }

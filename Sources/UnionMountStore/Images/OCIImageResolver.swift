@@ -52,7 +52,8 @@ struct OCIImageResolver<Source: OCIFileSource> {
         }
         switch selector {
         case .only:
-            return try follow(try choose(entries, in: "index.json", depth: 0), reference: nil, depth: 0)
+            let chosen = try choose(entries, in: "index.json", depth: 0)
+            return try follow(chosen, reference: chosen.descriptor.referenceName, depth: 0)
         case .tag(let tag):
             let tagged = entries.filter { $0.descriptor.referenceName.map { $0.utf8.elementsEqual(tag.utf8) } == true }
             guard !tagged.isEmpty else {

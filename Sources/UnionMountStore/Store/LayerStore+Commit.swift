@@ -8,7 +8,8 @@ extension LayerStore {
     /// `history` entry and `created` set, and whose OCI manifest lists the base image's layer descriptors and the
     /// new layer's.
     ///
-    /// The new layer's diff id, digest and size are those of the tar ``LayerArchiveWriter`` writes from it with
+    /// The layer records its diff id, like an imported one (``StoreLayer/diffID``). The new layer's diff id,
+    /// digest and size are those of the tar ``LayerArchiveWriter`` writes from it with
     /// `options` (computed by writing the tar to `/dev/null`: the store keeps no blobs, see
     /// ``exportImage(named:to:options:)``, which writes the same tar again). `created` is
     /// `options.clampTimes` when given, else now.
@@ -114,6 +115,8 @@ extension LayerStore {
                     try scratch.abandon()
                     return (layer, false)
                 }
+                // An image layer like an imported one: reused by imports of the same chain, freed by prune().
+                builder.diffID = exported.diffID
                 do throws(UnionMountError) {
                     do throws(Errno) {
                         try FileSystem.removeDirectory(builder.directory)

@@ -39,7 +39,8 @@ extension LayerStore {
     }
 
     /// Imports `image` as `name`: each layer not yet in the store (by chain id) is built by `applyLayer`, then
-    /// the image is recorded (``recordImage(_:name:)``).
+    /// the image is recorded (``recordImage(_:name:)``). ``importImage(from:name:options:progress:)`` is the same
+    /// with the store's own tar applier plugged in; this form is for layers unpacked some other way.
     ///
     /// `applyLayer` gets the layer and a ``LayerBuilder`` whose directory it fills from the layer's tar stream,
     /// and returns the diff id it computed while reading the uncompressed stream; a diff id other than the
@@ -48,15 +49,26 @@ extension LayerStore {
     ///
     /// On any failure nothing is recorded, and the layers this call created are removed again (unless another
     /// image or container took them up meanwhile). A process killed midway leaves the layers it committed as
-    /// plain layers, which the next import of an image that has them reuses.
+    /// layers no image uses: the next import of an image that has them reuses them, and ``prune()`` removes them.
     ///
     /// - Throws: `UnionMountError.Code.invalidArgument` for a bad name; `UnionMountError.Code.unsupported` for
     ///   more layers than overlay stacks; `UnionMountError.Code.malformedInput` naming the layer for a diff id
-    ///   mismatch; what `applyLayer` throws; what ``recordImage(_:name:)`` throws.
+    ///   mismatch; `UnionMountError.Code.invalidState` when a layer of a chain id's name exists but was not made
+    ///   by an image import of that diff id; what `applyLayer` throws; what ``recordImage(_:name:)`` throws.
     @discardableResult
     public func importImage(
         _ image: ResolvedImage, name: String, applyLayer: (ResolvedLayer, LayerBuilder) throws -> ImageDigest
     ) throws -> StoreImage {
+        try importChain(image, name: name) { _, layer, builder in (try applyLayer(layer, builder), nil) }.image
+    }
+
+    /// The one import path: reuses or builds each layer of `image` bottom first (`apply` fills a builder and
+    /// returns the diff id it computed, and the tar's summary when the store applied it), then records the image;
+    /// `layerDone` is told the position of each layer finished.
+    func importChain(
+        _ image: ResolvedImage, name: String, layerDone: (Int) -> Void = { _ in },
+        apply: (Int, ResolvedLayer, LayerBuilder) throws -> (ImageDigest, LayerArchiveSummary?)
+    ) throws -> ImportedImage {
         _ = try ImageReference(parsing: name)
         guard image.layers.count <= OverlaySpec.maximumLayerCount else {
             throw UnionMountError(
@@ -65,16 +77,31 @@ extension LayerStore {
                     + "\(OverlaySpec.maximumLayerCount)", input: name)
         }
         var created: [String] = []
+        var imported: [ImportedLayer] = []
         do {
             var parent: String?
             for (position, layer) in image.layers.enumerated() {
                 let id = layer.chainID.hex
                 defer { parent = id }
-                if try readLayer(id) != nil { continue }
-                guard let builder = try beginImageLayer(id, parent: parent) else { continue }
+                let reused = ImportedLayer(
+                    chainID: layer.chainID, diffID: layer.diffID, blobDigest: layer.blob.descriptor?.digest,
+                    layerID: id, outcome: .reused, bytesRead: 0, uncompressedBytes: 0, entries: 0)
+                if try reusable(id, parent: parent, layer: layer) {
+                    imported.append(reused)
+                    layerDone(position)
+                    continue
+                }
+                guard let builder = try beginImageLayer(id, parent: parent) else {
+                    guard try reusable(id, parent: parent, layer: layer) else { continue }
+                    imported.append(reused)
+                    layerDone(position)
+                    continue
+                }
+                builder.diffID = layer.diffID
                 let diffID: ImageDigest
+                let summary: LayerArchiveSummary?
                 do {
-                    diffID = try applyLayer(layer, builder)
+                    (diffID, summary) = try apply(position, layer, builder)
                 } catch {
                     try? builder.abandon()
                     throw error
@@ -87,13 +114,41 @@ extension LayerStore {
                         input: layer.blob.descriptor?.digest.description ?? layer.blob.member
                             ?? layer.diffID.description)
                 }
-                if try Self.commitImageLayer(builder) { created.append(id) }
+                if try Self.commitImageLayer(builder) {
+                    created.append(id)
+                    StoreFaultInjection.point("import-image.layer-committed")
+                } else {
+                    _ = try reusable(id, parent: parent, layer: layer)
+                }
+                imported.append(
+                    ImportedLayer(
+                        chainID: layer.chainID, diffID: layer.diffID,
+                        blobDigest: summary?.digest ?? layer.blob.descriptor?.digest, layerID: id, outcome: .applied,
+                        bytesRead: summary?.size ?? 0, uncompressedBytes: summary?.uncompressedSize ?? 0,
+                        entries: summary?.entries ?? 0))
+                layerDone(position)
             }
-            return try recordImage(image, name: name)
+            StoreFaultInjection.point("import-image.layers-ready")
+            return ImportedImage(image: try recordImage(image, name: name), layers: imported)
         } catch {
             for id in created.reversed() { try? removeLayer(id) }
             throw error
         }
+    }
+
+    /// Whether the layer `id` is already in the store as `layer` of an image (on `parent`, with its diff id).
+    ///
+    /// - Throws: `UnionMountError.Code.invalidState` when a layer of that id exists but is not that: made by
+    ///   hand under a chain id's name, or on another parent.
+    private func reusable(_ id: String, parent: String?, layer: ResolvedLayer) throws(UnionMountError) -> Bool {
+        guard let stored = try readLayer(id) else { return false }
+        guard stored.diffID == layer.diffID, stored.parent == parent, stored.owner == nil else {
+            throw UnionMountError.invalidState(
+                "the store has a layer \(id) that is not the image layer of chain id \(layer.chainID) (its diff id is "
+                    + "\(stored.diffID?.description ?? "not recorded: it was not made by an image import"), its parent "
+                    + "\(stored.parent ?? "none")); remove it to import this image", input: id)
+        }
+        return true
     }
 
     /// Records `image` as `name`, every layer of it already in the store (ids = chain ids' hex, each on the one

@@ -157,8 +157,17 @@ extension LayerStore {
         guard depth >= 1, depth <= OverlaySpec.maximumLayerCount else {
             throw UnionMountError.malformed("depth \(depth) is out of range", input: file.readable)
         }
+        var diffID: ImageDigest?
+        if let text = record["diff-id"] {
+            do {
+                diffID = try ImageDigest(parsing: text, input: "diff-id")
+            } catch {
+                throw UnionMountError.malformed("diff-id: \(error.message)", input: file.readable)
+            }
+        }
         return StoreLayer(
-            id: id, parent: parent, depth: depth, owner: owner, directory: layerDirectory(id).appending("diff"))
+            id: id, parent: parent, depth: depth, owner: owner, directory: layerDirectory(id).appending("diff"),
+            diffID: diffID)
     }
 
     /// Checks that `id` is free and `parent` exists, and that a chain on `parent` has room for `extraDepth` more.
@@ -186,12 +195,14 @@ extension LayerStore {
 
     /// Turns `staging` (holding `diff/`) into the layer `id`; call under the store lock.
     func commitStaged(
-        id: String, parent: String?, owner: String?, staging: FilePath, syncing fd: FileDescriptor
+        id: String, parent: String?, owner: String?, diffID: ImageDigest? = nil, staging: FilePath,
+        syncing fd: FileDescriptor
     ) throws(UnionMountError) -> StoreLayer {
         try checkNewLayer(id, parent: parent, extraDepth: 1)
         let depth = try parent.map { (parent) throws(UnionMountError) in try layer(parent).depth } ?? 0
         let created = StoreLayer(
-            id: id, parent: parent, depth: depth + 1, owner: owner, directory: layerDirectory(id).appending("diff"))
+            id: id, parent: parent, depth: depth + 1, owner: owner, directory: layerDirectory(id).appending("diff"),
+            diffID: diffID)
         try created.record.write(to: staging.appending("layer.conf"))
         StoreFaultInjection.point("layer.record-written")
         do {

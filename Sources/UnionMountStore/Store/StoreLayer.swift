@@ -11,19 +11,27 @@ public struct StoreLayer: Sendable, Hashable, Codable {
     public var depth: Int
     /// The container whose init layer this is; nil for an image layer.
     public var owner: String?
+    /// The diff id (SHA-256 of the uncompressed tar) of a layer made by an image import (the layer's id is then
+    /// its chain id's hex); nil for a layer made any other way (``LayerStore/createLayer(_:parent:populate:)``,
+    /// ``LayerStore/importLayer(_:parent:from:format:)``, a commit, an init layer). Only layers that have one are
+    /// reused by a later import and removed by ``LayerStore/prune()``.
+    public var diffID: ImageDigest?
     /// The directory holding the layer's contents (`layers/<id>/diff`).
     public var directory: FilePath
 
     /// Creates a description of a layer.
-    public init(id: String, parent: String?, depth: Int, owner: String?, directory: FilePath) {
+    public init(
+        id: String, parent: String?, depth: Int, owner: String?, directory: FilePath, diffID: ImageDigest? = nil
+    ) {
         self.id = id
         self.parent = parent
         self.depth = depth
         self.owner = owner
         self.directory = directory
+        self.diffID = diffID
     }
 
-    private enum CodingKeys: String, CodingKey { case id, parent, depth, owner, directory }
+    private enum CodingKeys: String, CodingKey { case id, parent, depth, owner, directory, diffID }
 
     /// Decodes the JSON form of ``encode(to:)``.
     public init(from decoder: any Decoder) throws {
@@ -33,9 +41,11 @@ public struct StoreLayer: Sendable, Hashable, Codable {
         depth = try container.decode(Int.self, forKey: .depth)
         owner = try container.decodeIfPresent(String.self, forKey: .owner)
         directory = try container.decodePath(forKey: .directory)
+        diffID = try container.decodeIfPresent(ImageDigest.self, forKey: .diffID)
     }
 
-    /// Encodes `id`, `parent`, `depth`, `owner` and `directory` (a path that is not UTF-8 as `{"base64": …}`).
+    /// Encodes `id`, `parent`, `depth`, `owner`, `directory` (a path that is not UTF-8 as `{"base64": …}`) and
+    /// `diffID`.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(id, forKey: .id)
@@ -43,6 +53,7 @@ public struct StoreLayer: Sendable, Hashable, Codable {
         try container.encode(depth, forKey: .depth)
         try container.encodeIfPresent(owner, forKey: .owner)
         try container.encode(path: directory, forKey: .directory)
+        try container.encodeIfPresent(diffID, forKey: .diffID)
     }
 
     /// The record written as `layer.conf`.
@@ -50,6 +61,7 @@ public struct StoreLayer: Sendable, Hashable, Codable {
         var record = StoreRecord([("id", id), ("depth", String(depth))])
         record["parent"] = parent
         record["owner"] = owner
+        record["diff-id"] = diffID?.description
         return record
     }
 }
@@ -69,6 +81,8 @@ public final class LayerBuilder {
     /// Where to put the layer's contents (a directory, empty at first).
     public let directory: FilePath
     let staging: FilePath
+    /// The diff id to record (an image import's layer).
+    var diffID: ImageDigest?
     private var lock: FileDescriptor?
     private var finished = false
 
@@ -95,7 +109,8 @@ public final class LayerBuilder {
             guard let lock else {
                 throw UnionMountError.invalidState("the layer \(id) has no staging lock", input: id)
             }
-            let layer = try store.commitStaged(id: id, parent: parent, owner: nil, staging: staging, syncing: lock)
+            let layer = try store.commitStaged(
+                id: id, parent: parent, owner: nil, diffID: diffID, staging: staging, syncing: lock)
             return layer
         }
         finish()
