@@ -25,6 +25,7 @@ import Testing
         let top = try #require(committed.topLayer)
         let baseChain = try ImageDigest(parsing: "sha256:" + fixture.base.layers[0], input: "base")
         #expect(top == ImageDigest.chainID(parent: baseChain, diffID: config.diffIDs[2]).hex)
+        #expect(try store.layer(top).diffID == config.diffIDs[2], "an image layer, like an imported one")
         let json = try JSONReader.parse(try store.imageConfig(named: ExportFixture.appName), file: "config")
         guard case .array(let history)? = json.member("history") else {
             Issue.record("no history")
@@ -135,6 +136,12 @@ import Testing
             at: fixture.scratch.path.appending("fresh"), features: StoreBackendTests.features())
         let imported = try ExportFixture.importImage(unpacked, tag: "v2", into: fresh, as: "again/app:2")
         #expect(try ExportFixture.imageView(imported, in: fresh) == fixture.containerView)
+        // And straight from the archive file, by the one-call import (its tar member reader).
+        let direct = try LayerStore.create(
+            at: fixture.scratch.path.appending("direct"), features: StoreBackendTests.features())
+        let fromFile = try direct.importImage(
+            from: .dockerArchive(file, reference: "example/app:v2"), name: "direct/app:2")
+        #expect(try ExportFixture.imageView(fromFile.image, in: direct) == fixture.containerView)
         // Deterministic: the same export again is the same archive.
         let twice = fixture.scratch.path.appending("again.tar")
         _ = try fixture.store.exportImage(
