@@ -29,7 +29,8 @@ extension LayerStore {
     /// A docker archive always holds plain layer tars (as `docker save` writes them); `options.compression`
     /// applies to OCI layouts.
     ///
-    /// - Throws: `UnionMountError.Code.notFound` (no such image, a layer removed meanwhile);
+    /// - Throws: `UnionMountError.Code.invalidArgument` for an empty layout tag or a docker archive tag that is
+    ///   not an image name; `UnionMountError.Code.notFound` (no such image, a layer removed meanwhile);
     ///   `UnionMountError.Code.malformedInput` for a damaged record or config or an existing layout's damaged
     ///   `index.json`/`oci-layout`; what the layer writer throws.
     @discardableResult
@@ -41,8 +42,12 @@ extension LayerStore {
         let configBytes = try imageConfig(named: name)
         switch destination {
         case .ociLayout(let directory, let tag):
-            let layout = try OCILayoutWriter(directory: directory)
             let tag = tag ?? reference.tag
+            guard !tag.isEmpty, tag.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+                throw UnionMountError.invalidArgument(
+                    "the tag \(tag.debugDescription) is empty or holds control characters", input: "tag")
+            }
+            let layout = try OCILayoutWriter(directory: directory)
             return try writeImage(image, configBytes: configBytes, into: layout, tag: tag, options: options)
         case .dockerArchive(let file, let tag):
             let repoTag = tag ?? image.name

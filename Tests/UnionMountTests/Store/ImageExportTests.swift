@@ -159,6 +159,15 @@ import Testing
                 .code == .notFound)
         let image = try store.importImage(
             try emptyImage(scratch), name: "empty/image:1", applyLayer: { _, _ in SHA256.digest(of: [UInt8]()) })
+        #expect(
+            thrown { try store.exportImage(named: image.name, to: .ociLayout(scratch.path.appending("t"), tag: "")) }?
+                .code == .invalidArgument)
+        #expect(
+            thrown {
+                try store.exportImage(
+                    named: image.name, to: .dockerArchive(scratch.path.appending("a.tar"), tag: "Bad"))
+            }?.code == .invalidArgument)
+        #expect(!fileExists(scratch.path.appending("t")) && !fileExists(scratch.path.appending("a.tar")))
         let layout = try scratch.directory("damaged")
         try writeFile(layout.appending("index.json"), "{\"manifests\": [1,]}")
         let damaged = thrown { try store.exportImage(named: image.name, to: .ociLayout(layout, tag: "x")) }
