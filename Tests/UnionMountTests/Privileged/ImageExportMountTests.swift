@@ -10,7 +10,7 @@ extension PrivilegedTests {
     @Suite struct ImageExportMounts {
         @Test("import(export(commit(c))) mounts to the same tree as c")
         func mountedRoundTrip() throws {
-            let fixture = try ExportFixture("export-mount")
+            let fixture = try ExportFixture("export-mount", features: .current)
             let layout = fixture.scratch.path.appending("layout")
             try fixture.store.exportImage(named: ExportFixture.appName, to: .ociLayout(layout, tag: "v2"))
             let fresh = try LayerStore.create(at: fixture.scratch.path.appending("fresh"))

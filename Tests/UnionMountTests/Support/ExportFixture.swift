@@ -86,9 +86,11 @@ struct ExportFixture {
         return try describedView(branches, store.whiteoutFormat)
     }
 
-    init(_ name: String, clampTimes: Int64? = nil) throws {
+    /// - Parameter features: the store's kernel features: made up by default (no mounts), ``KernelFeatures/current``
+    ///   for a store that mounts.
+    init(_ name: String, clampTimes: Int64? = nil, features: KernelFeatures = StoreBackendTests.features()) throws {
         scratch = try Scratch(name)
-        store = try LayerStore.create(at: scratch.path.appending("store"), features: StoreBackendTests.features())
+        store = try LayerStore.create(at: scratch.path.appending("store"), features: features)
         let layout = scratch.path.appending("base-layout")
         try Self.writeBaseLayout(layout)
         base = try Self.importImage(layout, tag: "1", into: store, as: Self.baseName)
