@@ -33,8 +33,9 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
-        // libarchive: the tar reader and the gzip/zstd decompressors of layer application (UnionMountStore's
-        // Archive/TarStream*.swift only; the tests also use its writer to craft archives).
+        // libarchive: the tar reader and the gzip/zstd decompressors of layer application, the tar writer and
+        // compressors of layer export (UnionMountStore's Archive/Tar*.swift only; the tests also use its writer to
+        // craft archives).
         .systemLibrary(
             name: "CLibArchive",
             pkgConfig: "libarchive",

@@ -18,7 +18,8 @@ extension UnionMountCommand {
                 StoreInfo.self, StoreRepair.self, StoreCheck.self, StoreLayers.self, StoreCreateLayer.self,
                 StoreRemoveLayer.self, StoreContainers.self, StoreCreateContainer.self, StoreRemoveContainer.self,
                 StoreMount.self, StoreUnmount.self, StoreChanges.self, StoreExport.self, StoreCommit.self,
-                StoreImport.self, StoreImages.self, StoreRemoveImage.self, StorePrune.self, StoreChurn.self,
+                StoreImport.self, StoreImages.self, StoreRemoveImage.self, StorePrune.self, StoreExportImage.self,
+                StoreExportLayer.self, StoreChurn.self,
             ])
     }
 }

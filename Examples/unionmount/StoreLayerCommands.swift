@@ -118,19 +118,51 @@ struct StoreExport: ParsableCommand {
     }
 }
 
-/// `unionmount store commit`: a container's changes as a new layer on its image.
+/// `unionmount store commit`: a container's changes as a new layer on its image, or as a new image.
 struct StoreCommit: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "commit", abstract: "Make a new layer of a container's changes, on top of its image.")
+        commandName: "commit",
+        abstract: "Make a new layer of a container's changes, on top of its image (--as-image: a new image).")
 
     @OptionGroup var store: StoreOptions
     @Option(name: .customLong("as"), help: "The new layer's id (random when omitted).")
     var layerID: String?
+    @Option(
+        name: .customLong("as-image"),
+        help: ArgumentHelp(
+            "Record a new image (name[:tag]): the layer by its chain id, config and manifest.", valueName: "name"))
+    var imageName: String?
+    @Option(
+        name: .long,
+        help: "With --as-image: the image the container was created from (default: found by its top layer).")
+    var base: String?
+    @Flag(name: .long, help: "With --as-image: the layer's digest as a zstd tar (default gzip).")
+    var zstd = false
+    @Option(
+        name: .customLong("clamp-times"),
+        help: ArgumentHelp(
+            "With --as-image: clamp the layer's times and set the config's created to this.", valueName: "seconds"))
+    var clampTimes: Int64?
     @OptionGroup var output: OutputOptions
     @Argument(help: "The container's id.")
     var id: String
 
+    func validate() throws {
+        if imageName != nil && layerID != nil { throw ValidationError("--as and --as-image exclude each other") }
+        if imageName == nil && (base != nil || zstd || clampTimes != nil) {
+            throw ValidationError("--base, --zstd and --clamp-times go with --as-image")
+        }
+    }
+
     func run() throws {
+        if let imageName {
+            let options = LayerExportOptions(compression: zstd ? .zstd : .gzip, clampTimes: clampTimes)
+            return try store.run(output) {
+                try $0.commit(container: id, asImage: imageName, base: base, options: options)
+            } text: {
+                ["\($0.name) \($0.configDigest) top layer \($0.topLayer ?? "-")"]
+            }
+        }
         try store.run(output) {
             try $0.commit(container: id, as: layerID)
         } text: {

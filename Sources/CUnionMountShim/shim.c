@@ -8,8 +8,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -119,6 +121,39 @@ int CUnionMount_syncfs(int fd) { return syncfs(fd); }
 
 int CUnionMount_setxattr(const char *path, const char *name, const void *value, size_t size, int flags) {
     return setxattr(path, name, value, size, flags);
+}
+
+struct CUnionMount_locale_token {
+    locale_t previous;
+    locale_t made;
+};
+
+void *CUnionMount_use_ctype_locale(const char *name) {
+    locale_t made = newlocale(LC_CTYPE_MASK, name, (locale_t)0);
+    if (made == (locale_t)0) return NULL;
+    struct CUnionMount_locale_token *token = malloc(sizeof *token);
+    if (token == NULL) {
+        freelocale(made);
+        return NULL;
+    }
+    token->made = made;
+    token->previous = uselocale(made);
+    return token;
+}
+
+void CUnionMount_restore_locale(void *token) {
+    struct CUnionMount_locale_token *saved = token;
+    uselocale(saved->previous);
+    freelocale(saved->made);
+    free(saved);
+}
+
+long CUnionMount_listxattr(const char *path, char *list, size_t size) {
+    return (long)listxattr(path, list, size);
+}
+
+long CUnionMount_getxattr(const char *path, const char *name, void *value, size_t size) {
+    return (long)getxattr(path, name, value, size);
 }
 
 int CUnionMount_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags) {

@@ -99,6 +99,15 @@ extern const unsigned int CUnionMount_RENAME_EXCHANGE;
 /// setxattr(2): follows a final symbolic link (or /proc magic link, which is what it is for here).
 int CUnionMount_setxattr(const char *_Nonnull path, const char *_Nonnull name, const void *_Nullable value,
                          size_t size, int flags);
+/// Makes this thread's `LC_CTYPE` the locale `name` (newlocale(3) + uselocale(3)), leaving the process locale
+/// alone; returns a token for `CUnionMount_restore_locale`, or NULL when the locale does not exist.
+void *_Nullable CUnionMount_use_ctype_locale(const char *_Nonnull name);
+/// Gives the thread back the locale it had before `CUnionMount_use_ctype_locale` and frees the one it made.
+void CUnionMount_restore_locale(void *_Nonnull token);
+/// listxattr(2): follows a final symbolic link (or /proc magic link: the names of what an O_PATH descriptor holds).
+long CUnionMount_listxattr(const char *_Nonnull path, char *_Nullable list, size_t size);
+/// getxattr(2): follows a final symbolic link (or /proc magic link, as listxattr).
+long CUnionMount_getxattr(const char *_Nonnull path, const char *_Nonnull name, void *_Nullable value, size_t size);
 /// fsetxattr(2) on an open file (not an O_PATH descriptor).
 int CUnionMount_fsetxattr(int fd, const char *_Nonnull name, const void *_Nullable value, size_t size, int flags);
 /// openat2(2) (Linux 5.6+), called through syscall(2) with a `struct open_how` of `flags`, `mode` and `resolve`

@@ -49,6 +49,15 @@ package enum ProcessFacts {
         return UInt64(time.tv_sec) * 1_000_000 + UInt64(time.tv_nsec) / 1000
     }
 
+    /// The wall clock in whole seconds since the Unix epoch (`CLOCK_REALTIME`).
+    ///
+    /// The corresponding system call is `clock_gettime(2)`.
+    package static func realtimeSeconds() -> Int64 {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return Int64(time.tv_sec)
+    }
+
     /// Ends the process at once with `SIGKILL`, as a crash would (for crash tests).
     ///
     /// The corresponding system call is `kill(2)`.

@@ -27,16 +27,6 @@ public enum ImageMediaType {
     ]
 }
 
-/// How a layer's tar stream is compressed.
-public enum LayerCompression: String, Sendable, Hashable, Codable {
-    /// A plain tar.
-    case none
-    /// gzip (RFC 1952).
-    case gzip
-    /// Zstandard (RFC 8878).
-    case zstd
-}
-
 /// A layer's media type as the store understands it: the tar's compression, and whether the layer is one of the
 /// "non-distributable" kinds (OCI's `nondistributable` layers and Docker's `foreign` ones).
 ///
