@@ -65,7 +65,8 @@ extension LayerStore {
             }
             // The last reference: umount2(2) first, then the count. A process killed between the two leaves
             // count 1 on an unmounted container, which the next open resets to 0 (the unmount is finished, as a
-            // `pending=unmount` record made it before); an unmount that fails (busy) leaves the count as it was.
+            // `pending=unmount` record made it before, one pwrite(2) more); an unmount that fails (busy) leaves the
+            // count as it was.
             guard try unmountUnion(at: paths.merged, lazy: lazy) != .notMounted else { throw try notMounted() }
             StoreFaultInjection.point("unmount.unmounted")
             try mounts.write(StoreMountState(count: 0))

@@ -3,9 +3,12 @@ import UnionMount
 
 /// A container's `mounts` record: how many references its mount has, and the mount or unmount in progress.
 ///
-/// A mount writes `pending=mount` before mount(2) and `count=1` after it; an unmount writes `pending=unmount`
-/// before umount2(2) and `count=0` after it. The next open finds a `pending` left by a killed process and
-/// undoes the mount or finishes the unmount, so a count is never behind the mount table.
+/// A mount writes `pending=mount` before mount(2) and `count=1` after it (an aufs union is built by several
+/// mount(2) calls, so a union the mount table shows may be half-built until the count says otherwise); the next
+/// open finds a `pending=mount` left by a killed process and undoes the mount. The last unmount unmounts first
+/// (umount2(2)) and writes `count=0` after it: a process killed between the two leaves a count on an unmounted
+/// container, which the next open resets, finishing the unmount. `pending=unmount`, which earlier versions wrote
+/// before umount2(2), is still read and finished the same way. So a count is never behind the mount table.
 ///
 /// The record has a fixed width (`count=` ten digits, `pending=` seven characters) and is overwritten in place by
 /// one pwrite(2) of 33 bytes within one page, which a `SIGKILL` cannot tear (the kernel checks for a fatal signal
