@@ -51,23 +51,28 @@ struct StoreMountState: Equatable {
 
     /// The record in exactly the form ``bytes`` writes, read without building strings; nil for any other form.
     private init?(fixedWidth bytes: [UInt8]) {
-        guard bytes.count == Self.width, bytes.starts(with: Self.countKey),
-            bytes[16] == UInt8(ascii: "\n"), bytes[17..<25].elementsEqual(Self.pendingKey),
-            bytes[32] == UInt8(ascii: "\n")
-        else { return nil }
-        var count = 0
-        for digit in bytes[6..<16] {
-            guard (0x30...0x39).contains(digit) else { return nil }
-            count = count * 10 + Int(digit - 0x30)
+        guard bytes.count == Self.width else { return nil }
+        let parsed = bytes.withUnsafeBufferPointer { record -> StoreMountState? in
+            // The template's bytes outside the digits and the name, then the digits, then the name.
+            let template = Self.idle
+            for index in 0..<Self.width where !(6..<16).contains(index) && !(25..<32).contains(index) {
+                guard record[index] == template[index] else { return nil }
+            }
+            var count = 0
+            for index in 6..<16 {
+                let digit = record[index]
+                guard digit >= 0x30 && digit <= 0x39 else { return nil }
+                count = count * 10 + Int(digit - 0x30)
+            }
+            for (template, pending) in [(Self.idle, nil), (Self.mounting, .mount), (Self.unmounting, .unmount)]
+                as [([UInt8], Pending?)]
+            where (25..<32).allSatisfy({ record[$0] == template[$0] }) {
+                return StoreMountState(count: count, pending: pending)
+            }
+            return nil
         }
-        var name = bytes[25..<32]
-        while name.last == UInt8(ascii: " ") { name.removeLast() }
-        switch String(decoding: name, as: UTF8.self) {
-        case "none": self.init(count: count)
-        case "mount": self.init(count: count, pending: .mount)
-        case "unmount": self.init(count: count, pending: .unmount)
-        default: return nil
-        }
+        guard let parsed else { return nil }
+        self = parsed
     }
 
     private static let countKey = Array("count=".utf8)
@@ -138,8 +143,10 @@ struct StoreMountRecordFile: ~Copyable {
     private let fd: FileDescriptor?
     /// The file's size as last read or written; nil when unknown.
     private var size: Int?
-    /// The record as read; a damaged record is its error (it counts as 0 and is overwritten by the next write).
-    let state: Result<StoreMountState, UnionMountError>
+    /// The record as read; nil for a damaged one, whose error is ``damage``.
+    private let read: StoreMountState?
+    /// Why the record could not be parsed (it counts as 0 and is overwritten by the next write).
+    private let damage: UnionMountError?
 
     /// Opens `file` for reading and writing (never through a symlink) and reads it.
     init(_ file: FilePath) throws(UnionMountError) {
@@ -151,7 +158,7 @@ struct StoreMountRecordFile: ~Copyable {
                 throw UnionMountError.systemCall(
                     "open", error, message: "cannot open \(file.readable)", input: file.readable)
             }
-            (self.file, fd, size, state) = (file, nil, nil, .success(StoreMountState(count: 0)))
+            (self.file, fd, size, read, damage) = (file, nil, nil, StoreMountState(count: 0), nil)
             return
         }
         // One read(2) of a buffer longer than the record's width: a shorter answer is the whole record, a
@@ -167,20 +174,27 @@ struct StoreMountRecordFile: ~Copyable {
             throw UnionMountError.systemCall(
                 "read", error, message: "cannot read \(file.readable)", input: file.readable)
         }
-        let state: Result<StoreMountState, UnionMountError>
+        var read: StoreMountState? = nil
+        var damage: UnionMountError? = nil
         do {
-            state = .success(try StoreMountState(parsing: bytes, file: file))
+            read = try StoreMountState(parsing: bytes, file: file)
         } catch {
-            state = .failure(error)
+            damage = error
         }
-        (self.file, fd, size, self.state) = (file, opened, bytes.count, state)
+        (self.file, fd, size, self.read, self.damage) = (file, opened, bytes.count, read, damage)
     }
 
     /// Whether the record exists.
     var exists: Bool { fd != nil }
 
+    /// The record as read, or the error a damaged one gave.
+    var state: Result<StoreMountState, UnionMountError> {
+        if let read { return .success(read) }
+        return .failure(damage!)
+    }
+
     /// The count read; 0 for a damaged record.
-    var count: Int { (try? state.get())?.count ?? 0 }
+    var count: Int { read?.count ?? 0 }
 
     /// Overwrites the record with `state` (one pwrite(2) of ``StoreMountState/width`` bytes at offset 0; an
     /// ftruncate(2) when the file had another size). A missing record is created whole.
