@@ -12,7 +12,7 @@ import UnionMountStore
 //
 // For each chain length N the store holds N image layers and a container on them. One "store" cycle is
 // `LayerStore.mount(container:)` + `unmount(container:)` on an open store: the flock(2) lock, reading the
-// records and the chain, the journal and count writes (each fsync'ed and renamed), and the mount itself. One
+// container's records, the statx(2) of the mount point, the `mounts` record's in-place writes, and the mount. One
 // "bare" cycle mounts the same spec (same layers, upper, work and options) with `Mounter` at the same place and
 // unmounts it. The two alternate in interleaved rounds (which goes first alternates too); the report gives the
 // median cycle of each, their ratio, and the median of the rounds' own ratios (each round's store cycles over the

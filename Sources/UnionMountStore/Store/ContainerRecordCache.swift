@@ -4,9 +4,9 @@ import UnionMount
 /// The paths of each container's files, and its `container.conf` as last parsed (keyed by the file's exact
 /// bytes), so that a mount or unmount neither builds the same paths nor parses the same record again.
 ///
-/// Speed: building a path from bytes costs about 1 µs here (a `FilePath` normalizes what it is given), parsing a
-/// record and checking its ids a few more, and a container on 500 layers has 500 layer paths; together they were
-/// most of the store's work around a mount (Benchmarks/README.md). The paths depend only on the store's root and
+/// Speed: building a `FilePath` costs a microsecond or more in a perf profile of the store bench (it normalizes
+/// what it is given), parsing a record and checking its ids more, and a container on 500 layers has 500 layer
+/// paths; together they were most of the store's work around a 500-layer mount (Benchmarks/README.md). The paths depend only on the store's root and
 /// the container's id. The record is still read on every operation, under the store lock, and compared byte for
 /// byte, so a record replaced by another process (or by hand) is never answered from here: no time stamp, inode
 /// number or size stands in for the contents.

@@ -186,8 +186,8 @@ public struct LayerStore: Sendable {
     func layerDirectory(_ id: String) -> FilePath { layersDirectory.appending(id) }
 
     /// `<root>/<directory>/<id>/<leaf>`, joined as bytes: `id` is a checked store id (no `/`, no `..`), so no
-    /// component needs the checks and normalization of `FilePath.appending(_:)`, which cost about a microsecond
-    /// each (a 500-layer container's lower directories are 500 such paths).
+    /// component needs the checks and normalization of `FilePath.appending(_:)`, three or four of them per path (a
+    /// 500-layer container's lower directories are 500 such paths).
     func storePath(_ directory: String, _ id: String, _ leaf: String) -> FilePath {
         var bytes = rootBytes
         bytes.reserveCapacity(rootBytes.count + directory.utf8.count + id.utf8.count + leaf.utf8.count + 3)

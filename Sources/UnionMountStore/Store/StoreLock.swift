@@ -38,8 +38,8 @@ struct StoreLock: ~Copyable {
 
 /// The store's `lock` file, opened once per ``LayerStore`` value and locked with flock(2) for each operation.
 ///
-/// Speed: opening the lock file for every operation cost an openat(2) and a close(2) (about 3 µs of a container's
-/// mount, see Benchmarks/README.md); an open descriptor is locked and unlocked instead (two flock(2) calls). Copies of
+/// Speed: opening the lock file for every operation cost an openat(2) and a close(2) (about 3 µs per operation
+/// in a C loop on the benchmark machine, see Benchmarks/README.md); an open descriptor is locked and unlocked instead (two flock(2) calls). Copies of
 /// one `LayerStore` share this object and so one open file description, on which flock(2) does not exclude threads
 /// of this process from each other: a mutex does that first. Another `LayerStore` value (or process) opens its own
 /// description, which flock(2) excludes as before. The kernel drops the lock when the process dies, so a `SIGKILL`

@@ -135,8 +135,9 @@ struct StoreMountState: Equatable {
 /// operation goes (``StoreMountState``'s protocol), by pwrite(2) on the same descriptor.
 ///
 /// Speed: each write of the record used to open the file again (and fstat(2) it for its size); here one
-/// openat(2), one read(2) and a pwrite(2) per step make the whole record traffic of a mount or unmount, about
-/// 8 µs less per mount+unmount cycle (Benchmarks/README.md). Held under the store lock only.
+/// openat(2), one read(2) and a pwrite(2) per step make the whole record traffic of a mount or unmount (4
+/// openat/close pairs and 6 fstat fewer per mount+unmount cycle, Benchmarks/README.md). Held under the store lock
+/// only.
 struct StoreMountRecordFile: ~Copyable {
     let file: FilePath
     /// nil when the record does not exist (a damaged container); the first write creates it.
