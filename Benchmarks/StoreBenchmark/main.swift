@@ -1,8 +1,8 @@
 import ArgumentParser
 import SystemPackage
 import UnionMount
-import UnionMountStore
 import UnionMountBenchSupport
+import UnionMountStore
 
 // unionmount-store-bench: the layer store's cost of mounting a container, as a ratio to the bare mount of the
 // same layers, measured in one run.
@@ -12,10 +12,11 @@ import UnionMountBenchSupport
 //
 // For each chain length N the store holds N image layers and a container on them. One "store" cycle is
 // `LayerStore.mount(container:)` + `unmount(container:)` on an open store: the flock(2) lock, reading the
-// records and the chain, the journal and count writes (each fsync'ed and renamed), and the mount itself. One
+// container's records, the statx(2) of the mount point, the `mounts` record's in-place writes, and the mount. One
 // "bare" cycle mounts the same spec (same layers, upper, work and options) with `Mounter` at the same place and
-// unmounts it. The two alternate in interleaved rounds; the report gives the median cycle of each and their
-// ratio. `--tmpfs` puts the store on a tmpfs (no disk flushes; isolates the store's own work).
+// unmounts it. The two alternate in interleaved rounds (which goes first alternates too); the report gives the
+// median cycle of each, their ratio, and the median of the rounds' own ratios (each round's store cycles over the
+// bare cycles next to them, which cancels load that changes between rounds). `--tmpfs` puts the store on a tmpfs (no disk flushes; isolates the store's own work).
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -66,8 +67,8 @@ defer {
 let mounter = Mounter()
 print("# unionmount-store-bench — Linux \(kernelRelease()), \(useTmpfs ? "tmpfs" : "disk under /tmp")")
 print("")
-print("| layers | bare mount+unmount | store mount+unmount | store / bare |")
-print("|---:|---:|---:|---:|")
+print("| layers | bare mount+unmount | store mount+unmount | store / bare (medians) | median paired ratio |")
+print("|---:|---:|---:|---:|---:|")
 for size in sizes {
     progress("building a \(size)-layer chain")
     let root = scratch.appending("store-\(size)")
@@ -85,26 +86,43 @@ for size in sizes {
     let spec = try store.unionSpec(container: "c")
     var bare: [Double] = []
     var stored: [Double] = []
-    for round in 0..<(rounds + 1) {
-        var start = monotonicNanoseconds()
+    var ratios: [Double] = []
+    func bareCycles() throws -> Double {
+        let start = monotonicNanoseconds()
         for _ in 0..<cyclesPerRound {
             try mounter.mount(spec, at: container.mergedDirectory)
             try mounter.unmount(container.mergedDirectory)
         }
-        let bareTime = Double(monotonicNanoseconds() - start) / Double(cyclesPerRound)
-        start = monotonicNanoseconds()
+        return Double(monotonicNanoseconds() - start) / Double(cyclesPerRound)
+    }
+    func storeCycles() throws -> Double {
+        let start = monotonicNanoseconds()
         for _ in 0..<cyclesPerRound {
             try store.mount(container: "c")
             try store.unmount(container: "c")
         }
-        let storeTime = Double(monotonicNanoseconds() - start) / Double(cyclesPerRound)
+        return Double(monotonicNanoseconds() - start) / Double(cyclesPerRound)
+    }
+    for round in 0..<(rounds + 1) {
+        // The order alternates between rounds, so neither side always runs right after the other's unmount.
+        let (bareTime, storeTime): (Double, Double)
+        if round % 2 == 0 {
+            bareTime = try bareCycles()
+            storeTime = try storeCycles()
+        } else {
+            storeTime = try storeCycles()
+            bareTime = try bareCycles()
+        }
         if round > 0 {  // the first round warms caches
             bare.append(bareTime)
             stored.append(storeTime)
+            ratios.append(storeTime / bareTime)
         }
     }
     let (b, s) = (median(bare), median(stored))
-    print("| \(size) | \(String(format3(b / 1000))) µs | \(String(format3(s / 1000))) µs | \(format3(s / b)) |")
+    print(
+        "| \(size) | \(format3(b / 1000)) µs | \(format3(s / 1000)) µs | \(format3(s / b)) | \(format3(median(ratios))) |"
+    )
 }
 
 func format3(_ value: Double) -> String {

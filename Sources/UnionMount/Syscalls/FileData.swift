@@ -26,7 +26,8 @@ extension FileSystem {
     ///
     /// The file is opened read-only with `O_CLOEXEC` and `options` (`.noFollow` for a store record,
     /// `.nonBlocking` so that a FIFO cannot hang a reader of sysfs). A regular file is read into one buffer of
-    /// its size; a proc or sysfs file (which reports size 0) into a buffer that doubles until read(2) returns 0.
+    /// its size plus one, and once that size is read no read(2) is made to hear the end; a proc or sysfs file
+    /// (which reports size 0) into a buffer that doubles until read(2) returns 0.
     /// `EINTR` is retried.
     ///
     /// - Throws: which call failed and its `errno`.
@@ -57,8 +58,10 @@ extension FileSystem {
     package static func readAll(_ fd: FileDescriptor, limit: Int = .max) throws(Errno) -> [UInt8] {
         // Regular files report their size; proc files report 0 and are read in growing chunks.
         var capacity = 64 * 1024
+        var regularSize: Int? = nil
         if let info = try? status(of: fd), info.size > 0, info.size < Int64(Int.max / 2) {
             capacity = Int(info.size) + 1
+            if info.type == .regular { regularSize = Int(info.size) }
         }
         capacity = min(capacity, limit)
         var result: [UInt8] = []
@@ -93,6 +96,11 @@ extension FileSystem {
                         return
                     }
                     count += got
+                    // All of the size fstat(2) gave for a regular file is read: no second call to hear 0.
+                    if let regularSize, count >= regularSize {
+                        atEnd = true
+                        return
+                    }
                 }
             }
             let (doubled, overflow) = capacity.multipliedReportingOverflow(by: 2)
@@ -104,6 +112,25 @@ extension FileSystem {
         }
         if let failure, !atEnd { throw failure }
         return result
+    }
+
+    /// Up to `count` bytes read from `fd` by one read(2) (fewer at the end of the file). `EINTR` is retried.
+    ///
+    /// - Throws: the `Errno` of read(2).
+    ///
+    /// The corresponding system call is `read(2)`.
+    package static func read(_ fd: FileDescriptor, upTo count: Int) throws(Errno) -> [UInt8] {
+        var failure: Errno?
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            do throws(Errno) {
+                initialized = try read(fd, into: UnsafeMutableRawBufferPointer(buffer))
+            } catch {
+                failure = error
+                initialized = 0
+            }
+        }
+        if let failure { throw failure }
+        return bytes
     }
 
     /// Reads up to `buffer.count` bytes from `fd` into `buffer`; 0 at the end of the file. `EINTR` is retried.

@@ -27,4 +27,13 @@ extension FileSystem {
             return false
         }
     }
+
+    /// Releases the flock(2) lock the open file description `fd` holds (`LOCK_UN`); the descriptor stays open.
+    /// `EINTR` is retried; no other error can happen on a descriptor that holds a lock (`EBADF` and `EINVAL` are
+    /// its only others), so none is reported.
+    ///
+    /// The corresponding system call is `flock(2)`.
+    package static func unlock(_ fd: FileDescriptor) {
+        _ = try? valueOrErrno { flock(fd.rawValue, LOCK_UN) }
+    }
 }

@@ -44,6 +44,6 @@ extension LayerStore {
 
     /// The directories below the container's writable layer, top first (from its recorded chain).
     func lowerDirectories(_ container: StoreContainer) -> [FilePath] {
-        container.layers.isEmpty ? [emptyDirectory] : container.layers.map { layerDirectory($0).appending("diff") }
+        container.layers.isEmpty ? [emptyDirectory] : container.layers.map { storePath("layers", $0, "diff") }
     }
 }

@@ -118,7 +118,17 @@ extension LayerStore {
 
     // MARK: Implementation
 
-    func mountsFile(_ id: String) -> FilePath { containerDirectory(id).appending("mounts") }
+    func mountsFile(_ id: String) -> FilePath { containerPaths(id).mounts }
+
+    /// The paths of the container `id`'s files (``ContainerRecordCache``); `id` must be a checked id.
+    func containerPaths(_ id: String) -> ContainerRecordCache.Paths {
+        containerCache.paths(id) {
+            ContainerRecordCache.Paths(
+                record: storePath("containers", id, "container.conf"), mounts: storePath("containers", id, "mounts"),
+                upper: storePath("containers", id, "diff"), work: storePath("containers", id, "work"),
+                merged: storePath("containers", id, "merged"))
+        }
+    }
 
     func readContainer(_ id: String) throws(UnionMountError) -> StoreContainer? {
         try readContainerRecords(id)?.container
@@ -130,9 +140,26 @@ extension LayerStore {
     func readContainerRecords(
         _ id: String
     ) throws(UnionMountError) -> (container: StoreContainer, mountState: Result<StoreMountState, UnionMountError>)? {
-        let directory = containerDirectory(id)
-        let file = directory.appending("container.conf")
-        guard let record = try StoreRecord.read(file) else { return nil }
+        guard let entry = try readContainerRecord(id) else { return nil }
+        let mountState: Result<StoreMountState, UnionMountError>
+        do {
+            mountState = .success(try StoreMountState.read(entry.paths.mounts))
+        } catch {
+            mountState = .failure(error)
+        }
+        var container = entry.container
+        container.mountCount = (try? mountState.get())?.count ?? 0
+        return (container, mountState)
+    }
+
+    /// The container `id`'s `container.conf`, parsed and checked (or, for the same bytes as last time, as parsed
+    /// then: ``ContainerRecordCache``), with its union's lower directories; nil when it has none.
+    func readContainerRecord(_ id: String) throws(UnionMountError) -> ContainerRecordCache.Entry? {
+        let paths = containerPaths(id)
+        let file = paths.record
+        guard let bytes = try StoreFiles.read(file) else { return nil }
+        if let entry = containerCache.entry(id, bytes: bytes) { return entry }
+        let record = try StoreRecord(parsing: bytes, file: file)
         guard try record.required("id", in: file) == id else {
             throw UnionMountError.malformed("the record names another container", input: file.readable)
         }
@@ -146,17 +173,13 @@ extension LayerStore {
             throw UnionMountError.malformed(
                 "the layer chain does not match the image and init layer", input: file.readable)
         }
-        let mountState: Result<StoreMountState, UnionMountError>
-        do {
-            mountState = .success(try StoreMountState.read(mountsFile(id)))
-        } catch {
-            mountState = .failure(error)
-        }
         let container = StoreContainer(
-            id: id, image: image, initLayer: initLayer, layers: layers,
-            mountCount: (try? mountState.get())?.count ?? 0, upperDirectory: directory.appending("diff"),
-            workDirectory: directory.appending("work"), mergedDirectory: directory.appending("merged"))
-        return (container, mountState)
+            id: id, image: image, initLayer: initLayer, layers: layers, mountCount: 0, upperDirectory: paths.upper,
+            workDirectory: paths.work, mergedDirectory: paths.merged)
+        let entry = ContainerRecordCache.Entry(
+            bytes: bytes, container: container, lowers: lowerDirectories(container), paths: paths)
+        containerCache.keep(entry, for: id)
+        return entry
     }
 
     private func checkNewContainer(_ id: String, image: String?, initLayer: String?) throws(UnionMountError) {

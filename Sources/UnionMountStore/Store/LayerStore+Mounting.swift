@@ -18,17 +18,18 @@ extension LayerStore {
     @discardableResult
     public func mount(container id: String) throws(UnionMountError) -> FilePath {
         try locked { () throws(UnionMountError) -> FilePath in
-            let container = try container(id)
-            let merged = container.mergedDirectory
+            let entry = try containerRecord(id)
+            var mounts = try StoreMountRecordFile(entry.paths.mounts)
+            let merged = entry.container.mergedDirectory
             if MountTable.isMountPoint(merged) {
-                try StoreMountState(count: container.mountCount + 1).write(to: mountsFile(id))
+                try mounts.write(StoreMountState(count: mounts.count + 1))
                 return merged
             }
-            try StoreMountState(count: 0, pending: .mount).write(to: mountsFile(id))
+            try mounts.write(StoreMountState(count: 0, pending: .mount))
             StoreFaultInjection.point("mount.pending")
-            try mountUnion(container, lowers: lowerDirectories(container))
+            try mountUnion(entry.container, lowers: entry.lowers)
             StoreFaultInjection.point("mount.mounted")
-            try StoreMountState(count: 1).write(to: mountsFile(id))
+            try mounts.write(StoreMountState(count: 1))
             StoreFaultInjection.point("mount.counted")
             return merged
         }
@@ -45,27 +46,30 @@ extension LayerStore {
     @discardableResult
     public func unmount(container id: String, lazy: Bool = false) throws(UnionMountError) -> Bool {
         try locked { () throws(UnionMountError) -> Bool in
-            let container = try container(id)
-            let mounted = MountTable.isMountPoint(container.mergedDirectory)
-            guard container.mountCount > 0, mounted else {
-                if container.mountCount > 0 { try StoreMountState(count: 0).write(to: mountsFile(id)) }
-                throw UnionMountError(
-                    code: .notMounted, message: "the container \(id) is not mounted", input: id)
+            // Dropping a reference needs only the `mounts` record and the mount point, whose paths follow from
+            // the id: `container.conf` is not read (it exists whenever `mounts` does; see `containerPaths`).
+            try StoreIdentifier.validate(id, input: "container id")
+            let paths = containerPaths(id)
+            var mounts = try StoreMountRecordFile(paths.mounts)
+            if !mounts.exists { _ = try containerRecord(id) }  // notFound, unless only the mount record is gone
+            let count = mounts.count
+            func notMounted() throws(UnionMountError) -> UnionMountError {
+                if count > 0 { try mounts.write(StoreMountState(count: 0)) }
+                return UnionMountError(code: .notMounted, message: "the container \(id) is not mounted", input: id)
             }
-            if container.mountCount > 1 {
-                try StoreMountState(count: container.mountCount - 1).write(to: mountsFile(id))
+            guard count > 0 else { throw try notMounted() }
+            if count > 1 {
+                guard MountTable.isMountPoint(paths.merged) else { throw try notMounted() }
+                try mounts.write(StoreMountState(count: count - 1))
                 return false
             }
-            try StoreMountState(count: 1, pending: .unmount).write(to: mountsFile(id))
-            StoreFaultInjection.point("unmount.pending")
-            do throws(UnionMountError) {
-                try unmountUnion(container, lazy: lazy)
-            } catch {
-                try StoreMountState(count: 1).write(to: mountsFile(id))
-                throw error
-            }
+            // The last reference: umount2(2) first, then the count. A process killed between the two leaves
+            // count 1 on an unmounted container, which the next open resets to 0 (the unmount is finished, as a
+            // `pending=unmount` record made it before, one pwrite(2) more); an unmount that fails (busy) leaves the
+            // count as it was.
+            guard try unmountUnion(at: paths.merged, lazy: lazy) != .notMounted else { throw try notMounted() }
             StoreFaultInjection.point("unmount.unmounted")
-            try StoreMountState(count: 0).write(to: mountsFile(id))
+            try mounts.write(StoreMountState(count: 0))
             StoreFaultInjection.point("unmount.counted")
             return true
         }
@@ -74,11 +78,22 @@ extension LayerStore {
     /// The spec ``mount(container:)`` mounts for the container: its writable layer over its chain, with the
     /// backend's options (reads the container's and layers' records).
     public func unionSpec(container id: String) throws(UnionMountError) -> UnionSpec {
-        let container = try container(id)
-        return unionSpec(container, lowers: lowerDirectories(container))
+        let entry = try containerRecord(id)
+        return unionSpec(entry.container, lowers: entry.lowers)
     }
 
     // MARK: Implementation
+
+    /// The container `id`'s record (see ``readContainerRecord(_:)``).
+    ///
+    /// - Throws: `UnionMountError.Code.invalidArgument` for a bad id, `UnionMountError.Code.notFound`.
+    private func containerRecord(_ id: String) throws(UnionMountError) -> ContainerRecordCache.Entry {
+        try StoreIdentifier.validate(id, input: "container id")
+        guard let entry = try readContainerRecord(id) else {
+            throw UnionMountError(code: .notFound, message: "the store has no container \(id)", input: id)
+        }
+        return entry
+    }
 
     /// The spec the backend mounts for `container` over `lowers` (top first).
     func unionSpec(_ container: StoreContainer, lowers: [FilePath]) -> UnionSpec {
@@ -113,8 +128,12 @@ extension LayerStore {
     }
 
     func unmountUnion(_ container: StoreContainer, lazy: Bool) throws(UnionMountError) {
+        _ = try unmountUnion(at: container.mergedDirectory, lazy: lazy)
+    }
+
+    private func unmountUnion(at merged: FilePath, lazy: Bool) throws(UnionMountError) -> UnmountOutcome {
         var options = UnmountOptions()
         options.detachWhenBusy = lazy
-        _ = try mounter.unmount(container.mergedDirectory, options: options)
+        return try mounter.unmount(merged, options: options)
     }
 }

@@ -11,7 +11,7 @@ public enum StoreIdentifier {
 
     /// Throws `UnionMountError.Code.invalidArgument` naming `input` when `id` is not a valid id.
     public static func validate(_ id: String, input: String) throws(UnionMountError) {
-        let bytes = Array(id.utf8)
+        let bytes = id.utf8
         guard !bytes.isEmpty, bytes.count <= maximumLength else {
             throw UnionMountError.invalidArgument(
                 "\(input) must be 1 to \(maximumLength) bytes long (got \(bytes.count))", input: input)
@@ -19,13 +19,13 @@ public enum StoreIdentifier {
         func alphanumeric(_ byte: UInt8) -> Bool {
             (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
         }
-        guard alphanumeric(bytes[0]),
+        guard alphanumeric(bytes.first!),
             bytes.allSatisfy({
                 alphanumeric($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".")
             })
         else {
             throw UnionMountError.invalidArgument(
-                "\(input) \(bytes.readable.debugDescription) may hold only letters, digits, '_', '-' and '.', "
+                "\(input) \(Array(bytes).readable.debugDescription) may hold only letters, digits, '_', '-' and '.', "
                     + "and must start with a letter or digit",
                 input: input)
         }

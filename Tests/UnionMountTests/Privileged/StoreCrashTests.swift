@@ -191,7 +191,7 @@ extension PrivilegedTests {
             let everyPoint: Set<String> = [
                 "staging.created", "import-layer.copied", "import-layer.converted", "layer.record-written",
                 "layer.committed", "container.initialized", "container.record-written", "container.committed",
-                "mount.pending", "mount.mounted", "mount.counted", "unmount.pending", "unmount.unmounted",
+                "mount.pending", "mount.mounted", "mount.counted", "unmount.unmounted",
                 "unmount.counted", "trash.moved", "remove-tree.directory-emptied",
             ]
             #expect(everyPoint.subtracting(killedAt).isEmpty, "never killed at \(everyPoint.subtracting(killedAt))")

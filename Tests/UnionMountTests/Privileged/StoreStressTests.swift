@@ -53,5 +53,38 @@ extension PrivilegedTests {
             #expect(try reopened.check().isEmpty)
             try StoreCrashTests.expectConsistent(root, expected: expected)
         }
+
+        @Test("threads sharing one LayerStore value exclude each other (one lock descriptor, a mutex first)")
+        func threadsShareOneStore() throws {
+            let scratch = try Scratch("store-threads")
+            let root = scratch.path.appending("store")
+            let store = try LayerStore.create(at: root)
+            try store.createLayer("base") { try writeFile($0.appending("f"), "base") }
+            for id in ["a", "b"] { try store.createContainer(id, image: "base") }
+            let failures = Failures()
+            DispatchQueue.concurrentPerform(iterations: 4) { worker in
+                let id = worker % 2 == 0 ? "a" : "b"
+                for _ in 0..<40 {
+                    do {
+                        try store.mount(container: id)
+                        try store.unmount(container: id)
+                    } catch {
+                        failures.add("\(error)")
+                    }
+                }
+            }
+            #expect(failures.all.isEmpty, "\(failures.all.prefix(3))")
+            #expect(try store.containers().map(\.mountCount) == [0, 0])
+            #expect(try MountTable.entries(under: root).isEmpty)
+            #expect(try store.check().isEmpty)
+        }
+
+        /// Errors collected from several threads.
+        final class Failures: @unchecked Sendable {
+            private let lock = NSLock()
+            private var list: [String] = []
+            func add(_ failure: String) { lock.withLock { list.append(failure) } }
+            var all: [String] { lock.withLock { list } }
+        }
     }
 }

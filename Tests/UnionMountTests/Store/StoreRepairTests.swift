@@ -1,3 +1,4 @@
+import Foundation
 import SystemPackage
 import Testing
 
@@ -183,5 +184,100 @@ import Testing
         try writeFile(file, "count=7\npending=mount\n" + String(repeating: "x", count: 40))
         try StoreMountState(count: 2).write(to: file)
         #expect(try StoreMountState.read(file) == StoreMountState(count: 2))
+    }
+}
+
+/// The open form of the mount record a mount or unmount works through, and the store's caches of paths and
+/// parsed records.
+@Suite struct StoreMountRecordFileTests {
+    @Test("read once, rewritten in place; a record of another width is cut; a damaged one counts 0 and is replaced")
+    func readAndRewrite() throws {
+        let scratch = try Scratch("mount-record-file")
+        let file = scratch.path.appending("mounts")
+        try StoreMountState(count: 4, pending: .mount).write(to: file)
+        do {
+            var record = try StoreMountRecordFile(file)
+            let exists = record.exists
+            let state = try record.state.get()
+            #expect(exists)
+            #expect(state == StoreMountState(count: 4, pending: .mount))
+            try record.write(StoreMountState(count: 5))
+            try record.write(StoreMountState(count: 6, pending: .unmount))
+        }
+        #expect(try StoreMountState.read(file) == StoreMountState(count: 6, pending: .unmount))
+        // Written by hand, shorter and longer than the fixed width, and damaged beyond one read's buffer.
+        for text in ["count=3\n", "count=3\npending=none\n" + String(repeating: "#", count: 100)] {
+            try writeFile(file, text)
+            var record = try StoreMountRecordFile(file)
+            let (count, state) = (record.count, record.state)
+            if text.count < 40 {
+                #expect(count == 3)
+            } else {
+                #expect(count == 0, "a damaged record counts 0")
+                #expect(throws: UnionMountError.self) { try state.get() }
+            }
+            try record.write(StoreMountState(count: 1))
+            #expect(readFile(file) == "count=0000000001\npending=none   \n")
+        }
+        // A missing record reads as 0 and is created whole by the first write.
+        unlink(file.string)
+        var record = try StoreMountRecordFile(file)
+        let (exists, count) = (record.exists, record.count)
+        #expect(!exists && count == 0)
+        try record.write(StoreMountState(count: 2))
+        #expect(try StoreMountState.read(file) == StoreMountState(count: 2))
+    }
+
+    @Test("a container record replaced behind the store's back is read anew, never answered from the cache")
+    func replacedRecordIsReadAgain() throws {
+        let scratch = try Scratch("record-cache")
+        let root = scratch.path.appending("store")
+        let store = try LayerStore.create(at: root, features: StoreBackendTests.features())
+        try store.createLayer("base") { try writeFile($0.appending("f"), "base") }
+        try store.createLayer("other") { try writeFile($0.appending("g"), "other") }
+        try store.createContainer("c", image: "base")
+        func lowers() throws -> [FilePath] {
+            guard case .overlay(let spec) = try store.unionSpec(container: "c") else { return [] }
+            return spec.lowerDirectories
+        }
+        #expect(try lowers() == [root.appending("layers/base/diff")])
+        #expect(try lowers() == [root.appending("layers/base/diff")])  // from the cache
+        // Another process (here: by hand) replaces the record.
+        try writeFile(root.appending("containers/c/container.conf"), "id=c\nimage=other\nlayers=other\n")
+        let before = try store.container("c")
+        #expect(before.image == "other")
+        #expect(try lowers() == [root.appending("layers/other/diff")])
+        try writeFile(root.appending("containers/c/container.conf"), "id=c\nimage=../x\nlayers=../x\n")
+        #expect(throws: UnionMountError.self) { try store.unionSpec(container: "c") }
+    }
+}
+
+/// The store lock within one process: copies of one `LayerStore` share one open lock file, so a mutex must
+/// exclude their threads; two `LayerStore` values open two descriptions, which flock(2) excludes.
+@Suite struct StoreLockTests {
+    /// A counter bumped by read, pause, write: any two bodies that overlap lose an update.
+    final class Counter: @unchecked Sendable {
+        var value = 0
+    }
+
+    @Test("threads of one process, on one store value and on two, never run locked bodies at once")
+    func lockedBodiesDoNotOverlap() throws {
+        let scratch = try Scratch("store-lock")
+        let root = scratch.path.appending("store")
+        let store = try LayerStore.create(at: root, features: StoreBackendTests.features())
+        let other = try LayerStore(opening: root, features: StoreBackendTests.features())
+        let counter = Counter()
+        let rounds = 50
+        DispatchQueue.concurrentPerform(iterations: 4) { worker in
+            let mine = worker == 3 ? other : store
+            for _ in 0..<rounds {
+                try? mine.locked { () throws(UnionMountError) -> Void in
+                    let seen = counter.value
+                    usleep(20)
+                    counter.value = seen + 1
+                }
+            }
+        }
+        #expect(counter.value == 4 * rounds)
     }
 }
