@@ -19,6 +19,11 @@ import UnionMountStore
 // - floor+sync: the floor plus `sync -f` of each directory: what the store does on top (it syncfs(2)s a layer
 //   before its commit rename);
 // - store: `LayerStore.applyLayer` of the chain (staging, application, syncfs, rename);
+// - import: `LayerStore.importImage(from: .ociLayout(…))` of the same image as an OCI layout: the whole import
+//   (index, manifest and config read and checked, each blob applied with its digest, size and diff id checked,
+//   syncfs and commit per layer, the image recorded), into a fresh store;
+// - import docker-archive: the same, from `skopeo copy oci:… docker-archive:…` of that layout (skopeo writes the
+//   layers uncompressed, so no gunzip: not the floor's work), when `skopeo` is installed;
 // - umoci: `umoci unpack` of the same image as an OCI layout (one rootfs with the layers applied in turn, whiteouts
 //   as deletions), when `umoci` is installed.
 #if canImport(Glibc)
@@ -92,7 +97,13 @@ try ImageTree.makeDirectories(trash)
 
 let umoci = options.noUmoci ? nil : Optional(output("command -v umoci")).flatMap { $0.isEmpty ? nil : $0 }
 let layout = scratch.appending("oci")
-if umoci != nil { try writeLayout(layout, blobs: blobs, summaries: summaries) }
+try writeLayout(layout, blobs: blobs, summaries: summaries)
+let skopeo = Optional(output("command -v skopeo")).flatMap { $0.isEmpty ? nil : $0 }
+let dockerArchive = scratch.appending("image.tar")
+if let skopeo {
+    let copy = "'\(skopeo)' copy -q 'oci:\(layout.string):bench' 'docker-archive:\(dockerArchive.string):bench/image:1'"
+    guard shell(copy) else { fatalError("skopeo copy failed") }
+}
 
 var stores = 0
 @MainActor func freshStore() throws -> LayerStore {
@@ -108,7 +119,6 @@ func timed(_ body: () throws -> Void) rethrows -> Double {
 }
 
 var results: [String: [Double]] = [:]
-let names = ["floor", "applier", "floor+sync", "store"] + (umoci == nil ? [] : ["umoci"])
 for round in 0...options.rounds {
     progress("round \(round) of \(options.rounds)\(round == 0 ? " (warm-up)" : "")")
     var times: [String: Double] = [:]
@@ -145,6 +155,16 @@ for round in 0...options.rounds {
             let id = "l\(index + 1)"
             _ = try store.applyLayer(archive: blob, id: id, parent: parent)
             parent = id
+        }
+    }
+    let importStore = try freshStore()
+    times["import"] = try timed {
+        _ = try importStore.importImage(from: .ociLayout(layout, reference: "bench"), name: "bench/image:1")
+    }
+    if skopeo != nil {
+        let archiveStore = try freshStore()
+        times["import-archive"] = try timed {
+            _ = try archiveStore.importImage(from: .dockerArchive(dockerArchive, reference: nil))
         }
     }
     if let umoci {
@@ -198,7 +218,17 @@ print(
 print(
     "| LayerStore.applyLayer | \(fixed(seconds("store"))) | \(fixed(seconds("store") / seconds("floor+sync"), 3)) | floor+sync |"
 )
+print(
+    "| LayerStore.importImage (OCI layout) | \(fixed(seconds("import"))) | \(fixed(seconds("import") / seconds("floor"), 3)) | floor |"
+)
+print("| importImage / floor+sync | | \(fixed(seconds("import") / seconds("floor+sync"), 3)) | floor+sync |")
+if skopeo != nil {
+    print(
+        "| LayerStore.importImage (docker-archive, uncompressed layers) | \(fixed(seconds("import-archive"))) | \(fixed(seconds("import-archive") / seconds("floor"), 3)) | floor |"
+    )
+}
 if umoci != nil {
+    print("| importImage / umoci | | \(fixed(seconds("import") / seconds("umoci"), 3)) | umoci |")
     print("| umoci unpack | \(fixed(seconds("umoci"))) | \(fixed(seconds("umoci") / seconds("floor"), 3)) | floor |")
     print("| LayerApplier vs umoci | | \(fixed(seconds("applier") / seconds("umoci"), 3)) | umoci |")
 }

@@ -39,11 +39,22 @@ struct StoreImport: ParsableCommand {
             "The platform an image index is followed to (default: this machine).",
             valueName: "os/arch[/variant]"))
     var platform: String?
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Who owns the files: archive (the layers' uids and gids, mapped by the user namespace; an id it does not "
+                + "map is refused) or caller (no chown: everything the importing user's, Podman's "
+                + "ignore_chown_errors). Default: archive as root (in the namespace), else caller.",
+            valueName: "archive|caller"))
+    var ownership: String?
     @Flag(name: .long, help: "Report progress on stderr even when it is not a terminal.")
     var progress = false
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
+        if let ownership, !["archive", "caller"].contains(ownership) {
+            throw ValidationError("--ownership is archive or caller, not \(ownership.debugDescription)")
+        }
         let given = [ociLayout, dockerArchive, ociArchive].compactMap { $0 }
         guard given.count == 1 else {
             throw ValidationError("give exactly one of --oci-layout, --docker-archive, --oci-archive")
@@ -74,6 +85,7 @@ struct StoreImport: ParsableCommand {
 
     func run() throws {
         var options = ImageImportOptions()
+        if let ownership { options.ownership = ownership == "caller" ? .caller : .archive }
         if let platform {
             options.platform = try reportingFailures { try ImagePlatform(parsing: platform, input: "--platform") }
         }
