@@ -81,6 +81,7 @@ extension LayerApplication {
     /// Sets the permissions and times of every directory the archive described, deepest first, so that writing
     /// inside one no longer changes its time and a read-only one was writable while it was filled.
     func finishDirectories() throws(UnionMountError) {
+        try adoptLowerDirectories()
         let ordered = pendingDirectories.enumerated().sorted {
             ($0.element.components.count, $0.offset) > ($1.element.components.count, $1.offset)
         }
@@ -111,5 +112,76 @@ extension LayerApplication {
             }
         }
         current = nil
+    }
+
+    /// Gives every directory made only because an entry needed it the owner of the directory the lower layers
+    /// show at that path, and queues its mode and times (see ``LayerApplier/lowerDirectories``).
+    private func adoptLowerDirectories() throws(UnionMountError) {
+        guard !applier.lowerDirectories.isEmpty else { return }
+        let implicit = written.compactMap { $0.value == .implicitDirectory ? $0.key : nil }
+        for path in implicit {
+            let components = path.split(separator: UInt8(ascii: "/")).map(Array.init)
+            // An opaque marker of this layer above it hides the lowers' directory.
+            let hiddenHere = (0..<components.count).contains {
+                written[ArchivePath.joined(Array(components[..<$0]) + [Self.opaqueMarker])] != nil
+            }
+            guard !hiddenHere, let lower = lowerDirectory(components), let name = components.last else { continue }
+            current = path
+            if applier.ownership == .archive {
+                let parent = try parentDirectory(Array(components.dropLast()))
+                do {
+                    try FileSystem.setOwner(FilePath(bytes: name), uid: lower.uid, gid: lower.gid, relativeTo: parent)
+                } catch {
+                    throw failed("fchownat", error, "give the directory the owner of the one below")
+                }
+            }
+            pendingDirectories.append(
+                PendingDirectory(
+                    components: components, permissions: lower.permissions, access: lower.accessTime,
+                    modification: lower.modificationTime))
+        }
+        current = nil
+    }
+
+    /// The directory the lower layers show at `components`, as the union would: the topmost lower that has a
+    /// directory there, unless a whiteout, a non-directory or an opaque directory on the way (in that lower or
+    /// one above it) hides it. nil when none shows one.
+    func lowerDirectory(_ components: [[UInt8]]) -> FileStatus? {
+        let slash = UInt8(ascii: "/")
+        for lower in applier.lowerDirectories {
+            var directory = lower.bytes
+            var hidden = false
+            for (depth, name) in components.enumerated() {
+                if case .aufs = applier.whiteoutFormat,
+                    FileSystem.exists(FilePath(bytes: directory + [slash] + Array(".wh.".utf8) + name))
+                {
+                    return nil
+                }
+                let next = directory + [slash] + name
+                let found: FileStatus?
+                do {
+                    found = try FileSystem.statusIfPresent(FilePath(bytes: next))
+                } catch {
+                    return nil
+                }
+                guard let status = found else { break }
+                guard status.type == .directory else { return nil }
+                if depth == components.count - 1 { return status }
+                if isOpaque(FilePath(bytes: next)) { hidden = true }
+                directory = next
+            }
+            if hidden { return nil }
+        }
+        return nil
+    }
+
+    /// Whether the lower directory at `path` hides the ones below it.
+    private func isOpaque(_ path: FilePath) -> Bool {
+        switch applier.whiteoutFormat {
+        case .aufs:
+            return FileSystem.exists(path.appending(".wh..wh..opq"))
+        case .overlay(let prefix):
+            return (try? FileSystem.extendedAttribute(path, prefix + "overlay.opaque")) == Array("y".utf8)
+        }
     }
 }

@@ -72,6 +72,13 @@ public struct LayerApplier: Sendable {
     public var rootless: Bool
     /// How messages name the layer: the expected digest, else this (the archive's path by default).
     public var layerName: String?
+    /// The directories of the layers this one will be stacked on, top first, in ``whiteoutFormat``.
+    ///
+    /// A directory the archive needs but does not describe (a parent left out of the diff, as umoci and Docker
+    /// leave unchanged parents out) takes the mode, owner and times of the directory the lower layers show at that
+    /// path, as overlay's copy-up would keep them; with no such directory below it is made 0755, owned by the
+    /// caller. Read with lstat(2), one component at a time, never through a symbolic link.
+    public var lowerDirectories: [FilePath] = []
 
     /// An applier; `ownership` and `rootless` default to what this process is: ``Ownership/archive`` when its
     /// effective uid is 0 (in its namespace), and rootless outside the initial user namespace or when the

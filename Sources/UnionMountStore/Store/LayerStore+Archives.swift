@@ -43,9 +43,10 @@ extension LayerStore {
     ) throws(UnionMountError) -> AppliedLayer {
         let builder = try beginLayer(id, parent: parent)
         do {
-            let applier = LayerApplier(
+            var applier = LayerApplier(
                 whiteoutFormat: whiteoutFormat, limits: limits, expectation: expected, ownership: ownership,
                 features: mounter.features)
+            applier.lowerDirectories = try layerDirectories(from: parent)
             let summary = try applier.apply(archive: archive, into: builder.directory)
             StoreFaultInjection.point("apply-layer.applied")
             return AppliedLayer(layer: try builder.commit(), archive: summary)

@@ -59,6 +59,8 @@ extension LayerStore {
         do {
             return try importChain(image, name: recordName, layerDone: { _ in tracker.layerDone() }) {
                 position, layer, builder in
+                var applier = applier
+                applier.lowerDirectories = try layerDirectories(from: builder.parent)
                 let summary = try opened.apply(layer, with: applier, into: builder.directory) { bytes in
                     tracker.read(bytes)
                 }

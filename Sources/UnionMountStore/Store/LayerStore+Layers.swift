@@ -40,6 +40,13 @@ extension LayerStore {
         return chain
     }
 
+    /// The `diff` directories of `id`'s chain, top first (empty for nil): what an archive applied on `id` is
+    /// stacked on (``LayerApplier/lowerDirectories``).
+    func layerDirectories(from id: String?) throws(UnionMountError) -> [FilePath] {
+        guard let id else { return [] }
+        return try chain(id).map { layerDirectory($0.id).appending("diff") }
+    }
+
     /// Starts building a layer: returns a builder whose ``LayerBuilder/directory`` is to be filled and then
     /// committed.
     ///
