@@ -50,28 +50,7 @@ extension FileSystem {
     package static func extendedAttribute(ofDescriptor fd: FileDescriptor, _ name: String) throws(Errno) -> [UInt8]? {
         let path = FilePath("/proc/self/fd/\(fd.rawValue)")
         try injectFault("getxattr", path)
-        var capacity = 256
-        while true {
-            var value = [UInt8](repeating: 0, count: capacity)
-            let count = value.withUnsafeMutableBytes { buffer in
-                withPathCString(path) { CUnionMount_getxattr($0, name, buffer.baseAddress, buffer.count) }
-            }
-            if count >= 0 {
-                value.removeSubrange(count...)
-                return value
-            }
-            var error = Errno(rawValue: errno)
-            if error == .outOfRange {
-                let size = withPathCString(path) { CUnionMount_getxattr($0, name, nil, 0) }
-                if size >= 0 {
-                    capacity = max(1, size)
-                    continue
-                }
-                error = Errno(rawValue: errno)
-            }
-            if error == .noData || error == .notSupported { return nil }
-            throw error
-        }
+        return try readExtendedAttribute(path, name, capacity: 256, CUnionMount_getxattr)
     }
 
     /// The target of the symbolic link `name` in `directory`, as bytes, never following it.

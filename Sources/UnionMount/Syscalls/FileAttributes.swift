@@ -125,11 +125,20 @@ extension FileSystem {
         _ path: FilePath, _ name: String, sizeHint: Int = 256
     ) throws(Errno) -> [UInt8]? {
         try injectFault("lgetxattr", path)
-        var capacity = sizeHint
+        return try readExtendedAttribute(path, name, capacity: sizeHint, CUnionMount_lgetxattr)
+    }
+
+    /// The value of `name` read by `get` (lgetxattr(2) or getxattr(2)) into a buffer of `capacity` bytes, then of
+    /// the size the call asks for when that was too small; nil for `ENODATA` and `ENOTSUP`.
+    static func readExtendedAttribute(
+        _ path: FilePath, _ name: String, capacity: Int,
+        _ get: (UnsafePointer<CChar>, UnsafePointer<CChar>, UnsafeMutableRawPointer?, Int) -> Int
+    ) throws(Errno) -> [UInt8]? {
+        var capacity = capacity
         while true {
             var value = [UInt8](repeating: 0, count: capacity)
             let count = value.withUnsafeMutableBytes { buffer in
-                withPathCString(path) { CUnionMount_lgetxattr($0, name, buffer.baseAddress, buffer.count) }
+                withPathCString(path) { get($0, name, buffer.baseAddress, buffer.count) }
             }
             if count >= 0 {
                 value.removeSubrange(count...)
@@ -138,7 +147,7 @@ extension FileSystem {
             var error = Errno(rawValue: errno)
             if error == .outOfRange {
                 // Too small: ask for the size (0 when it vanished meanwhile, which the next read reports).
-                let size = withPathCString(path) { CUnionMount_lgetxattr($0, name, nil, 0) }
+                let size = withPathCString(path) { get($0, name, nil, 0) }
                 if size >= 0 {
                     capacity = max(1, size)
                     continue

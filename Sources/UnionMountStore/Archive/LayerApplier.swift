@@ -112,16 +112,20 @@ public struct LayerApplier: Sendable {
                 "open", error, message: "cannot open the layer archive \(archive.readable)", input: archive.readable)
         }
         defer { FileSystem.close(source) }
-        let root: FileDescriptor
+        let root = try Self.openRoot(directory)
+        defer { FileSystem.close(root) }
+        return try applier.apply(from: source, into: root)
+    }
+
+    /// The layer directory `directory` opened as the root to apply into (open(2) `O_DIRECTORY|O_NOFOLLOW`).
+    static func openRoot(_ directory: FilePath) throws(UnionMountError) -> FileDescriptor {
         do {
-            root = try FileSystem.open(directory, .readOnly, options: [.directory, .noFollow])
+            return try FileSystem.open(directory, .readOnly, options: [.directory, .noFollow])
         } catch {
             throw UnionMountError.systemCall(
                 "open", error, message: "cannot open the layer directory \(directory.readable)",
                 input: directory.readable)
         }
-        defer { FileSystem.close(root) }
-        return try applier.apply(from: source, into: root)
     }
 
     /// Applies the archive read from `source` (from its current offset to its end) to the directory open as

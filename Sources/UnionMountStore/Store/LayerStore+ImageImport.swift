@@ -137,14 +137,7 @@ private struct OpenedImageSource {
         var applier = base
         applier.expectation = LayerArchiveExpectation(
             digest: layer.blob.descriptor?.digest, size: layer.blob.descriptor?.size, diffID: layer.diffID)
-        let root: FileDescriptor
-        do {
-            root = try FileSystem.open(directory, .readOnly, options: [.directory, .noFollow])
-        } catch {
-            throw UnionMountError.systemCall(
-                "open", error, message: "cannot open the layer directory \(directory.readable)",
-                input: directory.readable)
-        }
+        let root = try LayerApplier.openRoot(directory)
         defer { FileSystem.close(root) }
         if let layout, let descriptor = layer.blob.descriptor {
             applier.layerName = blobFileName(descriptor.digest)
