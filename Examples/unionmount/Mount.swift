@@ -32,6 +32,20 @@ extension UnionMountCommand {
             name: .long,
             help: "Force a strategy: new-mount-api, mount, mount-relative, mount-fd, aufs-mount or fuse-overlayfs.")
         var strategy: String?
+        @Option(
+            name: .customLong("uid-map"),
+            help: ArgumentHelp(
+                "Idmap the lower layers: container ids INSIDE.. are host ids OUTSIDE.. (repeatable).",
+                valueName: "inside:outside:count"))
+        var uidMap: [String] = []
+        @Option(
+            name: .customLong("gid-map"),
+            help: ArgumentHelp(
+                "The gid ranges of the mapping (repeatable; default: the --uid-map ranges).",
+                valueName: "inside:outside:count"))
+        var gidMap: [String] = []
+        @Option(name: .long, help: "Idmap the lower layers through this user namespace (/proc/PID/ns/user).")
+        var userns: String?
         @Flag(name: .long, help: "Print the plan (each system call with its arguments) and mount nothing.")
         var dryRun = false
         @OptionGroup var output: OutputOptions
@@ -52,6 +66,13 @@ extension UnionMountCommand {
                 throw ValidationError("--type overlay takes --lower, not --branch")
             }
             if type == .aufs && overlayLayers { throw ValidationError("--type aufs takes --branch, not --lower") }
+            if userns != nil && !(uidMap.isEmpty && gidMap.isEmpty) {
+                throw ValidationError("--userns excludes --uid-map/--gid-map")
+            }
+            if uidMap.isEmpty && !gidMap.isEmpty { throw ValidationError("--gid-map needs --uid-map") }
+            if !branch.isEmpty && (userns != nil || !uidMap.isEmpty) {
+                throw ValidationError("idmapped layers (--uid-map, --userns) are for overlay, not aufs")
+            }
             _ = try makeSpec()  // options that do not parse are usage errors, reported with this command's usage
         }
 
@@ -64,12 +85,14 @@ extension UnionMountCommand {
             if dryRun {
                 if output.json { return try printJSON(plan) }
                 print("strategy: \(plan.strategy.rawValue)")
+                if let rung = plan.idMappedLayers { print("idmapped layers: \(rung.rawValue)") }
                 plan.steps.forEach { print("  \($0.systemCall) \(describe($0))") }
                 return
             }
             try reportingFailures { try mounter.execute(plan) }
             if output.json { return try printJSON(plan) }
-            print("mounted \(spec.filesystemType) at \(target) with \(plan.strategy.rawValue)")
+            let idmapped = plan.idMappedLayers.map { " (idmapped layers: \($0.rawValue))" } ?? ""
+            print("mounted \(spec.filesystemType) at \(target) with \(plan.strategy.rawValue)\(idmapped)")
         }
 
         /// The spec the options describe; options that do not parse are bad usage (exit 64).
@@ -98,7 +121,22 @@ extension UnionMountCommand {
                 OverlaySpec(
                     lowerDirectories: lower.map { FilePath($0) }, dataDirectories: data.map { FilePath($0) },
                     upperDirectory: upper.map { FilePath($0) }, workDirectory: work.map { FilePath($0) },
-                    options: parsed.options))
+                    options: parsed.options, idMapping: try idMapping()))
+        }
+
+        /// The mapping `--uid-map`/`--gid-map` or `--userns` give; malformed ranges are bad usage.
+        private func idMapping() throws -> IDMapping? {
+            if let userns { return .userNamespace(FilePath(userns)) }
+            guard !uidMap.isEmpty else { return nil }
+            do {
+                let uids = try uidMap.map { text throws(UnionMountError) in try IDRange(parsing: text) }
+                let gids = try gidMap.map { text throws(UnionMountError) in try IDRange(parsing: text) }
+                let mapping = IDMapping.ranges(uids: uids, gids: gids.isEmpty ? uids : gids)
+                try mapping.validate()
+                return mapping
+            } catch {
+                throw ValidationError(error.message)
+            }
         }
     }
 }
@@ -120,6 +158,16 @@ func describe(_ step: MountStep) -> String {
             + (directory.map { " cwd=\($0)" } ?? "")
     case .spawn(let program, let arguments):
         ([program.string] + arguments.map { String(decoding: $0, as: UTF8.self) }).joined(separator: " ")
+    case .createUserNamespace(let uids, let gids):
+        "CLONE_NEWUSER helper, uid_map \(uids.map(\.text).joined(separator: ",")) gid_map "
+            + gids.map(\.text).joined(separator: ",")
+    case .openUserNamespace(let path): "\(path) (user namespace)"
+    case .openTree(let path): "\(path) OPEN_TREE_CLONE -> tree"
+    case .setIDMap: "tree MOUNT_ATTR_IDMAP userns"
+    case .setTree(let key): "FSCONFIG_SET_FD \(key) tree"
+    case .attachTree(let target): "tree -> \(target)"
+    case .makeDirectory(let path), .removeDirectory(let path): "\(path)"
+    case .detach(let target): "\(target) MNT_DETACH"
     @unknown default:  // MountStep gains cases as the library learns new system calls.
         "(a step this example does not know)"
     }

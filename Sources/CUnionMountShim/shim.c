@@ -11,6 +11,7 @@
 #include <locale.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -21,6 +22,12 @@
 #include <unistd.h>
 
 // System call numbers are the same on every architecture for these (asm-generic numbering since 5.x).
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
 #ifndef SYS_move_mount
 #define SYS_move_mount 429
 #endif
@@ -52,6 +59,8 @@ const int CUnionMount_CLONE_NEWUSER = CLONE_NEWUSER;
 const int CUnionMount_CLONE_FS = CLONE_FS;
 const int CUnionMount_O_PATH = O_PATH;
 
+const unsigned int CUnionMount_OPEN_TREE_CLONE = 1;
+const unsigned int CUnionMount_OPEN_TREE_CLOEXEC = O_CLOEXEC;
 const unsigned int CUnionMount_FSOPEN_CLOEXEC = 0x00000001;
 const unsigned int CUnionMount_FSMOUNT_CLOEXEC = 0x00000001;
 const unsigned int CUnionMount_FSCONFIG_SET_FLAG = 0;
@@ -88,6 +97,39 @@ int CUnionMount_fsconfig(int fd, unsigned int cmd, const char *key, const void *
 
 int CUnionMount_fsmount(int fd, unsigned int flags, unsigned int attr_flags) {
     return (int)syscall(SYS_fsmount, fd, flags, attr_flags);
+}
+
+int CUnionMount_open_tree(int dfd, const char *path, unsigned int flags) {
+    return (int)syscall(SYS_open_tree, dfd, path, flags);
+}
+
+/// `struct mount_attr` of <linux/mount.h> (MOUNT_ATTR_SIZE_VER0, 32 bytes), declared here: the uapi header
+/// clashes with Glibc's.
+struct CUnionMount_mount_attr {
+    uint64_t attr_set;
+    uint64_t attr_clr;
+    uint64_t propagation;
+    uint64_t userns_fd;
+};
+
+int CUnionMount_mount_setattr_idmap(int tree_fd, int userns_fd) {
+    struct CUnionMount_mount_attr attr = {.attr_set = 0x00100000 /* MOUNT_ATTR_IDMAP */, .userns_fd = (uint64_t)userns_fd};
+    return (int)syscall(SYS_mount_setattr, tree_fd, "", AT_EMPTY_PATH, &attr, sizeof attr);
+}
+
+int CUnionMount_clone_user_namespace_holder(int read_fd, int write_fd) {
+    long pid = syscall(SYS_clone, (unsigned long)(CLONE_NEWUSER | SIGCHLD), 0, 0, 0, 0);
+    if (pid == 0) {
+        // The child of a possibly multithreaded process: raw system calls only, then exit.
+        syscall(SYS_close, write_fd);
+        char byte;
+        for (;;) {
+            long count = syscall(SYS_read, read_fd, &byte, 1);
+            if (count == 0 || (count < 0 && errno != EINTR)) break;
+        }
+        syscall(SYS_exit_group, 0);
+    }
+    return (int)pid;
 }
 
 int CUnionMount_move_mount(int from_dfd, const char *from_path, int to_dfd, const char *to_path, unsigned int flags) {

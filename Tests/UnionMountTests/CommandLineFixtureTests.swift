@@ -328,6 +328,49 @@ enum JSONContract {
         #expect(text.output.hasPrefix("strategy: "))
     }
 
+    @Test("mount --uid-map/--gid-map --dry-run --json: the idmapped plan; bad maps and mixes exit 64")
+    func mountIDMappedDryRun() throws {
+        let trees = try BranchTrees(count: 4, name: "cliidmap")
+        let target = try trees.scratch.directory("target")
+        let layers = [
+            "--lower", trees.branches[0].string, "--lower", trees.branches[1].string, "--upper",
+            trees.branches[2].string, "--work", trees.branches[3].string,
+        ]
+        let result = try runProcess(
+            try Examples.path("unionmount"),
+            ["mount"] + layers + ["--uid-map", "0:100000:65536", "--dry-run", "--json", target.string])
+        let features = KernelFeatures.current
+        guard features.idmappedLayers else {
+            #expect(result.status == 1, "\(result)")
+            #expect(result.errorOutput.contains("idmapped"), "\(result)")
+            return
+        }
+        #expect(result.status == 0, "\(result)")
+        let plan = try result.decode(MountPlan.self)
+        #expect(plan.idMappedLayers == (features.detachedLayerTrees ? .detachedTrees : .attachedTrees))
+        let range = IDRange(inside: 0, outside: 100000, count: 65536)
+        #expect(plan.steps.first == .createUserNamespace(uids: [range], gids: [range]))
+        #expect(plan.steps.filter { $0 == .setIDMap }.count == 2)
+        #expect(plan.steps.contains(.openTree(path: trees.branches[1])))
+        guard case .overlay(let spec) = plan.spec else { return }
+        #expect(spec.idMapping == .ranges(uids: [range], gids: [range]))
+        #expect(!MountTable.isMountPoint(target))
+        let text = try runProcess(
+            try Examples.path("unionmount"),
+            ["mount"] + layers + ["--userns", "/proc/self/ns/user", "--dry-run", target.string])
+        #expect(text.output.contains("idmapped layers: "), "\(text)")
+        #expect(text.output.contains("open_tree \(trees.branches[0].string) OPEN_TREE_CLONE"), "\(text)")
+        for bad in [
+            ["--uid-map", "0:100000"], ["--uid-map", "0:1:0"], ["--gid-map", "0:1:1"],
+            ["--uid-map", "0:100000:10", "--uid-map", "5:200000:10"],
+            ["--userns", "/proc/self/ns/user", "--uid-map", "0:1:1"],
+        ] {
+            let refused = try runProcess(
+                try Examples.path("unionmount"), ["mount"] + layers + bad + ["--dry-run", target.string])
+            #expect(refused.status == 64, "\(bad): \(refused)")
+        }
+    }
+
     @Test("mount -o with a quoted SELinux label: one context option, split nowhere inside the quotes")
     func mountQuotedLabelDryRun() throws {
         let trees = try BranchTrees(count: 2, name: "cliquote")

@@ -34,6 +34,15 @@ int CUnionMount_move_mount(int from_dfd, const char *_Nonnull from_path, int to_
                            unsigned int flags);
 /// unshare(2).
 int CUnionMount_unshare(int flags);
+/// open_tree(2) (Linux 5.2+).
+int CUnionMount_open_tree(int dfd, const char *_Nonnull path, unsigned int flags);
+/// mount_setattr(2) (Linux 5.12+) of `tree_fd` itself (`""`, `AT_EMPTY_PATH`) setting `MOUNT_ATTR_IDMAP` with the
+/// user namespace `userns_fd`.
+int CUnionMount_mount_setattr_idmap(int tree_fd, int userns_fd);
+/// clone(2) with `CLONE_NEWUSER | SIGCHLD` (fork-like, no shared memory): the child, in a new user namespace,
+/// closes `write_fd`, reads `read_fd` until end of file and exits 0; it runs no other code. Returns the child's
+/// pid (or -1) in the caller. For writing `/proc/<pid>/uid_map` and opening `/proc/<pid>/ns/user` from outside.
+int CUnionMount_clone_user_namespace_holder(int read_fd, int write_fd);
 
 /// statmount(2) (Linux 6.8+): fills `buf` with a `struct statmount` for the mount whose unique id is `mnt_id`.
 /// `mnt_ns_id` 0 means the caller's namespace.
@@ -136,6 +145,8 @@ extern const int CUnionMount_CLONE_NEWUSER;
 extern const int CUnionMount_CLONE_FS;
 extern const int CUnionMount_O_PATH;
 
+extern const unsigned int CUnionMount_OPEN_TREE_CLONE;
+extern const unsigned int CUnionMount_OPEN_TREE_CLOEXEC;
 extern const unsigned int CUnionMount_FSOPEN_CLOEXEC;
 extern const unsigned int CUnionMount_FSMOUNT_CLOEXEC;
 extern const unsigned int CUnionMount_FSCONFIG_SET_FLAG;

@@ -15,16 +15,77 @@ struct MountExecutor {
 
     func run() throws(UnionMountError) {
         let started = KernelLog.now()
+        // A plan of idmapped layers: its tree steps before the union's (the user namespace, attached trees), the
+        // union's steps (in which a new-mount-API plan opens and hands over its trees), its tree steps after
+        // (detaching the attachments). A failure takes back what the plan made.
+        guard plan.steps.contains(where: \.isLayerTreeStep) else {
+            return try runUnion(started, plan.steps.indices, trees: nil)
+        }
+        let trees = LayerTreeSession()
+        let union = unionSteps()
+        var mounted: FilePath? = nil
+        do {
+            try runTreeSteps(0..<union.lowerBound, trees, started)
+            try runUnion(started, union, trees: trees)
+            mounted = union.last.flatMap { plan.steps[$0].mountTarget }
+            try runTreeSteps(union.upperBound..<plan.steps.count, trees, started)
+        } catch {
+            if let mounted { _ = withPathCString(mounted) { system_umount2($0, UnmountFlag.detach) } }
+            trees.undo()
+            throw error
+        }
+    }
+
+    private func runUnion(
+        _ started: UInt64, _ steps: Range<Int>, trees: LayerTreeSession?
+    ) throws(UnionMountError) {
         switch plan.strategy {
-        case .newMountAPI: try runNewMountAPI(started)
-        case .legacy, .legacyRelative, .legacyDescriptors, .aufs: try runMountCalls(started)
+        case .newMountAPI: try runNewMountAPI(started, steps, trees: trees)
+        case .legacy, .legacyRelative, .legacyDescriptors, .aufs: try runMountCalls(started, steps)
         case .fuseOverlayfs: try runFuseOverlayfs()
+        }
+    }
+
+    /// The union's own steps: from its first (fsopen, open, mount, spawn) to its last (move_mount, mount, spawn).
+    private func unionSteps() -> Range<Int> {
+        func opens(_ step: MountStep) -> Bool {
+            switch step {
+            case .fsopen, .openDescriptor, .mount, .spawn: true
+            default: false
+            }
+        }
+        guard let first = plan.steps.firstIndex(where: opens) else { return plan.steps.count..<plan.steps.count }
+        let last = plan.steps.lastIndex(where: { $0.mountTarget != nil }) ?? first
+        return first..<max(first, last) + 1
+    }
+
+    // MARK: - Trees (idmapped layers)
+
+    private func runTreeSteps(
+        _ steps: Range<Int>, _ trees: LayerTreeSession, _ started: UInt64
+    ) throws(UnionMountError) {
+        for index in steps {
+            let step = plan.steps[index]
+            guard step.isLayerTreeStep, !step.isSetTree else {
+                throw UnionMountError(
+                    code: .invalidArgument,
+                    message: "the plan has a \(step.systemCall) step outside the union's own steps (step \(index))",
+                    spec: spec, plan: plan)
+            }
+            if let failed = trees.run(step) {
+                throw failure(
+                    step, failed.errno, messages: [], started: started, call: failed.call, detail: failed.detail)
+            }
         }
     }
 
     // MARK: - fsopen / fsconfig / fsmount / move_mount
 
-    private func runNewMountAPI(_ started: UInt64) throws(UnionMountError) {
+    // MARK: - fsopen / fsconfig / fsmount / move_mount
+
+    private func runNewMountAPI(
+        _ started: UInt64, _ range: Range<Int>, trees: LayerTreeSession?
+    ) throws(UnionMountError) {
         var context: CInt = -1
         var mountFD: CInt = -1
         defer {
@@ -35,7 +96,7 @@ struct MountExecutor {
         // fs-context log).
         var failed: (index: Int, errno: Errno, call: String?, drain: Bool)? = nil
         plan.steps.withUnsafeBufferPointer { steps in
-            for index in steps.indices {
+            for index in range {
                 switch steps[index] {
                 case .fsopen(let type):
                     context = type.withCString { system_fsopen($0, MountAPIConstant.fsopenCloseOnExec) }
@@ -90,7 +151,18 @@ struct MountExecutor {
                         failed = (index, system_errno(), nil, false)
                         return
                     }
-                case .openDescriptor, .mount, .spawn:
+                case .openTree, .setIDMap:
+                    if let trees, let failure = trees.run(steps[index]) {
+                        failed = (index, failure.errno, failure.call, false)
+                        return
+                    }
+                case .setTree(let key):
+                    if let trees, let error = trees.setTree(context: context, key: key) {
+                        failed = (index, error, nil, true)
+                        return
+                    }
+                case .openDescriptor, .mount, .spawn, .createUserNamespace, .openUserNamespace, .attachTree,
+                    .makeDirectory, .detach, .removeDirectory:
                     preconditionFailure("\(steps[index].systemCall) step in a new-mount-API plan")
                 }
             }
@@ -108,8 +180,8 @@ struct MountExecutor {
     /// after its ``MountStep/openDescriptor(path:number:)`` steps, on the same thread, for mount-fd) or aufs (the
     /// first call, then `MS_REMOUNT` appends). An overlay mount whose data names branches relatively gets its
     /// mount record (``MountRecords``), so reports show the real paths.
-    private func runMountCalls(_ started: UInt64) throws(UnionMountError) {
-        if case .openDescriptor(let path, _) = plan.steps.last {
+    private func runMountCalls(_ started: UInt64, _ range: Range<Int>) throws(UnionMountError) {
+        if let last = range.last, case .openDescriptor(let path, _) = plan.steps[last] {
             // An open step is made on the thread of the mount step after it; without one it would never run.
             throw UnionMountError(
                 code: .invalidArgument, message: "the plan ends with an open step that no mount step follows",
@@ -117,7 +189,8 @@ struct MountExecutor {
         }
         var mounted: FilePath? = nil
         var descriptors: [(index: Int, path: FilePath, number: Int32)] = []
-        for (index, step) in plan.steps.enumerated() {
+        for index in range {
+            let step = plan.steps[index]
             if case .openDescriptor(let path, let number) = step {
                 descriptors.append((index, path, number))
                 continue
@@ -174,7 +247,8 @@ struct MountExecutor {
     // MARK: - Errors
 
     private func failure(
-        _ step: MountStep, _ errno: Errno, messages: [String], started: UInt64, call: String? = nil
+        _ step: MountStep, _ errno: Errno, messages: [String], started: UInt64, call: String? = nil,
+        detail: String? = nil
     ) -> UnionMountError {
         let call = call ?? step.systemCall
         var kernelMessages = messages
@@ -191,8 +265,19 @@ struct MountExecutor {
         case .setFlag(let key): message += " \(key)"
         case .openDescriptor(let path, let number): message += " of \(path.readable) (as descriptor \(number))"
         case .moveMount(let target), .mount(_, let target, _, _, _, _): message += " onto \(target.readable)"
+        case .openTree(let path): message += " of the layer \(path.readable)"
+        case .setIDMap: message += " (MOUNT_ATTR_IDMAP: the layer's filesystem may not support idmapped mounts)"
+        case .setTree(let key): message += " \(key) (fd of an idmapped tree)"
+        case .attachTree(let target), .detach(let target): message += " at \(target.readable)"
+        case .makeDirectory(let path), .removeDirectory(let path), .openUserNamespace(let path):
+            message += " of \(path.readable)"
+        case .createUserNamespace(let uids, let gids):
+            message +=
+                " (a user namespace with uid map \(uids.map(\.text).joined(separator: ",")) and gid map "
+                + "\(gids.map(\.text).joined(separator: ",")))"
         default: break
         }
+        if let detail { message += " (\(detail))" }
         if code != .unsupported {
             kernelMessages += KernelLog.messages(since: started, filesystem: spec.filesystemType)
             if [

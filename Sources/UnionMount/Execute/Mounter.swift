@@ -23,10 +23,23 @@ import SystemPackage
 public struct Mounter: Sendable {
     /// The kernel features plans are made for; ``KernelFeatures/current`` unless a test says otherwise.
     public var features: KernelFeatures
+    /// Where plans of idmapped layers attach their trees on kernels that need them attached
+    /// (``IDMappedLayerRung/attachedTrees``): each plan makes a directory of its own in it (mode 0700, missing
+    /// parents too) and removes it once the union is mounted.
+    public var attachmentDirectory: FilePath
+
+    /// `/run/unionmount/idmapped`.
+    public static let defaultAttachmentDirectory: FilePath = "/run/unionmount/idmapped"
 
     /// Creates a mounter for the given features (default: probed once from the running kernel).
-    public init(features: KernelFeatures = .current) {
+    ///
+    /// - Parameters:
+    ///   - features: the kernel features plans are made for.
+    ///   - attachmentDirectory: where idmapped layers' trees are attached when the kernel needs them attached.
+    public init(features: KernelFeatures = .current, attachmentDirectory: FilePath = Mounter.defaultAttachmentDirectory)
+    {
         self.features = features
+        self.attachmentDirectory = attachmentDirectory
     }
 
     /// Plans the system calls that would mount `spec` at `target`, without running any.
@@ -47,7 +60,7 @@ public struct Mounter: Sendable {
     ) throws(UnionMountError) -> MountPlan {
         switch spec {
         case .overlay(let overlay):
-            return try OverlayPlanner(features: features).plan(
+            return try OverlayPlanner(features: features, attachments: attachmentDirectory).plan(
                 overlay, target: target, flags: flags, strategy: strategy)
         case .aufs(let aufs):
             if let strategy, strategy != .aufs {

@@ -64,6 +64,15 @@ public struct KernelFeatures: Sendable, Hashable, Codable {
     public var initialUserNamespace: Bool
     /// Unprivileged user namespaces can be created (`/proc/sys/user/max_user_namespaces` > 0).
     public var userNamespaces: Bool
+    /// mount_setattr(2) exists (Linux 5.12+), so mounts can be idmapped (`MOUNT_ATTR_IDMAP`).
+    public var idmappedMounts: Bool = false
+    /// overlay takes idmapped mounts as layers (Linux 5.19+, by the release; ``idmappedMounts`` too).
+    public var idmappedLayers: Bool = false
+    /// overlay takes a detached mount (an open_tree(2) descriptor never attached) as a `lowerdir+` fd: the
+    /// kernel's clone_private_mount() accepts detached mounts since Linux 6.15 (by the release; with
+    /// ``layerFileDescriptors`` and ``idmappedLayers``). Before that a detached layer is refused (EINVAL), so the
+    /// trees are attached in a private directory first.
+    public var detachedLayerTrees: Bool = false
     /// The most lower plus data layers overlay stacks (`OVL_MAX_STACK`).
     public var maximumLayers: Int
     /// `/sys/module/overlay/parameters/*`: the module defaults that decide which options mountinfo echoes.
@@ -97,7 +106,18 @@ public struct KernelFeatures: Sendable, Hashable, Codable {
         features.probeOverlayContext()
         if !features.overlayParameterParsing { features.readLegacyOptionSupport() }
         features.probeMountListing()
+        features.probeIDMappedMounts(release: ProcessFacts.kernelRelease)
         return features
+    }
+
+    /// mount_setattr(2) on descriptor -1: `EBADF` where the call exists, `ENOSYS` where it does not; the rest by
+    /// the release (`major.minor`), since only a mount of a real tree could tell.
+    mutating func probeIDMappedMounts(release: String) {
+        idmappedMounts = system_mount_setattr_idmap(-1, -1) == 0 || system_errno() != .noFunction
+        let numbers = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+        let version = numbers.count == 2 ? (numbers[0], numbers[1]) : (0, 0)
+        idmappedLayers = idmappedMounts && overlay && version >= (5, 19)
+        detachedLayerTrees = idmappedLayers && layerFileDescriptors && version >= (6, 15)
     }
 
     /// Asks overlay's fs context which keys it accepts; the context is closed without CMD_CREATE.

@@ -78,6 +78,30 @@ public enum MountStep: Sendable, Hashable {
     /// `posix_spawn(program, [program] + arguments, minimal environment)` with stdin and stdout on `/dev/null`,
     /// stderr captured, then waitpid(2) until it exits; no shell. Each argument is bytes (paths need not be UTF-8).
     case spawn(program: FilePath, arguments: [[UInt8]])
+    /// The plan's user namespace, made for these maps: clone(2) `CLONE_NEWUSER` of a helper child that waits,
+    /// `/proc/<pid>/uid_map` and `gid_map` written from here, `/proc/<pid>/ns/user` opened, the child released
+    /// and reaped (see ``IDMapping/ranges(uids:gids:)``).
+    case createUserNamespace(uids: [IDRange], gids: [IDRange])
+    /// The plan's user namespace, opened from a file: `open(path, O_RDONLY|O_CLOEXEC)`.
+    case openUserNamespace(path: FilePath)
+    /// `tree = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC)`: a detached copy of the mount at
+    /// `path`, the plan's current tree.
+    case openTree(path: FilePath)
+    /// `mount_setattr(tree, "", AT_EMPTY_PATH, {MOUNT_ATTR_IDMAP, userns_fd})` of the current tree with the
+    /// plan's user namespace.
+    case setIDMap
+    /// `fsconfig(fc, FSCONFIG_SET_FD, key, NULL, tree)` with the current tree, which is closed once the union is
+    /// mounted (closing a detached tree's last descriptor dissolves it, and overlay refuses a dissolved layer).
+    case setTree(key: String)
+    /// `move_mount(tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH)`: attaches the current tree, then
+    /// `close(tree)`.
+    case attachTree(target: FilePath)
+    /// `mkdir(path, 0700)` (missing parents first, 0700 too).
+    case makeDirectory(path: FilePath)
+    /// `umount2(target, MNT_DETACH)`.
+    case detach(target: FilePath)
+    /// `rmdir(path)`.
+    case removeDirectory(path: FilePath)
 
     /// The system call's name.
     public var systemCall: String {
@@ -89,6 +113,41 @@ public enum MountStep: Sendable, Hashable {
         case .openDescriptor: "open"
         case .mount: "mount"
         case .spawn: "posix_spawn"
+        case .createUserNamespace: "clone"
+        case .openUserNamespace: "open"
+        case .openTree: "open_tree"
+        case .setIDMap: "mount_setattr"
+        case .setTree: "fsconfig"
+        case .attachTree: "move_mount"
+        case .makeDirectory: "mkdir"
+        case .detach: "umount2"
+        case .removeDirectory: "rmdir"
+        }
+    }
+
+    /// The mount point a step mounts on (move_mount(2) of the union, mount(2), or the fuse-overlayfs program's
+    /// last argument); nil for other steps.
+    var mountTarget: FilePath? {
+        switch self {
+        case .moveMount(let target), .mount(_, let target, _, _, _, _): target
+        case .spawn(_, let arguments):
+            arguments.last.map { FilePath(platformString: $0.map { CChar(bitPattern: $0) } + [0]) }
+        default: nil
+        }
+    }
+
+    var isSetTree: Bool {
+        if case .setTree = self { return true }
+        return false
+    }
+
+    /// Whether the step works on the plan's user namespace, trees or their directories (idmapped layers).
+    var isLayerTreeStep: Bool {
+        switch self {
+        case .createUserNamespace, .openUserNamespace, .openTree, .setIDMap, .setTree, .attachTree, .makeDirectory,
+            .detach, .removeDirectory:
+            true
+        default: false
         }
     }
 }
@@ -108,25 +167,33 @@ public struct MountPlan: Sendable, Hashable {
     public var spec: UnionSpec
     /// The system calls, in order.
     public var steps: [MountStep]
+    /// How the layers are idmapped, for a spec with an ``OverlaySpec/idMapping``; nil otherwise.
+    public var idMappedLayers: IDMappedLayerRung?
 
     /// Creates a plan.
-    public init(strategy: MountStrategy, spec: UnionSpec, steps: [MountStep]) {
+    public init(strategy: MountStrategy, spec: UnionSpec, steps: [MountStep], idMappedLayers: IDMappedLayerRung? = nil)
+    {
         self.strategy = strategy
         self.spec = spec
         self.steps = steps
+        self.idMappedLayers = idMappedLayers
     }
 }
 
 extension MountStep: Codable {
     private enum CodingKeys: String, CodingKey {
         case syscall, fstype, command, key, value, valueBase64, fd, attributes, target, source, flags, data,
-            dataBase64, cwd, program, arguments, argumentsBase64, path
+            dataBase64, cwd, program, arguments, argumentsBase64, path, uidMap, gidMap, namespace, tree
     }
 
     /// Encodes the step as `{"syscall": …, <arguments by name>}`; byte strings that are not UTF-8 get a
     /// readable form with `\xNN` plus an exact `…Base64` twin. A spawn step is
     /// `{"syscall": "posix_spawn", "program": …, "arguments": [ … ]}`, with `argumentsBase64` (every argument,
     /// in order) when any argument is not UTF-8. An open step is `{"syscall": "open", "path": …, "fd": <number>}`.
+    /// Steps on trees say `"tree": true` (`{"syscall": "fsconfig", "command": "FSCONFIG_SET_FD", "key": …, "tree":
+    /// true}`, `{"syscall": "move_mount", "target": …, "tree": true}`); opening a user namespace is
+    /// `{"syscall": "open", "path": …, "namespace": "user"}`; making one is `{"syscall": "clone", "flags":
+    /// ["CLONE_NEWUSER"], "uidMap": ["0:100000:65536"], "gidMap": […]}`.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(systemCall, forKey: .syscall)
@@ -174,6 +241,32 @@ extension MountStep: Codable {
             if arguments.contains(where: { String(validating: $0, as: UTF8.self) == nil }) {
                 try container.encode(arguments.map(Base64.encode), forKey: .argumentsBase64)
             }
+        case .createUserNamespace(let uids, let gids):
+            try container.encode(["CLONE_NEWUSER"], forKey: .flags)
+            try container.encode(uids.map(\.text), forKey: .uidMap)
+            try container.encode(gids.map(\.text), forKey: .gidMap)
+        case .openUserNamespace(let path):
+            try container.encode(path: path, forKey: .path)
+            try container.encode("user", forKey: .namespace)
+        case .openTree(let path):
+            try container.encode(path: path, forKey: .path)
+            try container.encode(["OPEN_TREE_CLONE", "OPEN_TREE_CLOEXEC"], forKey: .flags)
+        case .setIDMap:
+            try container.encode(["MOUNT_ATTR_IDMAP"], forKey: .attributes)
+            try container.encode(true, forKey: .tree)
+        case .setTree(let key):
+            try container.encode(FsconfigCommand.setFileDescriptor, forKey: .command)
+            try container.encode(key, forKey: .key)
+            try container.encode(true, forKey: .tree)
+            try container.encodeNil(forKey: .value)
+        case .attachTree(let target):
+            try container.encode(path: target, forKey: .target)
+            try container.encode(true, forKey: .tree)
+        case .makeDirectory(let path), .removeDirectory(let path):
+            try container.encode(path: path, forKey: .path)
+        case .detach(let target):
+            try container.encode(path: target, forKey: .target)
+            try container.encode(["MNT_DETACH"], forKey: .flags)
         }
     }
 
@@ -190,9 +283,24 @@ extension MountStep: Codable {
             return Array(try container.decode(String.self, forKey: key).utf8)
         }
         let syscall = try container.decode(String.self, forKey: .syscall)
+        let tree = try container.decodeIfPresent(Bool.self, forKey: .tree) ?? false
+        let namespace = try container.decodeIfPresent(String.self, forKey: .namespace)
+        func ranges(_ key: CodingKeys) throws -> [IDRange] {
+            var ranges: [IDRange] = []
+            for text in try container.decode([String].self, forKey: key) {
+                do {
+                    ranges.append(try IDRange(parsing: text))
+                } catch {
+                    throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: error.message)
+                }
+            }
+            return ranges
+        }
         switch syscall {
         case "fsopen":
             self = .fsopen(filesystemType: try container.decode(String.self, forKey: .fstype))
+        case "fsconfig" where tree:
+            self = .setTree(key: try container.decode(String.self, forKey: .key))
         case "fsconfig":
             switch try container.decode(FsconfigCommand.self, forKey: .command) {
             case .setFlag: self = .setFlag(key: try container.decode(String.self, forKey: .key))
@@ -209,7 +317,22 @@ extension MountStep: Codable {
             let names = try container.decode([String].self, forKey: .attributes)
             self = .fsmount(attributes: MountFlags(attributeNames: names))
         case "move_mount":
-            self = .moveMount(target: try container.decodePath(forKey: .target))
+            let target = try container.decodePath(forKey: .target)
+            self = tree ? .attachTree(target: target) : .moveMount(target: target)
+        case "open" where namespace == "user":
+            self = .openUserNamespace(path: try container.decodePath(forKey: .path))
+        case "clone":
+            self = .createUserNamespace(uids: try ranges(.uidMap), gids: try ranges(.gidMap))
+        case "open_tree":
+            self = .openTree(path: try container.decodePath(forKey: .path))
+        case "mount_setattr":
+            self = .setIDMap
+        case "mkdir":
+            self = .makeDirectory(path: try container.decodePath(forKey: .path))
+        case "rmdir":
+            self = .removeDirectory(path: try container.decodePath(forKey: .path))
+        case "umount2":
+            self = .detach(target: try container.decodePath(forKey: .target))
         case "open":
             self = .openDescriptor(
                 path: try container.decodePath(forKey: .path), number: try container.decode(Int32.self, forKey: .fd))
@@ -256,22 +379,24 @@ extension MountFlags {
 
 extension MountPlan: Codable {
     private enum CodingKeys: String, CodingKey {
-        case strategy, spec, steps
+        case strategy, spec, steps, idMappedLayers
     }
 
-    /// Decodes `{"strategy": …, "spec": …, "steps": […]}`.
+    /// Decodes `{"strategy": …, "spec": …, "steps": […]}` (and `"idMappedLayers"` when present).
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
             strategy: try container.decode(MountStrategy.self, forKey: .strategy),
             spec: try container.decode(UnionSpec.self, forKey: .spec),
-            steps: try container.decode([MountStep].self, forKey: .steps))
+            steps: try container.decode([MountStep].self, forKey: .steps),
+            idMappedLayers: try container.decodeIfPresent(IDMappedLayerRung.self, forKey: .idMappedLayers))
     }
 
-    /// Encodes `{"strategy": …, "spec": …, "steps": […]}`.
+    /// Encodes `{"strategy": …, "spec": …, "steps": […]}`, with `"idMappedLayers": …` for idmapped layers.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(strategy, forKey: .strategy)
+        try container.encodeIfPresent(idMappedLayers, forKey: .idMappedLayers)
         try container.encode(spec, forKey: .spec)
         try container.encode(steps, forKey: .steps)
     }

@@ -14,6 +14,10 @@ import SystemPackage
 ///    paths. It needs `RLIMIT_NOFILE` above the highest number.
 /// 5. Otherwise ``UnionMountError/Code/optionsTooLong`` saying how many bytes were needed.
 ///
+/// A spec with an ``OverlaySpec/idMapping`` gets its layers idmapped first (``IDMappedLayerRung``): as detached
+/// trees handed over by descriptor where the kernel takes them (6.15+), else attached in a private directory and
+/// mounted by the ladder above (5.19+), else ``UnionMountError/Code/unsupported``.
+///
 /// Before the ladder: `userxattr` outside the initial user namespace, `metacopy=on` for data-only layers
 /// (``OverlaySpec/requestMetacopyForDataLayers(initialUserNamespace:)``); on a kernel without overlay (`/proc/filesystems`) that has FUSE and the
 /// `fuse-overlayfs` program, ``MountStrategy/fuseOverlayfs``. Forced, ``MountStrategy/fuseOverlayfs`` needs
@@ -26,6 +30,8 @@ struct OverlayPlanner {
     /// The soft `RLIMIT_NOFILE` that mount-fd's descriptor numbers must stay below; nil: the process's own
     /// (``ProcessFacts/openFileLimit``), read only when that rung is tried.
     var descriptorLimit: Int? = nil
+    /// Where ``IDMappedLayerRung/attachedTrees`` attaches a plan's trees (``Mounter/attachmentDirectory``).
+    var attachments: FilePath = Mounter.defaultAttachmentDirectory
 
     func plan(
         _ spec: OverlaySpec, target: FilePath, flags: MountFlags, strategy forced: MountStrategy?
@@ -42,6 +48,9 @@ struct OverlayPlanner {
         }
         spec.requestMetacopyForDataLayers(initialUserNamespace: features.initialUserNamespace)
         let target = absolute(target)
+        if let mapping = spec.idMapping, forced != .aufs {
+            return try idMappedPlan(spec, mapping, target: target, flags: flags, strategy: forced)
+        }
         if let forced {
             switch forced {
             // The plan takes the spec over (`consume`): one copy of it per plan, the one made above.
@@ -231,7 +240,7 @@ struct OverlayPlanner {
     }
 
     /// The spec with every relative path made absolute against the current directory.
-    private func absolutized(_ spec: OverlaySpec) -> OverlaySpec {
+    func absolutized(_ spec: OverlaySpec) -> OverlaySpec {
         var spec = spec
         spec.lowerDirectories = spec.lowerDirectories.map(absolute)
         spec.dataDirectories = spec.dataDirectories.map(absolute)

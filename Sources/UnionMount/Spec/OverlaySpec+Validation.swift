@@ -58,6 +58,7 @@ extension OverlaySpec {
         try validateSource()
         try validateRawOptions()
         try validateOptionConflicts()
+        try idMapping?.validate()
     }
 
     /// How many directories the spec names: lower, data-only, upper and work.

@@ -29,6 +29,8 @@ public struct OverlaySpec: Sendable, Hashable, Codable {
     public var options: OverlayOptions
     /// The source shown in the mount table (default `"overlay"`).
     public var source: String
+    /// Owners of the lower and data-only layers mapped through idmapped mounts of them; nil: as on disk.
+    public var idMapping: IDMapping?
 
     /// Creates a spec.
     ///
@@ -39,13 +41,15 @@ public struct OverlaySpec: Sendable, Hashable, Codable {
     ///   - workDirectory: the work directory, on the same mount as `upperDirectory`.
     ///   - options: overlay options.
     ///   - source: the source field of the mount table entry.
+    ///   - idMapping: the id mapping of the lower and data-only layers.
     public init(
         lowerDirectories: [FilePath],
         dataDirectories: [FilePath] = [],
         upperDirectory: FilePath? = nil,
         workDirectory: FilePath? = nil,
         options: OverlayOptions = OverlayOptions(),
-        source: String = "overlay"
+        source: String = "overlay",
+        idMapping: IDMapping? = nil
     ) {
         self.lowerDirectories = lowerDirectories
         self.dataDirectories = dataDirectories
@@ -53,6 +57,7 @@ public struct OverlaySpec: Sendable, Hashable, Codable {
         self.workDirectory = workDirectory
         self.options = options
         self.source = source
+        self.idMapping = idMapping
     }
 
     /// Whether the overlay is writable (has an upper directory).
@@ -64,7 +69,7 @@ public struct OverlaySpec: Sendable, Hashable, Codable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case lowerDirectories, dataDirectories, upperDirectory, workDirectory, options, source
+        case lowerDirectories, dataDirectories, upperDirectory, workDirectory, options, source, idMapping
     }
 
     /// Decodes a spec; paths are strings, or `{"base64": …}` for non-UTF-8 bytes.
@@ -76,6 +81,7 @@ public struct OverlaySpec: Sendable, Hashable, Codable {
         workDirectory = try container.decodePathIfPresent(forKey: .workDirectory)
         options = try container.decodeIfPresent(OverlayOptions.self, forKey: .options) ?? OverlayOptions()
         source = try container.decodeIfPresent(String.self, forKey: .source) ?? "overlay"
+        idMapping = try container.decodeIfPresent(IDMapping.self, forKey: .idMapping)
     }
 
     /// Encodes a spec; paths are strings, or `{"base64": …}` for non-UTF-8 bytes.
@@ -87,5 +93,6 @@ public struct OverlaySpec: Sendable, Hashable, Codable {
         try container.encode(path: workDirectory, forKey: .workDirectory)
         try container.encode(options, forKey: .options)
         try container.encode(source, forKey: .source)
+        try container.encodeIfPresent(idMapping, forKey: .idMapping)
     }
 }

@@ -16,4 +16,15 @@ extension ProcessFacts {
             String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
         }
     }
+
+    /// The running kernel's release (`6.12.57+deb13-amd64`).
+    ///
+    /// The corresponding system call is `uname(2)` (its `release` field).
+    package static var kernelRelease: String {
+        var names = utsname()
+        guard uname(&names) == 0 else { return "" }
+        return withUnsafeBytes(of: &names.release) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+    }
 }
