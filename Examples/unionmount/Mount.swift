@@ -32,18 +32,7 @@ extension UnionMountCommand {
             name: .long,
             help: "Force a strategy: new-mount-api, mount, mount-relative, mount-fd, aufs-mount or fuse-overlayfs.")
         var strategy: String?
-        @Option(
-            name: .customLong("uid-map"),
-            help: ArgumentHelp(
-                "Idmap the lower layers: container ids INSIDE.. are host ids OUTSIDE.. (repeatable).",
-                valueName: "inside:outside:count"))
-        var uidMap: [String] = []
-        @Option(
-            name: .customLong("gid-map"),
-            help: ArgumentHelp(
-                "The gid ranges of the mapping (repeatable; default: the --uid-map ranges).",
-                valueName: "inside:outside:count"))
-        var gidMap: [String] = []
+        @OptionGroup var idMap: IDMapOptions
         @Option(name: .long, help: "Idmap the lower layers through this user namespace (/proc/PID/ns/user).")
         var userns: String?
         @Flag(name: .long, help: "Print the plan (each system call with its arguments) and mount nothing.")
@@ -66,11 +55,8 @@ extension UnionMountCommand {
                 throw ValidationError("--type overlay takes --lower, not --branch")
             }
             if type == .aufs && overlayLayers { throw ValidationError("--type aufs takes --branch, not --lower") }
-            if userns != nil && !(uidMap.isEmpty && gidMap.isEmpty) {
-                throw ValidationError("--userns excludes --uid-map/--gid-map")
-            }
-            if uidMap.isEmpty && !gidMap.isEmpty { throw ValidationError("--gid-map needs --uid-map") }
-            if !branch.isEmpty && (userns != nil || !uidMap.isEmpty) {
+            if userns != nil && !idMap.isEmpty { throw ValidationError("--userns excludes --uid-map/--gid-map") }
+            if !branch.isEmpty && (userns != nil || !idMap.isEmpty) {
                 throw ValidationError("idmapped layers (--uid-map, --userns) are for overlay, not aufs")
             }
             _ = try makeSpec()  // options that do not parse are usage errors, reported with this command's usage
@@ -124,19 +110,10 @@ extension UnionMountCommand {
                     options: parsed.options, idMapping: try idMapping()))
         }
 
-        /// The mapping `--uid-map`/`--gid-map` or `--userns` give; malformed ranges are bad usage.
+        /// The mapping `--uid-map`/`--gid-map` or `--userns` give.
         private func idMapping() throws -> IDMapping? {
             if let userns { return .userNamespace(FilePath(userns)) }
-            guard !uidMap.isEmpty else { return nil }
-            do {
-                let uids = try uidMap.map { text throws(UnionMountError) in try IDRange(parsing: text) }
-                let gids = try gidMap.map { text throws(UnionMountError) in try IDRange(parsing: text) }
-                let mapping = IDMapping.ranges(uids: uids, gids: gids.isEmpty ? uids : gids)
-                try mapping.validate()
-                return mapping
-            } catch {
-                throw ValidationError(error.message)
-            }
+            return try idMap.mapping()
         }
     }
 }

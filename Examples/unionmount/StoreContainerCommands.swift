@@ -40,6 +40,7 @@ struct StoreCreateContainer: ParsableCommand {
         name: .customLong("init-from"),
         help: ArgumentHelp("Give the container an init layer <id>-init copied from this directory.", valueName: "dir"))
     var initFrom: String?
+    @OptionGroup var idMap: IDMapOptions
     @OptionGroup var output: OutputOptions
     @Argument(help: "The container's id (random when omitted).")
     var id: String?
@@ -52,7 +53,7 @@ struct StoreCreateContainer: ParsableCommand {
             }
         }
         try store.run(output) {
-            try $0.createContainer(id, image: image, initialize: initialize)
+            try $0.createContainer(id, image: image, idMapping: try idMap.mapping(), initialize: initialize)
         } text: {
             [$0.id]
         }

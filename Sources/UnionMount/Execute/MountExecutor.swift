@@ -28,6 +28,8 @@ struct MountExecutor {
             try runTreeSteps(0..<union.lowerBound, trees, started)
             try runUnion(started, union, trees: trees)
             mounted = union.last.flatMap { plan.steps[$0].mountTarget }
+            // Crash tests kill here: the union mounted, its trees still attached (the attached-trees rung).
+            if union.upperBound < plan.steps.count { CrashPoints.point("idmap.mounted") }
             try runTreeSteps(union.upperBound..<plan.steps.count, trees, started)
         } catch {
             if let mounted { _ = withPathCString(mounted) { system_umount2($0, UnmountFlag.detach) } }

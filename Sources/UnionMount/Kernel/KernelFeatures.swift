@@ -107,6 +107,10 @@ public struct KernelFeatures: Sendable, Hashable, Codable {
         if !features.overlayParameterParsing { features.readLegacyOptionSupport() }
         features.probeMountListing()
         features.probeIDMappedMounts(release: ProcessFacts.kernelRelease)
+        #if ENABLE_MOCKING
+            // Debug builds: crash tests run the attached-trees rung in a child process on kernels that have both.
+            if ProcessFacts.environment("UNIONMOUNT_TEST_ATTACHED_TREES") == "1" { features.detachedLayerTrees = false }
+        #endif
         return features
     }
 

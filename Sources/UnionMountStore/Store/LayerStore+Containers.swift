@@ -33,15 +33,26 @@ extension LayerStore {
     /// The writable layer, work directory, mount point and init layer are built in the staging area and appear
     /// together under the store lock; a crash leaves either all of them or none (the next open removes the rest).
     ///
+    /// With `idMapping`, every mount of the container idmaps its layers (``UnionMount/IDMapping``, see
+    /// ``mount(container:)``): many containers with different mappings share the same layers, uncopied. The
+    /// mapping is recorded in `container.conf` (`uidmap`, `gidmap`), and the writable layer and work directory are
+    /// owned by the container's root as mapped (the host ids of inside id 0; left to the store's owner when the
+    /// mapping has no id 0), so files the container creates land there with its host ids. Only the `overlay`
+    /// backend idmaps (the kernel does it; rootless and FUSE stores cannot).
+    ///
     /// - Throws: `UnionMountError.Code.notFound` for a missing image or layer, `UnionMountError.Code.alreadyExists`,
-    ///   `UnionMountError.Code.invalidArgument` for a bad id or a chain with no room for the init layer; or what
+    ///   `UnionMountError.Code.invalidArgument` for a bad id or a chain with no room for the init layer;
+    ///   `UnionMountError.Code.invalidSpec` for a bad mapping, `UnionMountError.Code.unsupported` for a mapping on
+    ///   another backend or one given as a user namespace file (it does not outlive its process); or what
     ///   `initialize` throws.
     @discardableResult
     public func createContainer(
-        _ id: String? = nil, image: String?, initialize: ((FilePath) throws -> Void)? = nil
+        _ id: String? = nil, image: String?, idMapping: IDMapping? = nil,
+        initialize: ((FilePath) throws -> Void)? = nil
     ) throws -> StoreContainer {
         let id = id ?? StoreIdentifier.random()
         try StoreIdentifier.validate(id, input: "container id")
+        let root = try checkedMapping(idMapping)
         let image = try containerBase(image)
         let initLayer = initialize == nil ? nil : id + "-init"
         if let initLayer { try StoreIdentifier.validate(initLayer, input: "container id") }
@@ -50,6 +61,11 @@ extension LayerStore {
             let (staging, lock) = try makeStaging(id)
             for directory in ["diff", "work", "merged"] {
                 try StoreFiles.makeDirectory(staging.appending(directory), existing: false)
+            }
+            if let root {
+                for directory in ["diff", "work"] {
+                    try LayerIO.setOwner(staging.appending(directory), uid: root.uid, gid: root.gid)
+                }
             }
             if initLayer != nil {
                 try StoreFiles.makeDirectory(staging.appending("init"), mode: 0o700, existing: false)
@@ -74,6 +90,10 @@ extension LayerStore {
                 // so it is recorded once and a mount reads one record, not one per layer.
                 let chain = try image.map { (image) throws(UnionMountError) in try self.chain(image).map(\.id) } ?? []
                 record["layers"] = ((initLayer.map { [$0] } ?? []) + chain).joined(separator: " ")
+                if case .ranges(let uids, let gids) = idMapping {
+                    record["uidmap"] = uids.map(\.text).joined(separator: " ")
+                    record["gidmap"] = gids.map(\.text).joined(separator: " ")
+                }
                 try record.write(to: staging.appending("container.conf"))
                 try StoreMountState(count: 0).write(to: staging.appending("mounts"))
                 StoreFaultInjection.point("container.record-written")
@@ -175,11 +195,58 @@ extension LayerStore {
         }
         let container = StoreContainer(
             id: id, image: image, initLayer: initLayer, layers: layers, mountCount: 0, upperDirectory: paths.upper,
-            workDirectory: paths.work, mergedDirectory: paths.merged)
+            workDirectory: paths.work, mergedDirectory: paths.merged, idMapping: try recordedMapping(record, file))
         let entry = ContainerRecordCache.Entry(
             bytes: bytes, container: container, lowers: lowerDirectories(container), paths: paths)
         containerCache.keep(entry, for: id)
         return entry
+    }
+
+    /// The mapping recorded in `container.conf` (`uidmap`, `gidmap`: ranges separated by spaces), checked.
+    private func recordedMapping(_ record: StoreRecord, _ file: FilePath) throws(UnionMountError) -> IDMapping? {
+        guard let uidText = record["uidmap"] else { return nil }
+        func ranges(_ text: String) throws(UnionMountError) -> [IDRange] {
+            var ranges: [IDRange] = []
+            for field in text.split(separator: " ") {
+                guard let range = try? IDRange(parsing: String(field)) else {
+                    throw UnionMountError.malformed(
+                        "the id map range '\(field)' is not inside:outside:count", input: file.readable)
+                }
+                ranges.append(range)
+            }
+            return ranges
+        }
+        let mapping = IDMapping.ranges(uids: try ranges(uidText), gids: try ranges(record["gidmap"] ?? ""))
+        do {
+            try mapping.validate()
+        } catch {
+            throw UnionMountError.malformed("the recorded id mapping: \(error.message)", input: file.readable)
+        }
+        return mapping
+    }
+
+    /// Checks a new container's mapping; returns the host uid and gid of its root (inside id 0) to own its
+    /// writable layer by, nil without a mapping or without an id 0 in it.
+    private func checkedMapping(_ mapping: IDMapping?) throws(UnionMountError) -> (uid: UInt32, gid: UInt32)? {
+        guard let mapping else { return nil }
+        guard case .ranges(let uids, let gids) = mapping else {
+            throw UnionMountError(
+                code: .unsupported,
+                message:
+                    "a store container's id mapping must be ranges: a user namespace file does not outlive its process",
+                input: "idMapping")
+        }
+        guard backend == .overlay else {
+            throw UnionMountError(
+                code: .unsupported,
+                message:
+                    "idmapped layers need the overlay backend (the kernel's idmapped mounts); this store uses \(backend.rawValue)",
+                input: "idMapping")
+        }
+        try mapping.validate()
+        func root(_ ranges: [IDRange]) -> UInt32? { ranges.first { $0.inside == 0 }?.outside }
+        guard let uid = root(uids), let gid = root(gids) else { return nil }
+        return (uid, gid)
     }
 
     private func checkNewContainer(_ id: String, image: String?, initLayer: String?) throws(UnionMountError) {

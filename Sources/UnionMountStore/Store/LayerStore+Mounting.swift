@@ -112,7 +112,8 @@ extension LayerStore {
                 OverlaySpec(
                     lowerDirectories: lowers, upperDirectory: container.upperDirectory,
                     workDirectory: container.workDirectory, options: options,
-                    source: backend == .fuseOverlayfs ? "fuse-overlayfs" : "unionmount"))
+                    source: backend == .fuseOverlayfs ? "fuse-overlayfs" : "unionmount", idMapping: container.idMapping)
+            )
         case .aufs:
             let branches =
                 [AufsBranch(container.upperDirectory, .readWrite)]

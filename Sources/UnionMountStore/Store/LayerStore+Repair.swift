@@ -24,6 +24,7 @@ extension LayerStore {
     /// killed process left pending on a container (a mount whose count was not written is unmounted again, an
     /// unmount is completed); sets each container's count to what the mount table shows (a count for a mount
     /// that is gone becomes 0, a mount the store did not count becomes 1); recreates missing mount directories;
+    /// detaches idmapped layer trees a killed mount left attached in `idmapped/` and removes their directories;
     /// reports images whose layers or config are missing (they are kept: importing the image again restores
     /// what is missing, and a record is never lost to a repair) and removes image blobs no record names (a config
     /// written by an import killed before its record); removes init layers whose container is gone.
@@ -34,6 +35,7 @@ extension LayerStore {
         try locked { () throws(UnionMountError) -> RepairReport in
             var report = RepairReport()
             try removeDebris(&report)
+            try removeLeftoverAttachments(&report)
             try reconcileContainers(&report)
             try reconcileImages(&report)
             try removeOrphanInitLayers(&report)
@@ -73,6 +75,7 @@ extension LayerStore {
                     problems.append("layer \(name.readable): \(error.message)")
                 }
             }
+            for name in try attachmentNames() { problems.append("idmapped/\(name.readable) is a leftover attachment") }
             problems += try imageProblems()
             for id in try identifiers(in: containersDirectory) {
                 guard let (container, mountState) = try readContainerRecords(id) else { continue }
@@ -130,6 +133,38 @@ extension LayerStore {
                     directory.appending(name: name),
                     as: "the temporary record \(directory.appending(name: name).readable)", &report)
             }
+        }
+    }
+
+    /// The entries of `idmapped/` (none when it does not exist). Under the store lock no mount is running, so every
+    /// entry is a killed mount's: each mount of an idmapped container makes its directory there and removes it
+    /// before the lock is released.
+    private func attachmentNames() throws(UnionMountError) -> [[UInt8]] {
+        let directory = root.appending(Self.attachmentsName)
+        return StoreFiles.exists(directory) ? try StoreFiles.names(in: directory) : []
+    }
+
+    private func removeLeftoverAttachments(_ report: inout RepairReport) throws(UnionMountError) {
+        let names = try attachmentNames()
+        guard !names.isEmpty else { return }
+        let directory = root.appending(Self.attachmentsName)
+        let attached = try MountTable.entries(source: .mountinfo).map(\.mountPoint).filter {
+            $0 != directory && $0.starts(with: directory)
+        }
+        // Deepest first; umount2(2) of a tree attachment (nothing is mounted on it, nothing keeps it busy).
+        for point in attached.sorted(by: { $0.components.count > $1.components.count }) {
+            var options = UnmountOptions()
+            options.detachWhenBusy = true
+            do {
+                _ = try mounter.unmount(point, options: options)
+                report.actions.append("detached the leftover idmapped layer attachment \(point.readable)")
+            } catch {
+                report.problems.append(
+                    "cannot detach the idmapped layer attachment \(point.readable): \(error.message)")
+            }
+        }
+        for name in names {
+            remove(directory.appending(name: name), as: "the leftover attachments idmapped/\(name.readable)", &report)
         }
     }
 

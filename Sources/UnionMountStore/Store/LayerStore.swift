@@ -166,7 +166,7 @@ public struct LayerStore: Sendable {
         self.rootBytes = root.bytes
         self.backend = backend
         self.whiteoutFormat = format
-        self.mounter = Mounter(features: features)
+        self.mounter = Mounter(features: features, attachmentDirectory: root.appending(Self.attachmentsName))
         self.lockFile = try StoreLockFile(root.appending(Self.lockName))
         self.repairReport = RepairReport()
         self.repairReport = try repair()
@@ -176,6 +176,9 @@ public struct LayerStore: Sendable {
 
     static let configurationName = "store.conf"
     static let lockName = "lock"
+    /// Where mounts of idmapped containers attach their layers' trees on kernels that need them attached
+    /// (``UnionMount/IDMappedLayerRung/attachedTrees``), for the moment of the mount; repair detaches leftovers.
+    static let attachmentsName = "idmapped"
 
     var layersDirectory: FilePath { root.appending("layers") }
     var containersDirectory: FilePath { root.appending("containers") }

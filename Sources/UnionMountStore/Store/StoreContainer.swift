@@ -19,6 +19,9 @@ public struct StoreContainer: Sendable, Hashable, Codable {
     public var workDirectory: FilePath
     /// The mount point: the container's root filesystem while it is mounted.
     public var mergedDirectory: FilePath
+    /// The id mapping its layers are mounted with (idmapped mounts, ``LayerStore/createContainer(_:image:idMapping:initialize:)``);
+    /// nil: the layers' owners as on disk.
+    public var idMapping: IDMapping?
 
     /// The top of the layer chain the container stacks on: its init layer, else its image.
     public var layer: String? { initLayer ?? image }
@@ -26,7 +29,7 @@ public struct StoreContainer: Sendable, Hashable, Codable {
     /// Creates a description of a container.
     public init(
         id: String, image: String?, initLayer: String?, layers: [String], mountCount: Int, upperDirectory: FilePath,
-        workDirectory: FilePath, mergedDirectory: FilePath
+        workDirectory: FilePath, mergedDirectory: FilePath, idMapping: IDMapping? = nil
     ) {
         self.id = id
         self.image = image
@@ -36,10 +39,11 @@ public struct StoreContainer: Sendable, Hashable, Codable {
         self.upperDirectory = upperDirectory
         self.workDirectory = workDirectory
         self.mergedDirectory = mergedDirectory
+        self.idMapping = idMapping
     }
 
     private enum CodingKeys: String, CodingKey {
-        case id, image, initLayer, layers, mountCount, upperDirectory, workDirectory, mergedDirectory
+        case id, image, initLayer, layers, mountCount, upperDirectory, workDirectory, mergedDirectory, idMapping
     }
 
     /// Decodes the JSON form of ``encode(to:)``.
@@ -53,6 +57,7 @@ public struct StoreContainer: Sendable, Hashable, Codable {
         upperDirectory = try container.decodePath(forKey: .upperDirectory)
         workDirectory = try container.decodePath(forKey: .workDirectory)
         mergedDirectory = try container.decodePath(forKey: .mergedDirectory)
+        idMapping = try container.decodeIfPresent(IDMapping.self, forKey: .idMapping)
     }
 
     /// Encodes every property; a path that is not UTF-8 as `{"base64": …}`.
@@ -66,5 +71,6 @@ public struct StoreContainer: Sendable, Hashable, Codable {
         try container.encode(path: upperDirectory, forKey: .upperDirectory)
         try container.encode(path: workDirectory, forKey: .workDirectory)
         try container.encode(path: mergedDirectory, forKey: .mergedDirectory)
+        try container.encodeIfPresent(idMapping, forKey: .idMapping)
     }
 }
