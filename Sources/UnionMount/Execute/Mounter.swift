@@ -29,7 +29,7 @@ public struct Mounter: Sendable {
     public var attachmentDirectory: FilePath
 
     /// `/run/unionmount/idmapped`.
-    public static let defaultAttachmentDirectory: FilePath = "/run/unionmount/idmapped"
+    public static let defaultAttachmentDirectory: FilePath = OverlayPlanner.defaultAttachments
 
     /// Creates a mounter for the given features (default: probed once from the running kernel).
     ///

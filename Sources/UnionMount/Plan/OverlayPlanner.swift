@@ -30,8 +30,11 @@ struct OverlayPlanner {
     /// The soft `RLIMIT_NOFILE` that mount-fd's descriptor numbers must stay below; nil: the process's own
     /// (``ProcessFacts/openFileLimit``), read only when that rung is tried.
     var descriptorLimit: Int? = nil
-    /// Where ``IDMappedLayerRung/attachedTrees`` attaches a plan's trees (``Mounter/attachmentDirectory``).
-    var attachments: FilePath = Mounter.defaultAttachmentDirectory
+    /// Where ``IDMappedLayerRung/attachedTrees`` attaches a plan's trees.
+    var attachments: FilePath = Self.defaultAttachments
+
+    /// `/run/unionmount/idmapped`.
+    static let defaultAttachments: FilePath = "/run/unionmount/idmapped"
 
     func plan(
         _ spec: OverlaySpec, target: FilePath, flags: MountFlags, strategy forced: MountStrategy?
