@@ -159,6 +159,18 @@ let package = Package(
             ],
             path: "Benchmarks/ImportBenchmark"
         ),
+        // A new mapping for a 128-layer image: idmapped layers against chown-copying the layers.
+        .executableTarget(
+            name: "unionmount-idmap-bench",
+            dependencies: [
+                "UnionMount",
+                "UnionMountStore",
+                "UnionMountBenchSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Benchmarks/IDMapBenchmark"
+        ),
         .testTarget(
             name: "UnionMountTests",
             dependencies: [

@@ -17,7 +17,8 @@ struct UnionMountCommand: ParsableCommand {
             escaped). Errors go to stderr; the exit status is 1 for a failed operation and 64 for bad usage.
             """,
         subcommands: [
-            Demo.self, Mount.self, Unmount.self, Holders.self, List.self, Inspect.self, Tree.self, Probe.self, Store.self,
+            Demo.self, Mount.self, Unmount.self, Holders.self, List.self, Inspect.self, Tree.self, Probe.self,
+            Store.self,
             Manifest.self,
         ]
     )
@@ -76,6 +77,13 @@ func printReport(_ report: UnionMountReport) {
         line += "  \(branch.path)"
         if let id = branch.id { line += "  (brid \(id))" }
         if !branch.exists { line += "  [missing]" }
+        switch branch.idMapping {
+        case .ranges(let uids, let gids)?:
+            line +=
+                "  idmapped uid \(uids.map(\.text).joined(separator: ",")) gid \(gids.map(\.text).joined(separator: ","))"
+        case .userNamespace(let path)?: line += "  idmapped by \(path)"
+        case nil: break
+        }
         print(line)
     }
     if let workdir = report.workdir { print("  workdir   \(workdir)") }

@@ -124,4 +124,32 @@ import Testing
         }
         #expect(try IDRange(parsing: "0:100000:65536") == IDRange(inside: 0, outside: 100000, count: 65536))
     }
+
+    @Test("mount records of idmapped layers: version 2 round-trips; damaged mapping fields are no record")
+    func records() throws {
+        for mapping in [Self.mapping, IDMapping.userNamespace("/proc/7/ns/user")] {
+            let record = MountRecord(
+                deviceMajor: 0, deviceMinor: 52, target: "/m", shownBranches: [Array("/".utf8), Array("/u".utf8)],
+                branches: ["/l/a", "/u"], idMapping: mapping)
+            #expect(record.encoded[record.encoded.firstIndex(of: 0)! + 1] == UInt8(ascii: "2"))
+            #expect(MountRecord(decoding: record.encoded) == record)
+        }
+        let plain = MountRecord(
+            deviceMajor: 0, deviceMinor: 52, target: "/m", shownBranches: [Array("0".utf8)], branches: ["/l/a"])
+        #expect(MountRecord(decoding: plain.encoded) == plain)
+        let base = MountRecord(
+            deviceMajor: 0, deviceMinor: 52, target: "/m", shownBranches: [Array("/".utf8)], branches: ["/l/a"],
+            idMapping: Self.mapping
+        ).encoded
+        let head = Array(base.prefix(while: { _ in true }))
+        // The mapping fields replaced by damaged ones (each set is three NUL-terminated fields).
+        let cut = head.count - Array("ranges\u{0}0:100000:65536\u{0}0:100000:65536\u{0}".utf8).count
+        for damaged in [
+            "ranges\u{0}0:100000\u{0}0:1:1\u{0}", "ranges\u{0}0:1:1 0:1:1\u{0}0:1:1\u{0}", "other\u{0}x\u{0}\u{0}",
+            "userns\u{0}relative\u{0}\u{0}", "userns\u{0}/p\u{0}extra\u{0}", "ranges\u{0}0:1:1\u{0}",
+        ] {
+            #expect(MountRecord(decoding: Array(head[..<cut]) + Array(damaged.utf8)) == nil, "\(damaged)")
+        }
+        #expect(MountRecord(decoding: Array(head[..<cut]) + Array("ranges\u{0}0:5:1\u{0}0:6:1\u{0}".utf8)) != nil)
+    }
 }

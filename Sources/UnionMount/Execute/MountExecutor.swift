@@ -31,6 +31,7 @@ struct MountExecutor {
             // Crash tests kill here: the union mounted, its trees still attached (the attached-trees rung).
             if union.upperBound < plan.steps.count { CrashPoints.point("idmap.mounted") }
             try runTreeSteps(union.upperBound..<plan.steps.count, trees, started)
+            if let mounted { MountRecordWriter.recordIDMapped(plan, target: mounted) }
         } catch {
             if let mounted { _ = withPathCString(mounted) { system_umount2($0, UnmountFlag.detach) } }
             trees.undo()

@@ -35,4 +35,25 @@ enum MountRecordWriter {
             shownBranches: shown.map(\.bytes), branches: real)
         MountRecords.write(record, mountID: Int(mount.mountID))
     }
+
+    /// Records the mount of idmapped layers now at `target`, made by `plan`: the names the kernel shows for its
+    /// branches (read back from the mount table entry, which shows a detached tree as `/`), the real paths of the
+    /// plan's spec, and its mapping; nothing when the entry cannot be read or does not match the spec's shape.
+    ///
+    /// The corresponding system calls are those of ``MountTable/entry(at:source:)`` and of
+    /// ``MountRecords/write(_:mountID:in:)``.
+    static func recordIDMapped(_ plan: MountPlan, target: FilePath) {
+        guard case .overlay(let spec) = plan.spec, let mapping = spec.idMapping,
+            let entry = try? MountTable.entry(at: target), let layout = entry.overlayLayout
+        else { return }
+        let shown = MountRecord.shownBranches(of: layout)
+        let real = spec.allDirectories
+        guard shown.count == real.count, layout.lowerDirectories.count == spec.lowerDirectories.count,
+            real.allSatisfy(\.isAbsolute)
+        else { return }
+        let record = MountRecord(
+            deviceMajor: entry.major, deviceMinor: entry.minor, target: entry.mountPoint, shownBranches: shown,
+            branches: real, idMapping: mapping)
+        MountRecords.write(record, mountID: entry.mountID)
+    }
 }

@@ -9,9 +9,15 @@ import SystemPackage
 /// in the order the option string names them (lower layers, data-only layers, upper, work), the name as shown and
 /// the real path.
 ///
+/// A mount of idmapped layers (``OverlaySpec/idMapping``) gets a record whatever its names: the kernel shows its
+/// layers as the trees it was given (`/` for a detached tree, a vanished attachment point otherwise), and only the
+/// record keeps the real paths and the mapping of its lower and data-only layers.
+///
 /// File format (binary-safe: no path contains a NUL), every field NUL-terminated:
-/// `unionmount-mount-record`, `1` (the version), `<major>:<minor>`, the target, the branch count, then per branch
-/// the name as shown and the real path. The file ends right after the last field. Anything else is not a record.
+/// `unionmount-mount-record`, `1` or `2` (the version), `<major>:<minor>`, the target, the branch count, then per
+/// branch the name as shown and the real path; version 2 then adds the layers' mapping: `ranges`, the uid map and
+/// the gid map (`inside:outside:count` ranges separated by spaces), or `userns`, the namespace file and an empty
+/// field. The file ends right after the last field. Anything else is not a record.
 package struct MountRecord: Sendable, Hashable {
     /// The superblock's device (`st_dev` of the mount's root), as mountinfo's field 3 shows it.
     package var deviceMajor: UInt32
@@ -22,22 +28,27 @@ package struct MountRecord: Sendable, Hashable {
     package var shownBranches: [[UInt8]]
     /// The real absolute path of each branch, in the same order.
     package var branches: [FilePath]
+    /// The mapping of the lower and data-only layers, for a mount of idmapped layers (version 2).
+    package var idMapping: IDMapping?
 
     static let magic = Array("unionmount-mount-record".utf8)
     static let version = Array("1".utf8)
+    static let idMappedVersion = Array("2".utf8)
     /// More than any overlay has: 500 layers plus upper and work.
     static let maximumBranches = 1024
     /// The largest record file read.
     static let maximumSize = 8 * 1024 * 1024
 
     package init(
-        deviceMajor: UInt32, deviceMinor: UInt32, target: FilePath, shownBranches: [[UInt8]], branches: [FilePath]
+        deviceMajor: UInt32, deviceMinor: UInt32, target: FilePath, shownBranches: [[UInt8]], branches: [FilePath],
+        idMapping: IDMapping? = nil
     ) {
         self.deviceMajor = deviceMajor
         self.deviceMinor = deviceMinor
         self.target = target
         self.shownBranches = shownBranches
         self.branches = branches
+        self.idMapping = idMapping
     }
 
     /// The record's bytes.
@@ -48,13 +59,25 @@ package struct MountRecord: Sendable, Hashable {
             bytes.append(0)
         }
         field(Self.magic)
-        field(Self.version)
+        field(idMapping == nil ? Self.version : Self.idMappedVersion)
         field(Array("\(deviceMajor):\(deviceMinor)".utf8))
         field(target.bytes)
         field(Array(String(branches.count).utf8))
         for (shown, real) in zip(shownBranches, branches) {
             field(shown)
             field(real.bytes)
+        }
+        switch idMapping {
+        case .ranges(let uids, let gids)?:
+            field(Array("ranges".utf8))
+            field(Array(uids.map(\.text).joined(separator: " ").utf8))
+            field(Array(gids.map(\.text).joined(separator: " ").utf8))
+        case .userNamespace(let path)?:
+            field(Array("userns".utf8))
+            field(path.bytes)
+            field([])
+        case nil:
+            break
         }
         return bytes
     }
@@ -65,11 +88,14 @@ package struct MountRecord: Sendable, Hashable {
     package init?(decoding bytes: [UInt8]) {
         guard bytes.count <= Self.maximumSize, bytes.last == 0 else { return nil }
         let fields = bytes.dropLast().split(separator: 0, omittingEmptySubsequences: false).map(Array.init)
-        guard fields.count >= 5, fields[0] == Self.magic, fields[1] == Self.version else { return nil }
+        guard fields.count >= 5, fields[0] == Self.magic, fields[1] == Self.version || fields[1] == Self.idMappedVersion
+        else { return nil }
+        let mapped = fields[1] == Self.idMappedVersion
         let device = fields[2].split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
         guard device.count == 2, let major = Self.decimal(device[0]), let minor = Self.decimal(device[1]),
             let majorValue = UInt32(exactly: major), let minorValue = UInt32(exactly: minor),
-            let count = Self.decimal(fields[4][...]), count <= Self.maximumBranches, fields.count == 5 + 2 * count,
+            let count = Self.decimal(fields[4][...]), count <= Self.maximumBranches,
+            fields.count == 5 + 2 * count + (mapped ? 3 : 0),
             fields[3].first == UInt8(ascii: "/")
         else { return nil }
         var shown: [[UInt8]] = []
@@ -81,9 +107,44 @@ package struct MountRecord: Sendable, Hashable {
             shown.append(name)
             real.append(FilePath(bytes: path))
         }
+        var idMapping: IDMapping? = nil
+        if mapped {
+            guard let decoded = Self.idMapping(fields[(5 + 2 * count)...]) else { return nil }
+            idMapping = decoded
+        }
         self.init(
             deviceMajor: majorValue, deviceMinor: minorValue, target: FilePath(bytes: fields[3]), shownBranches: shown,
-            branches: real)
+            branches: real, idMapping: idMapping)
+    }
+
+    /// The three mapping fields of a version 2 record; nil unless they are exactly `ranges` with two maps that
+    /// validate, or `userns` with an absolute path and an empty field.
+    private static func idMapping(_ fields: ArraySlice<[UInt8]>) -> IDMapping? {
+        let fields = Array(fields)
+        guard fields.count == 3 else { return nil }
+        switch String(decoding: fields[0], as: UTF8.self) {
+        case "ranges":
+            func ranges(_ bytes: [UInt8]) -> [IDRange]? {
+                guard bytes.count <= 16 * 1024 else { return nil }
+                var ranges: [IDRange] = []
+                for text in String(decoding: bytes, as: UTF8.self).split(
+                    separator: " ", omittingEmptySubsequences: false)
+                {
+                    guard let range = try? IDRange(parsing: String(text)) else { return nil }
+                    ranges.append(range)
+                }
+                return ranges
+            }
+            guard let uids = ranges(fields[1]), let gids = ranges(fields[2]) else { return nil }
+            let mapping = IDMapping.ranges(uids: uids, gids: gids)
+            guard (try? mapping.validate()) != nil else { return nil }
+            return mapping
+        case "userns":
+            guard fields[1].first == UInt8(ascii: "/"), fields[2].isEmpty else { return nil }
+            return .userNamespace(FilePath(bytes: fields[1]))
+        default:
+            return nil
+        }
     }
 
     /// 1 to 7 ASCII digits as a number.
@@ -213,9 +274,22 @@ package enum MountRecords {
     /// The corresponding system calls are those of ``read(mountID:in:)``, and `statx(2)` and `unlinkat(2)` for a
     /// stale record.
     package static func resolve(_ layout: OverlayLayout, of entry: MountEntry) -> OverlayLayout {
-        guard layout.hasRelativePaths, entry.origin != .mounts, layout.driver == .overlay,
+        resolveWithMapping(layout, of: entry).layout
+    }
+
+    /// ``resolve(_:of:)``, and the mapping of the lower and data-only layers the record gives (idmapped layers).
+    ///
+    /// A record is looked for when a name is relative, and for idmapped layers, whose names are absolute: when the
+    /// top lower layer is shown as `/` (a detached tree) or is not a directory (an attachment point, gone).
+    package static func resolveWithMapping(
+        _ layout: OverlayLayout, of entry: MountEntry
+    ) -> (layout: OverlayLayout, idMapping: IDMapping?) {
+        guard entry.origin != .mounts, layout.driver == .overlay,
+            layout.hasRelativePaths
+                || layout.lowerDirectories.first.map({ $0 == "/" || !FileSystem.isDirectory($0, followingLinks: true) })
+                    == true,
             let (record, inode) = read(mountID: entry.mountID)
-        else { return layout }
+        else { return (layout, nil) }
         let shown = MountRecord.shownBranches(of: layout)
         guard record.deviceMajor == entry.major, record.deviceMinor == entry.minor,
             record.target == entry.mountPoint, record.shownBranches == shown
@@ -226,7 +300,7 @@ package enum MountRecords {
             {
                 remove(mountID: entry.mountID, inode: inode)
             }
-            return layout
+            return (layout, nil)
         }
         var resolved = layout
         var index = 0
@@ -238,6 +312,6 @@ package enum MountRecords {
         resolved.dataDirectories = layout.dataDirectories.map { _ in next() }
         resolved.upperDirectory = layout.upperDirectory.map { _ in next() }
         resolved.workDirectory = layout.workDirectory.map { _ in next() }
-        return resolved
+        return (resolved, record.idMapping)
     }
 }

@@ -17,6 +17,10 @@ extension UnionMountReport {
     /// `$XDG_RUNTIME_DIR/unionmount/mounts/<id>` otherwise), used only when its device, mount point and branch names
     /// match the entry; a missing, malformed or mismatched record leaves the names as shown (a stale one is removed).
     ///
+    /// **Idmapped layers** — a mount of ``OverlaySpec/idMapping`` layers shows them as the trees overlay was given
+    /// (`/` for each detached tree, vanished attachment points otherwise); its mount record gives the real paths and
+    /// ``BranchState/idMapping`` of every lower and data-only branch (the upper one is never idmapped).
+    ///
     /// **aufs** — the superblock id from `si=` in the superblock options, the branches, their ids and the xino
     /// path from ``AufsSysfs/branches(si:)``. When sysfs lists no branches (`br0` missing: a `brs=0` host, a
     /// kernel without sysfs, sysfs not mounted here), the `br:` list that such hosts append to the mount options
@@ -52,8 +56,8 @@ extension UnionMountReport {
         switch kind {
         case .overlay, .fuseOverlayfs:
             guard let layout = entry.overlayLayout else { return nil }
-            self = Self.overlayReport(
-                entry, layout: MountRecords.resolve(layout, of: entry), directories: directories)
+            let (resolved, idMapping) = MountRecords.resolveWithMapping(layout, of: entry)
+            self = Self.overlayReport(entry, layout: resolved, idMapping: idMapping, directories: directories)
         case .aufs:
             self = try Self.aufsReport(entry, sysfs: aufsSysfs, directories: directories)
         }
@@ -69,7 +73,7 @@ extension UnionMountReport {
     }
 
     private static func overlayReport(
-        _ entry: MountEntry, layout: OverlayLayout, directories: DirectoryProbe?
+        _ entry: MountEntry, layout: OverlayLayout, idMapping: IDMapping?, directories: DirectoryProbe?
     ) -> UnionMountReport {
         var branches: [BranchState] = []
         branches.reserveCapacity(
@@ -78,7 +82,8 @@ extension UnionMountReport {
             branches.append(
                 BranchState(
                     index: branches.count, path: path, role: role, permission: permission,
-                    exists: DirectoryProbe.isDirectory(path, using: directories)))
+                    exists: DirectoryProbe.isDirectory(path, using: directories),
+                    idMapping: role == .upper ? nil : idMapping))
         }
         if let upper = layout.upperDirectory { add(upper, .upper, .readWrite) }
         for lower in layout.lowerDirectories { add(lower, .lower, .readOnly) }

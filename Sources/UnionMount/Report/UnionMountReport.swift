@@ -27,11 +27,15 @@ public struct BranchState: Sendable, Hashable, Codable {
     public var id: Int?
     /// Whether the path exists now and is a directory (false for a relative path that cannot be resolved).
     public var exists: Bool
+    /// For an idmapped layer (``OverlaySpec/idMapping``), its mapping: the ranges, or the user namespace file it was
+    /// given by; nil for a branch that is not idmapped, or whose mount UnionMount did not make (overlay's layers are
+    /// private clones the mount table does not list, so only the mount record tells).
+    public var idMapping: IDMapping?
 
     /// Creates a branch state.
     public init(
         index: Int, path: FilePath, role: Role, permission: AufsBranch.Permission, attributes: [String] = [],
-        id: Int? = nil, exists: Bool
+        id: Int? = nil, exists: Bool, idMapping: IDMapping? = nil
     ) {
         self.index = index
         self.path = path
@@ -40,9 +44,12 @@ public struct BranchState: Sendable, Hashable, Codable {
         self.attributes = attributes
         self.id = id
         self.exists = exists
+        self.idMapping = idMapping
     }
 
-    private enum CodingKeys: String, CodingKey { case index, path, role, permission, attributes, id, exists }
+    private enum CodingKeys: String, CodingKey {
+        case index, path, role, permission, attributes, id, exists, idMapping
+    }
 
     /// Decodes the JSON form of ``encode(to:)``.
     public init(from decoder: any Decoder) throws {
@@ -54,9 +61,11 @@ public struct BranchState: Sendable, Hashable, Codable {
         attributes = try container.decode([String].self, forKey: .attributes)
         id = try container.decodeIfPresent(Int.self, forKey: .id)
         exists = try container.decode(Bool.self, forKey: .exists)
+        idMapping = try container.decodeIfPresent(IDMapping.self, forKey: .idMapping)
     }
 
-    /// Encodes `index`, `path`, `role`, `permission`, `attributes`, `id` (number or null) and `exists`.
+    /// Encodes `index`, `path`, `role`, `permission`, `attributes`, `id` (number or null), `exists`, and
+    /// `idMapping` for an idmapped layer.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(index, forKey: .index)
@@ -66,6 +75,7 @@ public struct BranchState: Sendable, Hashable, Codable {
         try container.encode(attributes, forKey: .attributes)
         try container.encode(id, forKey: .id)
         try container.encode(exists, forKey: .exists)
+        try container.encodeIfPresent(idMapping, forKey: .idMapping)
     }
 }
 

@@ -150,6 +150,20 @@ extension PrivilegedTests {
             #expect(try Self.ownersInside(a, mergedA, names) == ["0:0", "33:33", "1000:1000"])
             #expect(try Self.ownersInside(b, mergedB, names) == ["0:0", "33:33", "1000:1000"])
 
+            // The reports: real layer paths and each lower layer's mapping, from both sources of the mount table.
+            for source in [MountTable.Source.mountinfo, .automatic] {
+                for (spec, merged, mapping) in [(specA, mergedA, a), (specB, mergedB, b)] {
+                    let report = try #require(try MountTable.report(at: merged, source: source))
+                    #expect(report.branches.map(\.path) == [spec.upperDirectory!] + image.lowers)
+                    #expect(report.branches.allSatisfy { $0.exists })
+                    #expect(report.branches.map(\.idMapping) == [nil, mapping, mapping])
+                }
+            }
+            let listed = try unionmount("inspect", "--json", mergedA.string)
+            #expect(try listed.decode(UnionMountReport.self).branches.map(\.idMapping) == [nil, a, a], "\(listed)")
+            let text = try unionmount("inspect", mergedB.string)
+            #expect(text.output.contains("idmapped uid 0:200000:65536 gid 0:200000:65536"), "\(text)")
+
             try Self.writeInside(a, mergedA, "written")
             #expect(Self.owner(specA.upperDirectory!.appending("written")) == "100000:100000")
             #expect(Self.owner(specB.upperDirectory!.appending("written")) == nil)
