@@ -37,6 +37,8 @@ struct Options: ParsableCommand {
     var rounds = 5
     @Option(help: "The scratch directory's parent (on the disk to measure).")
     var directory = "/tmp"
+    @Flag(help: "Use the attached-trees rung (5.19+) even where the kernel takes detached trees.")
+    var attached = false
 
     mutating func validate() throws {
         guard (1...500).contains(layers), files >= 1, rounds >= 1 else {
@@ -116,7 +118,11 @@ func shiftOwners(_ path: String, by shift: UInt32) {
     }
 }
 
-let mounter = Mounter()
+let mounter: Mounter = {
+    var features = KernelFeatures.current
+    if options.attached { features.detachedLayerTrees = false }
+    return Mounter(features: features, attachmentDirectory: scratch.appending("attachments"))
+}()
 @MainActor func spec(_ layers: [FilePath], mapping: IDMapping?) -> UnionSpec {
     .overlay(OverlaySpec(lowerDirectories: layers, upperDirectory: upper, workDirectory: work, idMapping: mapping))
 }

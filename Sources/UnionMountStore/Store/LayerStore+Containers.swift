@@ -33,7 +33,7 @@ extension LayerStore {
     /// The writable layer, work directory, mount point and init layer are built in the staging area and appear
     /// together under the store lock; a crash leaves either all of them or none (the next open removes the rest).
     ///
-    /// With `idMapping`, every mount of the container idmaps its layers (``UnionMount/IDMapping``, see
+    /// With `idMapping`, every mount of the container idmaps its layers (`IDMapping`, see
     /// ``mount(container:)``): many containers with different mappings share the same layers, uncopied. The
     /// mapping is recorded in `container.conf` (`uidmap`, `gidmap`), and the writable layer and work directory are
     /// owned by the container's root as mapped (the host ids of inside id 0; left to the store's owner when the

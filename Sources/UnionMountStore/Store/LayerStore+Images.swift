@@ -310,7 +310,7 @@ extension LayerStore {
         return trash
     }
 
-    /// What the argument `image` of ``createContainer(_:image:initialize:)`` means: a layer id, or the name of
+    /// What the argument `image` of ``createContainer(_:image:idMapping:initialize:)`` means: a layer id, or the name of
     /// a recorded image (then its top layer); both existing and differing is ambiguous.
     func containerBase(_ image: String?) throws(UnionMountError) -> String? {
         guard let image else { return nil }

@@ -177,7 +177,7 @@ public struct LayerStore: Sendable {
     static let configurationName = "store.conf"
     static let lockName = "lock"
     /// Where mounts of idmapped containers attach their layers' trees on kernels that need them attached
-    /// (``UnionMount/IDMappedLayerRung/attachedTrees``), for the moment of the mount; repair detaches leftovers.
+    /// (`IDMappedLayerRung.attachedTrees`), for the moment of the mount; repair detaches leftovers.
     static let attachmentsName = "idmapped"
 
     var layersDirectory: FilePath { root.appending("layers") }
