@@ -145,6 +145,7 @@ func describe(_ step: MountStep) -> String {
     case .attachTree(let target): "tree -> \(target)"
     case .makeDirectory(let path), .removeDirectory(let path): "\(path)"
     case .detach(let target): "\(target) MNT_DETACH"
+    case .mountAttachments(let target): "tmpfs at \(target) mode=700, then MS_PRIVATE"
     @unknown default:  // MountStep gains cases as the library learns new system calls.
         "(a step this example does not know)"
     }

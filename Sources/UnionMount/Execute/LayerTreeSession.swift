@@ -59,6 +59,16 @@ final class LayerTreeSession {
                 return Failure(errno: error)
             }
             made.append(path)
+        case .mountAttachments(let target):
+            let flags = UInt(MountFlags([.noSetUID, .noDevices, .noExecute]).rawValue)
+            let mounted = withPathCString(target) {
+                system_mount("unionmount-attachments", $0, "tmpfs", flags, "mode=700")
+            }
+            if mounted != 0 { return Failure(errno: system_errno()) }
+            attached.append(target)
+            if withPathCString(target, { system_make_private($0) }) != 0 {
+                return Failure(errno: system_errno(), call: "mount MS_PRIVATE")
+            }
         case .detach(let target):
             if withPathCString(target, { system_umount2($0, UnmountFlag.detach) }) != 0 {
                 return Failure(errno: system_errno())

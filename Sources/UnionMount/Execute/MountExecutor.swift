@@ -164,9 +164,8 @@ struct MountExecutor {
                         failed = (index, error, nil, true)
                         return
                     }
-                case .openDescriptor, .mount, .spawn, .createUserNamespace, .openUserNamespace, .attachTree,
-                    .makeDirectory, .detach, .removeDirectory:
-                    preconditionFailure("\(steps[index].systemCall) step in a new-mount-API plan")
+                default:
+                    preconditionFailure("\(steps[index].systemCall) step among a new-mount-API plan's union steps")
                 }
             }
         }
@@ -271,7 +270,8 @@ struct MountExecutor {
         case .openTree(let path): message += " of the layer \(path.readable)"
         case .setIDMap: message += " (MOUNT_ATTR_IDMAP: the layer's filesystem may not support idmapped mounts)"
         case .setTree(let key): message += " \(key) (fd of an idmapped tree)"
-        case .attachTree(let target), .detach(let target): message += " at \(target.readable)"
+        case .attachTree(let target), .detach(let target), .mountAttachments(let target):
+            message += " at \(target.readable)"
         case .makeDirectory(let path), .removeDirectory(let path), .openUserNamespace(let path):
             message += " of \(path.readable)"
         case .createUserNamespace(let uids, let gids):

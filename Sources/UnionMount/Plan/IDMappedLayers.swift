@@ -10,9 +10,10 @@ public enum IDMappedLayerRung: String, Sendable, Hashable, Codable, CaseIterable
     /// Each tree is handed to overlay as a `lowerdir+`/`datadir+` descriptor (fsconfig(2) `FSCONFIG_SET_FD`)
     /// and closed: no path, no directory, nothing to clean up. Linux 6.15+ (``KernelFeatures/detachedLayerTrees``).
     case detachedTrees = "detached-trees"
-    /// Each tree is attached (move_mount(2)) at a numbered directory in a private attachment directory, the overlay
-    /// is mounted over those paths by the usual ladder, and the attachments are detached (umount2(2)
-    /// `MNT_DETACH`) and their directories removed right after. Linux 5.19+ (``KernelFeatures/idmappedLayers``).
+    /// Each tree is attached (move_mount(2)) at a numbered directory of a private scratch tmpfs mounted for the plan
+    /// in the attachment directory (so no attachment propagates to other mount namespaces), the overlay is mounted
+    /// over those paths by the usual ladder, and the tmpfs is detached with everything on it (one umount2(2)
+    /// `MNT_DETACH`) and its directory removed right after. Linux 5.19+ (``KernelFeatures/idmappedLayers``).
     case attachedTrees = "attached-trees"
 }
 
@@ -69,14 +70,15 @@ extension OverlayPlanner {
         attached.lowerDirectories = Array(points[..<spec.lowerDirectories.count])
         attached.dataDirectories = Array(points[spec.lowerDirectories.count...])
         let union = try plan(attached, target: target, flags: flags, strategy: forced)
-        var steps: [MountStep] = [userNamespace, .makeDirectory(path: directory)]
-        steps.reserveCapacity(layers.count * 6 + union.steps.count + 3)
+        var steps: [MountStep] = [userNamespace, .makeDirectory(path: directory), .mountAttachments(target: directory)]
+        steps.reserveCapacity(layers.count * 4 + union.steps.count + 5)
         for (layer, point) in zip(layers, points) {
             steps += [.makeDirectory(path: point), .openTree(path: layer), .setIDMap, .attachTree(target: point)]
         }
         steps += union.steps
-        for point in points { steps += [.detach(target: point), .removeDirectory(path: point)] }
-        steps.append(.removeDirectory(path: directory))
+        // One lazy detach of the scratch tmpfs takes every attachment below it down with it (one umount2(2), where
+        // a detach per layer cost 128 of them, each waiting for an RCU grace period).
+        steps += [.detach(target: directory), .removeDirectory(path: directory)]
         return MountPlan(strategy: union.strategy, spec: .overlay(spec), steps: steps, idMappedLayers: .attachedTrees)
     }
 

@@ -98,6 +98,10 @@ public enum MountStep: Sendable, Hashable {
     case attachTree(target: FilePath)
     /// `mkdir(path, 0700)` (missing parents first, 0700 too).
     case makeDirectory(path: FilePath)
+    /// `mount("unionmount-attachments", target, "tmpfs", MS_NOSUID|MS_NODEV|MS_NOEXEC, "mode=700")`, then
+    /// `mount(NULL, target, NULL, MS_PRIVATE, NULL)`: a private scratch tmpfs that trees are attached in, so no
+    /// attachment propagates to another mount namespace and one detach of it takes them all down.
+    case mountAttachments(target: FilePath)
     /// `umount2(target, MNT_DETACH)`.
     case detach(target: FilePath)
     /// `rmdir(path)`.
@@ -120,6 +124,7 @@ public enum MountStep: Sendable, Hashable {
         case .setTree: "fsconfig"
         case .attachTree: "move_mount"
         case .makeDirectory: "mkdir"
+        case .mountAttachments: "mount"
         case .detach: "umount2"
         case .removeDirectory: "rmdir"
         }
@@ -145,7 +150,7 @@ public enum MountStep: Sendable, Hashable {
     var isLayerTreeStep: Bool {
         switch self {
         case .createUserNamespace, .openUserNamespace, .openTree, .setIDMap, .setTree, .attachTree, .makeDirectory,
-            .detach, .removeDirectory:
+            .mountAttachments, .detach, .removeDirectory:
             true
         default: false
         }
@@ -267,6 +272,13 @@ extension MountStep: Codable {
         case .detach(let target):
             try container.encode(path: target, forKey: .target)
             try container.encode(["MNT_DETACH"], forKey: .flags)
+        case .mountAttachments(let target):
+            try container.encode("unionmount-attachments", forKey: .source)
+            try container.encode(path: target, forKey: .target)
+            try container.encode("tmpfs", forKey: .fstype)
+            try container.encode(["MS_NOSUID", "MS_NODEV", "MS_NOEXEC", "then MS_PRIVATE"], forKey: .flags)
+            try container.encode("mode=700", forKey: .data)
+            try container.encode(true, forKey: .tree)
         }
     }
 
@@ -336,6 +348,8 @@ extension MountStep: Codable {
         case "open":
             self = .openDescriptor(
                 path: try container.decodePath(forKey: .path), number: try container.decode(Int32.self, forKey: .fd))
+        case "mount" where tree:
+            self = .mountAttachments(target: try container.decodePath(forKey: .target))
         case "mount":
             let names = try container.decode([String].self, forKey: .flags)
             self = .mount(

@@ -26,3 +26,8 @@ package func system_mount_setattr_idmap(_ tree: CInt, _ userNamespace: CInt) -> 
 package func system_attach_tree(_ tree: CInt, _ target: UnsafePointer<CChar>) -> CInt {
     CUnionMount_move_mount(tree, "", AT_FDCWD, target, CUnionMount_MOVE_MOUNT_F_EMPTY_PATH)
 }
+
+/// `mount(NULL, target, NULL, MS_PRIVATE, NULL)`: the mount at `target` stops propagating to and from its peers.
+package func system_make_private(_ target: UnsafePointer<CChar>) -> CInt {
+    mount(nil, target, nil, UInt(MS_PRIVATE), nil)
+}
