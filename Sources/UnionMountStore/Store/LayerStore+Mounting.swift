@@ -21,7 +21,10 @@ extension LayerStore {
             let entry = try containerRecord(id)
             var mounts = try StoreMountRecordFile(entry.paths.mounts)
             let merged = entry.container.mergedDirectory
-            if MountTable.isMountPoint(merged) {
+            // A mount the store left uncounted (a killed process's) is counted rather than stacked on; only a record
+            // that is damaged, counted or pending can have one, so a clean count of 0 skips the statx(2) (1.4 µs of a
+            // 1-layer cycle, Benchmarks/README.md).
+            if !mounts.isCleanlyUnmounted && MountTable.isMountPoint(merged) {
                 try mounts.write(StoreMountState(count: mounts.count + 1))
                 return merged
             }

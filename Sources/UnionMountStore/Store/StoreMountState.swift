@@ -197,6 +197,11 @@ struct StoreMountRecordFile: ~Copyable {
     /// The count read; 0 for a damaged record.
     var count: Int { read?.count ?? 0 }
 
+    /// Whether the record says, undamaged, that the store has nothing mounted: count 0 and nothing pending. Every
+    /// mount the store makes is bracketed by `pending=mount` until its count is written, and every unmount writes
+    /// count 0 only after umount2(2), so then no store mount can be at the mount point.
+    var isCleanlyUnmounted: Bool { fd != nil && read?.count == 0 && read?.pending == nil }
+
     /// Overwrites the record with `state` (one pwrite(2) of ``StoreMountState/width`` bytes at offset 0; an
     /// ftruncate(2) when the file had another size). A missing record is created whole.
     mutating func write(_ state: StoreMountState) throws(UnionMountError) {
