@@ -104,15 +104,16 @@ extension PrivilegedTests {
             #expect(result.status == 0, "\(result)")
         }
 
-        /// Descriptors of this process naming a user namespace or something below `directory`.
+        /// Descriptors of this process that name something below `directory`, a user namespace (`user:[…]`), or
+        /// the root of a detached tree (a tree's descriptor reads as `/`).
         static func leftoverDescriptors(under directory: FilePath) -> [String] {
             let names = (try? FileSystem.names(in: "/proc/self/fd")) ?? []
             return names.compactMap { name in
                 guard let bytes = try? FileSystem.linkTarget(FilePath(bytes: Array("/proc/self/fd/".utf8) + name))
                 else { return nil }
                 let target = String(decoding: bytes, as: UTF8.self)
-                return target.hasPrefix(directory.string) ? target : nil
-            }
+                return target.hasPrefix(directory.string) || target.hasPrefix("user:[") || target == "/" ? target : nil
+            }.sorted()
         }
 
         static func mountsBelow(_ directory: FilePath) throws -> [FilePath] {

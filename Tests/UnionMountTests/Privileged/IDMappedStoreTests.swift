@@ -59,6 +59,7 @@ extension PrivilegedTests {
             }
             #expect(spec.idMapping == b)
 
+            let descriptorsBefore = Mounts.leftoverDescriptors(under: root.appending("idmapped"))
             let mergedA = try store.mount(container: "a")
             defer { _ = try? store.unmount(container: "a", lazy: true) }
             let mergedB = try store.mount(container: "b")
@@ -80,11 +81,36 @@ extension PrivilegedTests {
 
             #expect(try Mounts.mountsBelow(root.appending("idmapped")).isEmpty)
             #expect(((try? FileSystem.names(in: root.appending("idmapped"))) ?? []).isEmpty)
-            #expect(Mounts.leftoverDescriptors(under: root.appending("idmapped")).isEmpty)
+            #expect(Mounts.leftoverDescriptors(under: root.appending("idmapped")) == descriptorsBefore)
             #expect(try store.check().isEmpty)
             try store.unmount(container: "a")
             try store.unmount(container: "b")
             #expect(try Mounts.mountsBelow(root).isEmpty)
+        }
+
+        @Test("store create-container --uid-map/--gid-map records the mapping; bad maps exit 64")
+        func commandLine() throws {
+            let scratch = try Scratch("idmap-store-cli")
+            let (_, root) = try Self.imageStore(scratch)
+            let made = try StoreCrashTests.store(
+                [
+                    "create-container", "--root", root.string, "--image", "top", "--uid-map", "0:300000:65536",
+                    "--gid-map", "0:400000:65536", "c",
+                ])
+            #expect(made.0 == .exited(0), "\(made.1)")
+            let container = try LayerStore(opening: root).container("c")
+            #expect(
+                container.idMapping
+                    == .ranges(
+                        uids: [IDRange(inside: 0, outside: 300000, count: 65536)],
+                        gids: [IDRange(inside: 0, outside: 400000, count: 65536)]))
+            #expect(Mounts.owner(container.upperDirectory) == "300000:400000")
+            for bad in [["--uid-map", "0:1"], ["--gid-map", "0:1:1"], ["--uid-map", "0:1:5", "--uid-map", "2:9:1"]] {
+                let refused = try StoreCrashTests.store(
+                    ["create-container", "--root", root.string, "--image", "top"] + bad + ["d"])
+                #expect(refused.0 == .exited(64), "\(bad): \(refused.1)")
+            }
+            #expect(try LayerStore(opening: root).containers().map(\.id) == ["c"])
         }
 
         @Test("refused: a user namespace file as a store mapping, a bad mapping, a backend that cannot idmap")
