@@ -150,4 +150,20 @@ import Testing
         }
         #expect(MountRecord(decoding: Array(head[..<cut]) + Array("ranges\u{0}0:5:1\u{0}0:6:1\u{0}".utf8)) != nil)
     }
+
+    @Test("a hand-written plan with a step its strategy cannot run is a typed error, never a crash")
+    func misplacedSteps() throws {
+        let spec = UnionSpec.overlay(Self.spec)
+        let plans = [
+            MountPlan(strategy: .legacy, spec: spec, steps: [.fsopen(filesystemType: "overlay")]),
+            MountPlan(strategy: .newMountAPI, spec: spec, steps: [.openDescriptor(path: "/", number: 0)]),
+            MountPlan(strategy: .fuseOverlayfs, spec: spec, steps: []),
+            MountPlan(strategy: .legacy, spec: spec, steps: [.create, .setIDMap]),
+            MountPlan(strategy: .newMountAPI, spec: spec, steps: [.setTree(key: "lowerdir+")]),
+        ]
+        for plan in plans {
+            let error = thrown { try Mounter().execute(plan) }
+            #expect(error?.code == .invalidArgument, "\(plan.steps): \(String(describing: error))")
+        }
+    }
 }

@@ -11,7 +11,9 @@ extension MountExecutor {
     ///   "unknown argument ignored" for an option of the plan; spawn failures with `posix_spawn` and errno.
     func runFuseOverlayfs() throws(UnionMountError) {
         guard plan.steps.count == 1, case .spawn(let program, let arguments) = plan.steps[0] else {
-            preconditionFailure("a fuse-overlayfs plan is one spawn step")
+            throw UnionMountError(
+                code: .invalidArgument, message: "a fuse-overlayfs plan is one posix_spawn step", spec: plan.spec,
+                plan: plan)
         }
         let name = program.lastComponent?.string ?? "fuse-overlayfs"
         let target = FilePath(bytes: arguments.last ?? [])

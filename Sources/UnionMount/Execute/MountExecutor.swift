@@ -84,8 +84,6 @@ struct MountExecutor {
 
     // MARK: - fsopen / fsconfig / fsmount / move_mount
 
-    // MARK: - fsopen / fsconfig / fsmount / move_mount
-
     private func runNewMountAPI(
         _ started: UInt64, _ range: Range<Int>, trees: LayerTreeSession?
     ) throws(UnionMountError) {
@@ -98,6 +96,7 @@ struct MountExecutor {
         // The steps are read in place; a failing call is the only one that builds an error (and reads the
         // fs-context log).
         var failed: (index: Int, errno: Errno, call: String?, drain: Bool)? = nil
+        var misplaced: Int? = nil
         plan.steps.withUnsafeBufferPointer { steps in
             for index in range {
                 switch steps[index] {
@@ -165,10 +164,12 @@ struct MountExecutor {
                         return
                     }
                 default:
-                    preconditionFailure("\(steps[index].systemCall) step among a new-mount-API plan's union steps")
+                    misplaced = index
+                    return
                 }
             }
         }
+        if let misplaced { throw misplacedStep(misplaced) }
         if let failed {
             let messages = failed.drain ? drainMessages(context) : []
             throw failure(
@@ -198,7 +199,7 @@ struct MountExecutor {
                 continue
             }
             guard case .mount(let source, let target, let type, let flags, let data, let directory) = step else {
-                preconditionFailure("\(step.systemCall) step in a mount(2) plan")
+                throw misplacedStep(index)
             }
             var failedCall = "mount"
             var failedIndex = 0
@@ -247,6 +248,15 @@ struct MountExecutor {
     }
 
     // MARK: - Errors
+
+    /// A step this plan's strategy cannot run where it stands (a hand-written or decoded plan).
+    private func misplacedStep(_ index: Int) -> UnionMountError {
+        UnionMountError(
+            code: .invalidArgument,
+            message:
+                "a \(plan.steps[index].systemCall) step (step \(index)) cannot run in a \(plan.strategy.rawValue) plan",
+            spec: spec, plan: plan)
+    }
 
     private func failure(
         _ step: MountStep, _ errno: Errno, messages: [String], started: UInt64, call: String? = nil,
