@@ -19,7 +19,12 @@ struct StoreContainers: ParsableCommand {
             try $0.containers()
         } text: { containers in
             containers.map {
-                "\($0.id)  layer=\($0.layer ?? "-")  mounts=\($0.mountCount)  \($0.mergedDirectory)"
+                var line = "\($0.id)  layer=\($0.layer ?? "-")  mounts=\($0.mountCount)  \($0.mergedDirectory)"
+                if case .ranges(let uids, let gids)? = $0.idMapping {
+                    line += "  uidmap=\(uids.map(\.text).joined(separator: ","))"
+                    line += "  gidmap=\(gids.map(\.text).joined(separator: ","))"
+                }
+                return line
             }
         }
     }

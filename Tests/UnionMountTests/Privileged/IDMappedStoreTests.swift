@@ -105,6 +105,8 @@ extension PrivilegedTests {
                         uids: [IDRange(inside: 0, outside: 300000, count: 65536)],
                         gids: [IDRange(inside: 0, outside: 400000, count: 65536)]))
             #expect(Mounts.owner(container.upperDirectory) == "300000:400000")
+            let listed = try runProcess(try Examples.path("unionmount"), ["store", "containers", "--root", root.string])
+            #expect(listed.output.contains("uidmap=0:300000:65536  gidmap=0:400000:65536"), "\(listed)")
             for bad in [["--uid-map", "0:1"], ["--gid-map", "0:1:1"], ["--uid-map", "0:1:5", "--uid-map", "2:9:1"]] {
                 let refused = try StoreCrashTests.store(
                     ["create-container", "--root", root.string, "--image", "top"] + bad + ["d"])
