@@ -61,6 +61,7 @@ extension UnionMountCommand {
 
                 let outcome = try mounter.unmount(FilePath(c))
                 print("\nunmount C: \(outcome.rawValue)")
+                try showIDMappedLayers(a: a, b: b, at: "\(base)/D", mounter: mounter)
             } catch let error as UnionMountError {
                 _ = try? mounter.unmount(FilePath(c))
                 throw failing(error)
@@ -87,6 +88,29 @@ extension UnionMountCommand {
         }
 
         /// What is at `path`: overlay's whiteout is a character device 0/0.
+        /// As root on a kernel with overlay over idmapped mounts (5.19+): A and B read-only with container ids
+        /// 0… mapped to host ids 100000… at D, their owners as D shows them, and the rung the plan used.
+        private func showIDMappedLayers(a: String, b: String, at d: String, mounter: Mounter) throws {
+            guard geteuid() == 0, mounter.features.idmappedLayers else { return }
+            try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+            let range = IDRange(inside: 0, outside: 100000, count: 65536)
+            let spec = OverlaySpec(
+                lowerDirectories: [FilePath(a), FilePath(b)], source: "unionmount-demo",
+                idMapping: .ranges(uids: [range], gids: [range]))
+            let plan = try mounter.mount(.overlay(spec), at: FilePath(d))
+            defer { _ = try? mounter.unmount(FilePath(d)) }
+            func owner(_ path: String) -> String {
+                var status = stat()
+                return lstat(path, &status) == 0 ? "\(status.st_uid):\(status.st_gid)" : "?"
+            }
+            print(
+                "\nA and B again, read-only at D with ids 0:100000:65536 (idmapped layers, \(plan.idMappedLayers?.rawValue ?? "-")):"
+            )
+            print("  D/x owner \(owner("\(d)/x"))   A/x owner \(owner("\(a)/x"))")
+            let outcome = try mounter.unmount(FilePath(d))
+            print("unmount D: \(outcome.rawValue)")
+        }
+
         private func describeWhiteout(_ path: String) -> String {
             var info = stat()
             guard lstat(path, &info) == 0 else { return "none" }
