@@ -88,10 +88,10 @@ extension UnionMountCommand {
         }
 
         /// What is at `path`: overlay's whiteout is a character device 0/0.
-        /// As root on a kernel with overlay over idmapped mounts (5.19+): A and B read-only with container ids
+        /// As root of the initial user namespace on a kernel with overlay over idmapped mounts (5.19+): A and B read-only with container ids
         /// 0… mapped to host ids 100000… at D, their owners as D shows them, and the rung the plan used.
         private func showIDMappedLayers(a: String, b: String, at d: String, mounter: Mounter) throws {
-            guard geteuid() == 0, mounter.features.idmappedLayers else { return }
+            guard geteuid() == 0, mounter.features.initialUserNamespace, mounter.features.idmappedLayers else { return }
             try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
             let range = IDRange(inside: 0, outside: 100000, count: 65536)
             let spec = OverlaySpec(
