@@ -10,7 +10,7 @@ extension UnionMountCommand {
             discussion: """
                 Of several mounts stacked on TARGET the topmost is shown. --json prints one mount object: \
                 mountID, parentID, mountPoint, fsType, source, readOnly, branches (index, path, role, \
-                permission, attributes, id, exists, idMapping for an idmapped layer), workdir, options, aufs.
+                permission, attributes, id, exists, idmapped, and idMapping where known), workdir, options, aufs.
                 """)
 
         @OptionGroup var source: SourceOptions

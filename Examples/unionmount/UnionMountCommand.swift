@@ -82,7 +82,7 @@ func printReport(_ report: UnionMountReport) {
             line +=
                 "  idmapped uid \(uids.map(\.text).joined(separator: ",")) gid \(gids.map(\.text).joined(separator: ","))"
         case .userNamespace(let path)?: line += "  idmapped by \(path)"
-        case nil: break
+        case nil: if branch.isIDMapped { line += "  idmapped" }
         }
         print(line)
     }

@@ -109,7 +109,9 @@ enum JSONContract {
     static let mountKeys: Set<String> = [
         "mountID", "parentID", "mountPoint", "fsType", "source", "readOnly", "branches", "workdir", "options", "aufs",
     ]
-    static let branchKeys: Set<String> = ["index", "path", "role", "permission", "attributes", "id", "exists"]
+    static let branchKeys: Set<String> = [
+        "index", "path", "role", "permission", "attributes", "id", "exists", "idmapped",
+    ]
     static let treeKeys: Set<String> = ["path", "type", "branch", "branchPath"]
 
     /// Checks one mount object's keys and its branches' keys; more keys may be added, none may be missing.

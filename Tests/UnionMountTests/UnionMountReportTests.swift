@@ -522,7 +522,9 @@ struct UnionMountReportTests {
     private static let reportKeys: Set<String> = [
         "mountID", "parentID", "mountPoint", "fsType", "source", "readOnly", "branches", "workdir", "options", "aufs",
     ]
-    private static let branchKeys: Set<String> = ["index", "path", "role", "permission", "attributes", "id", "exists"]
+    private static let branchKeys: Set<String> = [
+        "index", "path", "role", "permission", "attributes", "id", "exists", "idmapped",
+    ]
 
     @Test("JSON of an aufs report: exactly the contract keys, workdir null, aufs {si, xinoPath}")
     func jsonAufs() throws {

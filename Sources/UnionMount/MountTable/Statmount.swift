@@ -61,6 +61,10 @@ enum Statmount {
         /// The request bits this kernel knows (Linux 6.15+). The corresponding C flag is
         /// `STATMOUNT_SUPPORTED_MASK`.
         static let supportedMask = Request(rawValue: 0x1000)
+        /// `STATMOUNT_MNT_UIDMAP` (Linux 6.15+): an idmapped mount's uid map, `inside outside count` strings.
+        static let uidMap = Request(rawValue: 0x2000)
+        /// `STATMOUNT_MNT_GIDMAP` (Linux 6.15+): its gid map.
+        static let gidMap = Request(rawValue: 0x4000)
 
         /// Everything ``MountEntry/init(statmount:)`` needs to rebuild a mountinfo line.
         static let mountEntry: Request = [
@@ -121,6 +125,10 @@ enum Statmount {
         var options: [[UInt8]]?
         /// The LSM options, decoded (`opt_sec_array`, `opt_sec_num` strings).
         var securityOptions: [[UInt8]]?
+        /// An idmapped mount's uid map as the caller's namespace sees it (`mnt_uidmap`), one string per range.
+        var uidMap: [[UInt8]]?
+        /// Its gid map (`mnt_gidmap`).
+        var gidMap: [[UInt8]]?
 
         /// Creates a record; every field defaults to 0 or nil.
         init(
@@ -295,6 +303,10 @@ enum Statmount {
         static let securityOptionCount = 136
         static let securityOptions = 140
         static let supportedMask = 144
+        static let uidMapCount = 152
+        static let uidMap = 156
+        static let gidMapCount = 160
+        static let gidMap = 164
     }
 
     /// Decodes a `struct statmount` the kernel wrote.
@@ -357,6 +369,8 @@ enum Statmount {
         record.options = try array(.options, count: Offset.optionCount, at: Offset.options, name: "opt_array")
         record.securityOptions = try array(
             .securityOptions, count: Offset.securityOptionCount, at: Offset.securityOptions, name: "opt_sec_array")
+        record.uidMap = try array(.uidMap, count: Offset.uidMapCount, at: Offset.uidMap, name: "mnt_uidmap")
+        record.gidMap = try array(.gidMap, count: Offset.gidMapCount, at: Offset.gidMap, name: "mnt_gidmap")
         return record
     }
 
@@ -389,7 +403,7 @@ extension Statmount.Request {
     var hasStrings: Bool {
         !isDisjoint(with: [
             .mountRoot, .mountPoint, .filesystemType, .optionText, .filesystemSubtype, .source, .options,
-            .securityOptions,
+            .securityOptions, .uidMap, .gidMap,
         ])
     }
 }

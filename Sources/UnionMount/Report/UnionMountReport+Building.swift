@@ -19,7 +19,11 @@ extension UnionMountReport {
     ///
     /// **Idmapped layers** — a mount of ``OverlaySpec/idMapping`` layers shows them as the trees overlay was given
     /// (`/` for each detached tree, vanished attachment points otherwise); its mount record gives the real paths and
-    /// ``BranchState/idMapping`` of every lower and data-only branch (the upper one is never idmapped).
+    /// ``BranchState/idMapping`` of every lower and data-only branch (the upper one is never idmapped). A union
+    /// UnionMount did not make whose layers sit on idmapped mounts the table lists (containerd attaches one
+    /// idmapped mount of the layers' common parent) gets ``BranchState/isIDMapped`` from each layer's own mount:
+    /// statmount(2) `MOUNT_ATTR_IDMAP` with the maps where the kernel gives them (`STATMOUNT_MNT_UIDMAP`, 6.15+),
+    /// else mountinfo's `idmapped` flag (one statx(2) per layer, one lookup per mount).
     ///
     /// **aufs** — the superblock id from `si=` in the superblock options, the branches, their ids and the xino
     /// path from ``AufsSysfs/branches(si:)``. When sysfs lists no branches (`br0` missing: a `brs=0` host, a
@@ -78,12 +82,18 @@ extension UnionMountReport {
         var branches: [BranchState] = []
         branches.reserveCapacity(
             (layout.upperDirectory == nil ? 0 : 1) + layout.lowerDirectories.count + layout.dataDirectories.count)
+        // A report made alone gets a probe of its own: the layers of one union share their mounts.
+        let probe = directories ?? DirectoryProbe()
+        let recorded = idMapping.map { LayerMountProbe.Answer(idmapped: true, mapping: $0) }
         func add(_ path: FilePath, _ role: BranchState.Role, _ permission: AufsBranch.Permission) {
+            // The upper layer is never idmapped; a lower one is as its mount record says, or as its own mount does.
+            let mount =
+                role == .upper || layout.driver != .overlay
+                ? LayerMountProbe.Answer.plain : recorded ?? probe.layerMounts.answer(for: path)
             branches.append(
                 BranchState(
                     index: branches.count, path: path, role: role, permission: permission,
-                    exists: DirectoryProbe.isDirectory(path, using: directories),
-                    idMapping: role == .upper ? nil : idMapping))
+                    exists: probe.isDirectory(path), isIDMapped: mount.idmapped, idMapping: mount.mapping))
         }
         if let upper = layout.upperDirectory { add(upper, .upper, .readWrite) }
         for lower in layout.lowerDirectories { add(lower, .lower, .readOnly) }
@@ -157,6 +167,8 @@ extension UnionMountReport {
 /// mount. Not for sharing across listings: a cached answer is as old as the listing.
 final class DirectoryProbe {
     private var known: [PathKey: Bool] = [:]
+    /// The idmapped state of the mounts layers live on (``LayerMountProbe``).
+    let layerMounts = LayerMountProbe()
 
     /// ``UnionMountInspection/isDirectory(_:)``, remembered per path.
     func isDirectory(_ path: FilePath) -> Bool {

@@ -27,15 +27,19 @@ public struct BranchState: Sendable, Hashable, Codable {
     public var id: Int?
     /// Whether the path exists now and is a directory (false for a relative path that cannot be resolved).
     public var exists: Bool
-    /// For an idmapped layer (``OverlaySpec/idMapping``), its mapping: the ranges, or the user namespace file it was
-    /// given by; nil for a branch that is not idmapped, or whose mount UnionMount did not make (overlay's layers are
-    /// private clones the mount table does not list, so only the mount record tells).
+    /// Whether the layer is seen through an idmapped mount: one of UnionMount's idmapped layers (its mount record
+    /// says), or a layer on an idmapped mount the table lists (statmount(2) `MOUNT_ATTR_IDMAP`, or mountinfo's
+    /// `idmapped`). Always false for an upper layer and for aufs.
+    public var isIDMapped: Bool
+    /// An idmapped layer's mapping where it is known: the ranges or the user namespace file of an
+    /// ``OverlaySpec/idMapping`` (from the mount record: overlay's own layer clones are in no table), or the maps
+    /// statmount(2) gives of the layer's mount (`STATMOUNT_MNT_UIDMAP`/`GIDMAP`, Linux 6.15+); nil otherwise.
     public var idMapping: IDMapping?
 
     /// Creates a branch state.
     public init(
         index: Int, path: FilePath, role: Role, permission: AufsBranch.Permission, attributes: [String] = [],
-        id: Int? = nil, exists: Bool, idMapping: IDMapping? = nil
+        id: Int? = nil, exists: Bool, isIDMapped: Bool = false, idMapping: IDMapping? = nil
     ) {
         self.index = index
         self.path = path
@@ -44,11 +48,12 @@ public struct BranchState: Sendable, Hashable, Codable {
         self.attributes = attributes
         self.id = id
         self.exists = exists
+        self.isIDMapped = isIDMapped || idMapping != nil
         self.idMapping = idMapping
     }
 
     private enum CodingKeys: String, CodingKey {
-        case index, path, role, permission, attributes, id, exists, idMapping
+        case index, path, role, permission, attributes, id, exists, isIDMapped = "idmapped", idMapping
     }
 
     /// Decodes the JSON form of ``encode(to:)``.
@@ -62,10 +67,11 @@ public struct BranchState: Sendable, Hashable, Codable {
         id = try container.decodeIfPresent(Int.self, forKey: .id)
         exists = try container.decode(Bool.self, forKey: .exists)
         idMapping = try container.decodeIfPresent(IDMapping.self, forKey: .idMapping)
+        isIDMapped = try container.decodeIfPresent(Bool.self, forKey: .isIDMapped) ?? (idMapping != nil)
     }
 
-    /// Encodes `index`, `path`, `role`, `permission`, `attributes`, `id` (number or null), `exists`, and
-    /// `idMapping` for an idmapped layer.
+    /// Encodes `index`, `path`, `role`, `permission`, `attributes`, `id` (number or null), `exists`, `idmapped`,
+    /// and `idMapping` where it is known.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(index, forKey: .index)
@@ -75,6 +81,7 @@ public struct BranchState: Sendable, Hashable, Codable {
         try container.encode(attributes, forKey: .attributes)
         try container.encode(id, forKey: .id)
         try container.encode(exists, forKey: .exists)
+        try container.encode(isIDMapped, forKey: .isIDMapped)
         try container.encodeIfPresent(idMapping, forKey: .idMapping)
     }
 }

@@ -133,6 +133,8 @@ package struct MountIdentity: Sendable, Hashable {
     package var inode: UInt64
     let deviceMajor: UInt32
     let deviceMinor: UInt32
+    /// Whether the path (as followed or not) is a directory (`stx_mode`).
+    package var isDirectory: Bool = false
 }
 
 extension FileStatus {
@@ -230,7 +232,8 @@ extension FileSystem {
             mountID: info.mount_id, isUnique: UInt64(info.mask) & CUnionMount_STATX_MNT_ID_UNIQUE != 0,
             hasMountID: UInt64(info.mask) & (CUnionMount_STATX_MNT_ID | CUnionMount_STATX_MNT_ID_UNIQUE) != 0,
             isMountRoot: knowsRoot ? info.attributes & CUnionMount_STATX_ATTR_MOUNT_ROOT != 0 : nil,
-            inode: info.ino, deviceMajor: info.dev_major, deviceMinor: info.dev_minor)
+            inode: info.ino, deviceMajor: info.dev_major, deviceMinor: info.dev_minor,
+            isDirectory: mode_t(info.mode) & S_IFMT == S_IFDIR)
     }
 
     /// Whether the file system holding `path` is mounted read-only (`ST_RDONLY`).

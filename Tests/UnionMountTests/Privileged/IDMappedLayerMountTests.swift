@@ -158,6 +158,7 @@ extension PrivilegedTests {
                     #expect(report.branches.map(\.path) == [spec.upperDirectory!] + image.lowers)
                     #expect(report.branches.allSatisfy { $0.exists })
                     #expect(report.branches.map(\.idMapping) == [nil, mapping, mapping])
+                    #expect(report.branches.map(\.isIDMapped) == [false, true, true])
                 }
             }
             let listed = try unionmount("inspect", "--json", mergedA.string)
@@ -203,6 +204,52 @@ extension PrivilegedTests {
                 #expect(Self.owner(merged.appending("f\(count - 1)")) == "300000:300000")
                 #expect(try Self.mountsBelow(scratch.path.appending("attach")).isEmpty)
             }
+        }
+
+        @Test(
+            "a union made elsewhere over layers on an idmapped mount: each layer idmapped in the report, maps on 6.15+")
+        func foreignIDMappedLayers() throws {
+            // containerd's shape: one idmapped mount of the layers' common parent, kept attached, and a plain
+            // overlay over paths below it. The tree steps run as a hand-written plan.
+            let image = try Image()
+            let parent = image.lowers[0].removingLastComponent()
+            let common = try image.scratch.directory("common")
+            let mapping = Self.mapping(100000)
+            guard case .ranges(let uids, let gids) = mapping else { return }
+            let attach = MountPlan(
+                strategy: .newMountAPI, spec: .overlay(OverlaySpec(lowerDirectories: [parent])),
+                steps: [
+                    .createUserNamespace(uids: uids, gids: gids), .openTree(path: parent), .setIDMap,
+                    .attachTree(target: common),
+                ])
+            try Mounter().execute(attach)
+            defer { umount2(common.string, Int32(MNT_DETACH)) }
+            let (mapped, merged) = try image.container("c", root: 100000, mapping: mapping)
+            var spec = mapped
+            spec.idMapping = nil
+            spec.lowerDirectories = [common.appending("top"), common.appending("bottom")]
+            try Mounter().mount(.overlay(spec), at: merged)
+            defer { _ = try? Mounter().unmount(merged) }
+            #expect(Self.owner(merged.appending("www")) == "100033:100033")
+            let numbers = ProcessFacts.kernelRelease.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap {
+                Int($0)
+            }
+            let mapsKnown = numbers.count == 2 && (numbers[0], numbers[1]) >= (6, 15)
+            for source in [MountTable.Source.mountinfo, .automatic] {
+                let report = try #require(try MountTable.report(at: merged, source: source))
+                #expect(report.branches.map(\.isIDMapped) == [false, true, true])
+                #expect(report.branches.map(\.path) == [spec.upperDirectory!] + spec.lowerDirectories)
+                for branch in report.branches.dropFirst() {
+                    #expect(branch.idMapping == (mapsKnown ? mapping : nil), "\(branch)")
+                }
+            }
+            // The same layers without the idmapped mount under them: not idmapped.
+            try Mounter().unmount(merged)
+            var plain = spec
+            plain.lowerDirectories = image.lowers
+            try Mounter().mount(.overlay(plain), at: merged)
+            let report = try #require(try MountTable.report(at: merged))
+            #expect(report.branches.map(\.isIDMapped) == [false, false, false])
         }
 
         @Test("a layer on a filesystem without idmapped mounts: the mount_setattr error, nothing left behind")
