@@ -7,8 +7,9 @@ import SystemPackage
 /// then takes a private clone of each layer's mount, so nothing but the union holds the trees once it is
 /// mounted, and unmounting the union releases them.
 public enum IDMappedLayerRung: String, Sendable, Hashable, Codable, CaseIterable {
-    /// Each tree is handed to overlay as a `lowerdir+`/`datadir+` descriptor (fsconfig(2) `FSCONFIG_SET_FD`)
-    /// and closed: no path, no directory, nothing to clean up. Linux 6.15+ (``KernelFeatures/detachedLayerTrees``).
+    /// Each tree is handed to overlay as a `lowerdir+`/`datadir+` descriptor (fsconfig(2) `FSCONFIG_SET_FD`), and
+    /// the descriptors are closed once the union is mounted: no path, no directory, nothing to clean up. Linux 6.15+
+    /// (``KernelFeatures/detachedLayerTrees``).
     case detachedTrees = "detached-trees"
     /// Each tree is attached (move_mount(2)) at a numbered directory of a private scratch tmpfs mounted for the plan
     /// in the attachment directory (so no attachment propagates to other mount namespaces), the overlay is mounted
