@@ -142,6 +142,7 @@ let package = Package(
                 "UnionMount",
                 "UnionMountStore",
                 "UnionMountBenchSupport",
+                "CUnionMountBenchBaseline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],

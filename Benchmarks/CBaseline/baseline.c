@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 // The same one-syscall entry points the library uses (CUnionMountShim: raw syscall() per call), so both sides
@@ -36,8 +38,9 @@ static void cumbench_close_quietly(int fd) {
     errno = saved;
 }
 
-int cumbench_cycle_new_mount_api(const char *const *lowers, size_t lower_count, const char *upper, const char *work,
-                                 const char *target, const char **failed_call) {
+// The mount half of a new-mount-API cycle: fsopen … move_mount, both fds closed.
+static int cumbench_mount_new_api(const char *const *lowers, size_t lower_count, const char *upper, const char *work,
+                                  const char *target, const char **failed_call) {
     *failed_call = NULL;
     int fc = CUnionMount_fsopen("overlay", CUnionMount_FSOPEN_CLOEXEC);
     if (fc < 0) {
@@ -66,16 +69,82 @@ int cumbench_cycle_new_mount_api(const char *const *lowers, size_t lower_count, 
     }
     close(mfd);
     close(fc);
-    if (umount2(target, CUMBENCH_UMOUNT_NOFOLLOW) != 0) {
-        *failed_call = "umount2";
-        return -1;
-    }
     return 0;
 
 config_failed:
     *failed_call = "fsconfig";
     cumbench_close_quietly(fc);
     return -1;
+}
+
+int cumbench_cycle_new_mount_api(const char *const *lowers, size_t lower_count, const char *upper, const char *work,
+                                 const char *target, const char **failed_call) {
+    if (cumbench_mount_new_api(lowers, lower_count, upper, work, target, failed_call) != 0) return -1;
+    if (umount2(target, CUMBENCH_UMOUNT_NOFOLLOW) != 0) {
+        *failed_call = "umount2";
+        return -1;
+    }
+    return 0;
+}
+
+// One store record write: the fixed-width `mounts` record at offset 0, as StoreMountRecordFile writes it.
+static int cumbench_write_record(int fd, const char *record, const char **failed_call) {
+    if (pwrite(fd, record, strlen(record), 0) < 0) {
+        *failed_call = "pwrite";
+        return -1;
+    }
+    return 0;
+}
+
+int cumbench_cycle_store_shaped(int lock_fd, const char *container_record, const char *mounts_record,
+                                const char *const *lowers, size_t lower_count, const char *upper, const char *work,
+                                const char *target, const char **failed_call) {
+    static const char pending[] = "count=0000000000\npending=mount  \n";
+    static const char counted[] = "count=0000000001\npending=none   \n";
+    static const char unmounted[] = "count=0000000000\npending=none   \n";
+    char buffer[4096];
+    *failed_call = NULL;
+    // mount: the lock, container.conf (openat, fstat, read, close), the mounts record (openat, read, pwrite
+    // pending), the mount, pwrite count, close, unlock.
+    if (flock(lock_fd, LOCK_EX) != 0) return (*failed_call = "flock"), -1;
+    int record = open(container_record, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (record < 0) return (*failed_call = "open"), -1;
+    struct stat info;
+    if (fstat(record, &info) != 0 || read(record, buffer, sizeof buffer) < 0) {
+        *failed_call = "read";
+        cumbench_close_quietly(record);
+        return -1;
+    }
+    close(record);
+    int mounts = open(mounts_record, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (mounts < 0) return (*failed_call = "open"), -1;
+    if (read(mounts, buffer, 66) < 0 || cumbench_write_record(mounts, pending, failed_call) != 0
+        || cumbench_mount_new_api(lowers, lower_count, upper, work, target, failed_call) != 0
+        || cumbench_write_record(mounts, counted, failed_call) != 0) {
+        if (*failed_call == NULL) *failed_call = "read";
+        cumbench_close_quietly(mounts);
+        return -1;
+    }
+    close(mounts);
+    flock(lock_fd, LOCK_UN);
+    // unmount: the lock, the mounts record (openat, read), umount2, pwrite count 0, close, unlock.
+    if (flock(lock_fd, LOCK_EX) != 0) return (*failed_call = "flock"), -1;
+    mounts = open(mounts_record, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (mounts < 0) return (*failed_call = "open"), -1;
+    if (read(mounts, buffer, 66) < 0) {
+        *failed_call = "read";
+        cumbench_close_quietly(mounts);
+        return -1;
+    }
+    if (umount2(target, CUMBENCH_UMOUNT_NOFOLLOW) != 0) {
+        *failed_call = "umount2";
+        cumbench_close_quietly(mounts);
+        return -1;
+    }
+    int written = cumbench_write_record(mounts, unmounted, failed_call);
+    close(mounts);
+    flock(lock_fd, LOCK_UN);
+    return written;
 }
 
 // Appends `length` bytes of `text` at `*used`; 0 when they do not fit in `capacity` bytes plus a NUL.

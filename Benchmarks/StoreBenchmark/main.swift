@@ -1,4 +1,5 @@
 import ArgumentParser
+import CUnionMountBenchBaseline
 import SystemPackage
 import UnionMount
 import UnionMountBenchSupport
@@ -17,6 +18,10 @@ import UnionMountStore
 // unmounts it. The two alternate in interleaved rounds (which goes first alternates too); the report gives the
 // median cycle of each, their ratio, and the median of the rounds' own ratios (each round's store cycles over the
 // bare cycles next to them, which cancels load that changes between rounds). `--tmpfs` puts the store on a tmpfs (no disk flushes; isolates the store's own work).
+//
+// The floor, in the same rounds: the same new-mount-API cycle from C (`Benchmarks/CBaseline`) bare, and with the
+// store's 17 system calls around it (`cumbench_cycle_store_shaped`: the lock, the records, the pwrites, on scratch
+// copies of the files): what the guarantees cost with no Swift at all.
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -67,8 +72,10 @@ defer {
 let mounter = Mounter()
 print("# unionmount-store-bench — Linux \(kernelRelease()), \(useTmpfs ? "tmpfs" : "disk under /tmp")")
 print("")
-print("| layers | bare mount+unmount | store mount+unmount | store / bare (medians) | median paired ratio |")
-print("|---:|---:|---:|---:|---:|")
+print(
+    "| layers | bare mount+unmount | store mount+unmount | store / bare (medians) | median paired ratio "
+        + "| C floor: store-shaped / bare (paired) |")
+print("|---:|---:|---:|---:|---:|---:|")
 for size in sizes {
     progress("building a \(size)-layer chain")
     let root = scratch.appending("store-\(size)")
@@ -87,6 +94,40 @@ for size in sizes {
     var bare: [Double] = []
     var stored: [Double] = []
     var ratios: [Double] = []
+    var floorRatios: [Double] = []
+    // The C floor's arguments: the same layers, upper, work and mount point; the lock and the mounts record are
+    // scratch files of their own (the store's are not touched), the container record is the store's.
+    guard case .overlay(let overlay) = spec, let upper = overlay.upperDirectory, let work = overlay.workDirectory else {
+        fatalError("the store bench's store is not an overlay store")
+    }
+    let cStrings = (overlay.lowerDirectories + [upper, work, container.mergedDirectory]).map { strdup($0.string)! }
+    defer { cStrings.forEach { free($0) } }
+    let cLowers = cStrings.dropLast(3).map { UnsafePointer($0) }
+    let (cUpper, cWork, cTarget) = (
+        cStrings[cStrings.count - 3], cStrings[cStrings.count - 2], cStrings[cStrings.count - 1]
+    )
+    let mountsCopy = scratch.appending("c-mounts-\(size)").string
+    let lockCopy = scratch.appending("c-lock-\(size)").string
+    _ = system("printf 'count=0000000000\\npending=none   \\n' > '\(mountsCopy)'; : > '\(lockCopy)'")
+    let lockFD = open(lockCopy, O_RDWR | O_CLOEXEC)
+    defer { close(lockFD) }
+    let record = root.appending("containers/c/container.conf").string
+    func cCycles(storeShaped: Bool) -> Double {
+        var failed: UnsafePointer<CChar>? = nil
+        let start = monotonicNanoseconds()
+        for _ in 0..<cyclesPerRound {
+            let result = cLowers.withUnsafeBufferPointer { lowers in
+                storeShaped
+                    ? cumbench_cycle_store_shaped(
+                        lockFD, record, mountsCopy, lowers.baseAddress!, lowers.count, cUpper, cWork, cTarget, &failed)
+                    : cumbench_cycle_new_mount_api(lowers.baseAddress!, lowers.count, cUpper, cWork, cTarget, &failed)
+            }
+            guard result == 0 else {
+                fatalError("C cycle failed at \(failed.map { String(cString: $0) } ?? "?"): \(errno)")
+            }
+        }
+        return Double(monotonicNanoseconds() - start) / Double(cyclesPerRound)
+    }
     func bareCycles() throws -> Double {
         let start = monotonicNanoseconds()
         for _ in 0..<cyclesPerRound {
@@ -113,15 +154,23 @@ for size in sizes {
             storeTime = try storeCycles()
             bareTime = try bareCycles()
         }
+        let (cBare, cStore) =
+            round % 2 == 0
+            ? (cCycles(storeShaped: false), cCycles(storeShaped: true))
+            : {
+                let s = cCycles(storeShaped: true); return (cCycles(storeShaped: false), s)
+            }()
         if round > 0 {  // the first round warms caches
             bare.append(bareTime)
             stored.append(storeTime)
             ratios.append(storeTime / bareTime)
+            floorRatios.append(cStore / cBare)
         }
     }
     let (b, s) = (median(bare), median(stored))
     print(
-        "| \(size) | \(format3(b / 1000)) µs | \(format3(s / 1000)) µs | \(format3(s / b)) | \(format3(median(ratios))) |"
+        "| \(size) | \(format3(b / 1000)) µs | \(format3(s / 1000)) µs | \(format3(s / b)) | \(format3(median(ratios))) "
+            + "| \(format3(median(floorRatios))) |"
     )
 }
 

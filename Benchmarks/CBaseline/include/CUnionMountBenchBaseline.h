@@ -29,6 +29,16 @@ int cumbench_cycle_new_mount_api(const char *_Nonnull const *_Nonnull lowers, si
                                  const char *_Nonnull upper, const char *_Nonnull work,
                                  const char *_Nonnull target, const char *_Nullable *_Nonnull failed_call);
 
+/// cumbench_cycle_new_mount_api with the layer store's own system calls around it, as
+/// `LayerStore.mount(container:)` and `unmount(container:)` make them (17 calls, Benchmarks/README.md): flock
+/// `lock_fd`; openat, fstat, read, close of `container_record`; openat and read of `mounts_record`, pwrite of
+/// `pending=mount`; the mount; pwrite of `count=1`; close; unlock; then flock; openat and read of `mounts_record`;
+/// umount2; pwrite of `count=0`; close; unlock. The floor of the store's overhead: the calls without the Swift.
+int cumbench_cycle_store_shaped(int lock_fd, const char *_Nonnull container_record,
+                                const char *_Nonnull mounts_record, const char *_Nonnull const *_Nonnull lowers,
+                                size_t lower_count, const char *_Nonnull upper, const char *_Nonnull work,
+                                const char *_Nonnull target, const char *_Nullable *_Nonnull failed_call);
+
 /// One cycle through mount(2): builds `lowerdir=l0:l1:…,upperdir=u,workdir=w` in a stack buffer, calls
 /// mount("overlay", target, "overlay", 0, data), then umount2(target, UMOUNT_NOFOLLOW). Fails with E2BIG
 /// (failed call "options") when the string would exceed CUMBENCH_LEGACY_DATA_LIMIT bytes.
