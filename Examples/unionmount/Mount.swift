@@ -136,8 +136,7 @@ func describe(_ step: MountStep) -> String {
     case .spawn(let program, let arguments):
         ([program.string] + arguments.map { String(decoding: $0, as: UTF8.self) }).joined(separator: " ")
     case .createUserNamespace(let uids, let gids):
-        "CLONE_NEWUSER helper, uid_map \(uids.map(\.text).joined(separator: ",")) gid_map "
-            + gids.map(\.text).joined(separator: ",")
+        "CLONE_NEWUSER helper, uid_map \(IDRange.text(uids)) gid_map \(IDRange.text(gids))"
     case .openUserNamespace(let path): "\(path) (user namespace)"
     case .openTree(let path): "\(path) OPEN_TREE_CLONE -> tree"
     case .setIDMap: "tree MOUNT_ATTR_IDMAP userns"

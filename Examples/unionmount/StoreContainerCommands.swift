@@ -21,8 +21,7 @@ struct StoreContainers: ParsableCommand {
             containers.map {
                 var line = "\($0.id)  layer=\($0.layer ?? "-")  mounts=\($0.mountCount)  \($0.mergedDirectory)"
                 if case .ranges(let uids, let gids)? = $0.idMapping {
-                    line += "  uidmap=\(uids.map(\.text).joined(separator: ","))"
-                    line += "  gidmap=\(gids.map(\.text).joined(separator: ","))"
+                    line += "  uidmap=\(IDRange.text(uids))  gidmap=\(IDRange.text(gids))"
                 }
                 return line
             }

@@ -80,7 +80,7 @@ func printReport(_ report: UnionMountReport) {
         switch branch.idMapping {
         case .ranges(let uids, let gids)?:
             line +=
-                "  idmapped uid \(uids.map(\.text).joined(separator: ",")) gid \(gids.map(\.text).joined(separator: ","))"
+                "  idmapped uid \(IDRange.text(uids)) gid \(IDRange.text(gids))"
         case .userNamespace(let path)?: line += "  idmapped by \(path)"
         case nil: if branch.isIDMapped { line += "  idmapped" }
         }

@@ -130,17 +130,13 @@ final class LayerTreeSession {
         userNamespace = -1
     }
 
-    /// mkdir(2) with mode 0700, making missing parents (0700 too) when the first try says `ENOENT`.
+    /// mkdir(2) with mode 0700; only when that says `ENOENT`, the missing parents first (0700 too). The directory
+    /// itself must be new (`EEXIST` fails).
     private static func makeDirectory(_ path: FilePath) throws(Errno) {
         do {
             try FileSystem.makeDirectory(path, permissions: 0o700)
         } catch .noSuchFileOrDirectory {
-            guard let parent = Optional(path.removingLastComponent()), parent != path, !parent.isEmpty else {
-                throw Errno.noSuchFileOrDirectory
-            }
-            do {
-                try makeDirectory(parent)
-            } catch .fileExists {}
+            try FileSystem.makeDirectories(path.removingLastComponent(), permissions: 0o700)
             try FileSystem.makeDirectory(path, permissions: 0o700)
         }
     }

@@ -18,7 +18,9 @@ struct MountExecutor {
         // A plan of idmapped layers: its tree steps before the union's (the user namespace, attached trees), the
         // union's steps (in which a new-mount-API plan opens and hands over its trees), its tree steps after
         // (detaching the attachments). A failure takes back what the plan made.
-        guard plan.steps.contains(where: \.isLayerTreeStep) else {
+        // Only the plan's own flag or its first step is looked at (no scan of every step on the mount path): such a
+        // plan starts with its user namespace; a tree step anywhere else is a misplaced step.
+        guard plan.idMappedLayers != nil || plan.steps.first?.isLayerTreeStep == true else {
             return try runUnion(started, plan.steps.indices, trees: nil)
         }
         let trees = LayerTreeSession()
@@ -153,13 +155,13 @@ struct MountExecutor {
                         failed = (index, system_errno(), nil, false)
                         return
                     }
-                case .openTree, .setIDMap:
-                    if let trees, let failure = trees.run(steps[index]) {
+                case .openTree where trees != nil, .setIDMap where trees != nil:
+                    if let failure = trees!.run(steps[index]) {
                         failed = (index, failure.errno, failure.call, false)
                         return
                     }
-                case .setTree(let key):
-                    if let trees, let error = trees.setTree(context: context, key: key) {
+                case .setTree(let key) where trees != nil:
+                    if let error = trees!.setTree(context: context, key: key) {
                         failed = (index, error, nil, true)
                         return
                     }
@@ -286,8 +288,7 @@ struct MountExecutor {
             message += " of \(path.readable)"
         case .createUserNamespace(let uids, let gids):
             message +=
-                " (a user namespace with uid map \(uids.map(\.text).joined(separator: ",")) and gid map "
-                + "\(gids.map(\.text).joined(separator: ",")))"
+                " (a user namespace with uid map \(IDRange.text(uids)) and gid map \(IDRange.text(gids)))"
         default: break
         }
         if let detail { message += " (\(detail))" }

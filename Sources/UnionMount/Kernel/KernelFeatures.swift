@@ -118,8 +118,7 @@ public struct KernelFeatures: Sendable, Hashable, Codable {
     /// the release (`major.minor`), since only a mount of a real tree could tell.
     mutating func probeIDMappedMounts(release: String) {
         idmappedMounts = system_mount_setattr_idmap(-1, -1) == 0 || system_errno() != .noFunction
-        let numbers = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
-        let version = numbers.count == 2 ? (numbers[0], numbers[1]) : (0, 0)
+        let version = ProcessFacts.kernelVersion(release)
         idmappedLayers = idmappedMounts && overlay && version >= (5, 19)
         detachedLayerTrees = idmappedLayers && layerFileDescriptors && version >= (6, 15)
     }

@@ -70,8 +70,8 @@ package struct MountRecord: Sendable, Hashable {
         switch idMapping {
         case .ranges(let uids, let gids)?:
             field(Array("ranges".utf8))
-            field(Array(uids.map(\.text).joined(separator: " ").utf8))
-            field(Array(gids.map(\.text).joined(separator: " ").utf8))
+            field(Array(IDRange.text(uids, separator: " ").utf8))
+            field(Array(IDRange.text(gids, separator: " ").utf8))
         case .userNamespace(let path)?:
             field(Array("userns".utf8))
             field(path.bytes)
@@ -126,14 +126,8 @@ package struct MountRecord: Sendable, Hashable {
         case "ranges":
             func ranges(_ bytes: [UInt8]) -> [IDRange]? {
                 guard bytes.count <= 16 * 1024 else { return nil }
-                var ranges: [IDRange] = []
-                for text in String(decoding: bytes, as: UTF8.self).split(
-                    separator: " ", omittingEmptySubsequences: false)
-                {
-                    guard let range = try? IDRange(parsing: String(text)) else { return nil }
-                    ranges.append(range)
-                }
-                return ranges
+                return IDRange.ranges(
+                    String(decoding: bytes, as: UTF8.self).split(separator: " ", omittingEmptySubsequences: false))
             }
             guard let uids = ranges(fields[1]), let gids = ranges(fields[2]) else { return nil }
             let mapping = IDMapping.ranges(uids: uids, gids: gids)
@@ -191,16 +185,7 @@ package enum MountRecords {
     package static func write(_ record: MountRecord, mountID: Int, in directory: FilePath? = directory) -> Bool {
         guard let directory, mountID >= 0 else { return false }
         let permissions: UInt32 = ProcessFacts.effectiveUserID == 0 ? 0o755 : 0o700
-        var partial = FilePath("/")
-        for component in directory.components {
-            partial.append(component)
-            do throws(Errno) {
-                try FileSystem.makeDirectory(partial, permissions: permissions)
-            } catch  where error == .fileExists {
-            } catch {
-                return false
-            }
-        }
+        guard (try? FileSystem.makeDirectories(directory, permissions: permissions)) != nil else { return false }
         guard isTrusted(directory, type: .directory) else { return false }
         let final = file(mountID, in: directory)
         let temporary = directory.appending(".\(mountID).\(ProcessFacts.processID).tmp")

@@ -34,6 +34,21 @@ public struct IDRange: Sendable, Hashable, Codable {
 
     /// The range as `inside:outside:count`.
     public var text: String { "\(inside):\(outside):\(count)" }
+
+    /// `ranges` as their ``text`` forms joined by `separator` (records use a space, messages a comma).
+    package static func text(_ ranges: [IDRange], separator: String = ",") -> String {
+        ranges.map(\.text).joined(separator: separator)
+    }
+
+    /// Each of `fields` parsed as `inside:outside:count`; nil when any is not one.
+    package static func ranges<Fields: Sequence>(_ fields: Fields) -> [IDRange]? where Fields.Element: StringProtocol {
+        var ranges: [IDRange] = []
+        for field in fields {
+            guard let range = try? IDRange(parsing: String(field)) else { return nil }
+            ranges.append(range)
+        }
+        return ranges
+    }
 }
 
 /// How the owners of a union's lower layers are mapped: each lower (and data-only) layer is mounted through an

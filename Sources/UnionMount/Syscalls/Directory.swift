@@ -94,6 +94,22 @@ extension FileSystem {
         _ = try valueOrErrno(path) { mkdirat(at, $0, mode_t(permissions)) }
     }
 
+    /// Creates `path` and every missing directory above it, each with `permissions` (as `mkdir -p`); a component
+    /// that exists already is left as it is.
+    ///
+    /// - Throws: the first `Errno` of mkdir(2) other than `EEXIST`.
+    ///
+    /// The corresponding system call is `mkdirat(2)`, once per component.
+    package static func makeDirectories(_ path: FilePath, permissions: UInt32) throws(Errno) {
+        var partial = FilePath(root: path.root)
+        for component in path.components {
+            partial.append(component)
+            do {
+                try makeDirectory(partial, permissions: permissions)
+            } catch  where error == .fileExists {}
+        }
+    }
+
     /// Removes the empty directory `path`.
     ///
     /// - Throws: the `Errno` of rmdir(2).

@@ -17,6 +17,12 @@ extension ProcessFacts {
         }
     }
 
+    /// The major and minor numbers of a kernel release (`6.12.57+deb13-amd64` is 6.12), (0, 0) when it has none.
+    package static func kernelVersion(_ release: String = kernelRelease) -> (major: Int, minor: Int) {
+        let numbers = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+        return numbers.count == 2 ? (numbers[0], numbers[1]) : (0, 0)
+    }
+
     /// The running kernel's release (`6.12.57+deb13-amd64`).
     ///
     /// The corresponding system call is `uname(2)` (its `release` field).

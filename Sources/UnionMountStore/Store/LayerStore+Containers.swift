@@ -91,8 +91,8 @@ extension LayerStore {
                 let chain = try image.map { (image) throws(UnionMountError) in try self.chain(image).map(\.id) } ?? []
                 record["layers"] = ((initLayer.map { [$0] } ?? []) + chain).joined(separator: " ")
                 if case .ranges(let uids, let gids) = idMapping {
-                    record["uidmap"] = uids.map(\.text).joined(separator: " ")
-                    record["gidmap"] = gids.map(\.text).joined(separator: " ")
+                    record["uidmap"] = IDRange.text(uids, separator: " ")
+                    record["gidmap"] = IDRange.text(gids, separator: " ")
                 }
                 try record.write(to: staging.appending("container.conf"))
                 try StoreMountState(count: 0).write(to: staging.appending("mounts"))
@@ -206,13 +206,9 @@ extension LayerStore {
     private func recordedMapping(_ record: StoreRecord, _ file: FilePath) throws(UnionMountError) -> IDMapping? {
         guard let uidText = record["uidmap"] else { return nil }
         func ranges(_ text: String) throws(UnionMountError) -> [IDRange] {
-            var ranges: [IDRange] = []
-            for field in text.split(separator: " ") {
-                guard let range = try? IDRange(parsing: String(field)) else {
-                    throw UnionMountError.malformed(
-                        "the id map range '\(field)' is not inside:outside:count", input: file.readable)
-                }
-                ranges.append(range)
+            guard let ranges = IDRange.ranges(text.split(separator: " ")) else {
+                throw UnionMountError.malformed(
+                    "the id map '\(text)' is not inside:outside:count ranges", input: file.readable)
             }
             return ranges
         }

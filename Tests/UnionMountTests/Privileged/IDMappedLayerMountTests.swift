@@ -231,10 +231,8 @@ extension PrivilegedTests {
             try Mounter().mount(.overlay(spec), at: merged)
             defer { _ = try? Mounter().unmount(merged) }
             #expect(Self.owner(merged.appending("www")) == "100033:100033")
-            let numbers = ProcessFacts.kernelRelease.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap {
-                Int($0)
-            }
-            let mapsKnown = numbers.count == 2 && (numbers[0], numbers[1]) >= (6, 15)
+            let version = ProcessFacts.kernelVersion()
+            let mapsKnown = (version.major, version.minor) >= (6, 15)
             for source in [MountTable.Source.mountinfo, .automatic] {
                 let report = try #require(try MountTable.report(at: merged, source: source))
                 #expect(report.branches.map(\.isIDMapped) == [false, true, true])
