@@ -16,6 +16,7 @@ import Testing
         features.newMountAPI = true
         features.overlayParameterParsing = true
         features.appendLowerDirectory = true
+        features.dataOnlyLayers = true
         features.layerFileDescriptors = detached
         features.idmappedMounts = true
         features.idmappedLayers = layers
